@@ -1,0 +1,123 @@
+import { awscdk, javascript } from 'projen';
+
+// Handlers that run in Lambda. Each one is bundled by esbuild into
+// assets/handlers/<name>.lambda/index.js when the library is built, and those
+// files ship inside the npm tarball (and so inside the Python wheel and the
+// Maven jar): nobody needs esbuild, Docker or Node.js at synth time.
+const HANDLERS = ['processor', 'archiver', 'query'];
+
+// The Lambda runtime the bundles are built for. Pinned so that synthesized
+// templates do not drift with the CDK version (projen's default picks the
+// "latest" runtime per region); keep in step with LAMBDA_RUNTIME in
+// src/handler-code.ts.
+const NODE_TARGET = 'node22';
+
+const project = new awscdk.AwsCdkConstructLibrary({
+  name: 'cdk-iot-ingest',
+  description:
+    'AWS CDK constructs for a serverless IoT sensor-data backend: Kinesis ingest, DynamoDB storage, CloudWatch metrics, S3 archive and a query API.',
+  author: 'cdk-iot-ingest contributors',
+  authorAddress: 'dev@cdk-iot-ingest.invalid',
+  repositoryUrl: 'https://github.com/cdk-iot-ingest/cdk-iot-ingest.git',
+  license: 'Apache-2.0',
+  keywords: ['cdk', 'awscdk', 'iot', 'kinesis', 'dynamodb', 'sensors', 'lambda'],
+  defaultReleaseBranch: 'main',
+  packageManager: javascript.NodePackageManager.NPM,
+  projenrcTs: true,
+  cdkVersion: '2.257.0',
+  jsiiVersion: '~6.0.0',
+  stability: 'experimental',
+
+  // Not hosted on GitHub: CI is .ci/run.
+  github: false,
+  release: false,
+  buildWorkflow: false,
+  depsUpgrade: false,
+  pullRequestTemplate: false,
+
+  publishToPypi: {
+    distName: 'cdk-iot-ingest',
+    module: 'cdk_iot_ingest',
+  },
+  publishToMaven: {
+    javaPackage: 'io.github.cdkiotingest',
+    mavenGroupId: 'io.github.cdkiotingest',
+    mavenArtifactId: 'cdk-iot-ingest',
+  },
+
+  tsconfigDevFile: 'tsconfig.dev.json',
+  tsconfigDev: {
+    include: ['examples/**/*.ts', 'bench/**/*.ts'],
+    exclude: ['examples/cdk.out', 'examples/python', 'examples/java'],
+    compilerOptions: {},
+  },
+
+  // Handlers are bundled by the tasks below, with minification, not by
+  // projen's *.lambda.ts auto-discovery (which generates a Function subclass
+  // per handler and cannot minify).
+  lambdaAutoDiscover: false,
+
+  devDeps: [
+    // Runtime code of the handlers: bundled into assets/, never loaded by the
+    // constructs, so none of these is a dependency of the published package.
+    '@aws-sdk/client-dynamodb',
+    '@aws-sdk/client-s3',
+    '@aws-sdk/client-cloudwatch',
+    '@aws-sdk/client-sqs',
+    '@aws-lambda-powertools/logger',
+    '@aws-lambda-powertools/metrics',
+    '@types/aws-lambda',
+    'esbuild',
+    // Tests, examples and benchmarks.
+    '@aws-sdk/client-kinesis',
+    '@smithy/node-http-handler',
+    'aws-cdk',
+    'cdk-nag',
+    'dynalite',
+    'kinesalite',
+    's3rver',
+    'fast-check',
+  ],
+
+  jestOptions: {
+    jestConfig: {
+      testMatch: ['<rootDir>/test/**/*.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '/examples/cdk.out/'],
+      coverageProvider: 'v8',
+    },
+  },
+
+  gitignore: ['cdk.out/', '/assets/', '.venv/', 'examples/java/target/', '__pycache__/'],
+  npmignoreEnabled: true,
+});
+
+project.npmignore?.addPatterns('/examples/', '/bench/', '/.ci/', 'tsconfig.dev.json');
+// The bundled handlers are part of the package.
+project.addPackageIgnore('!/assets/');
+
+for (const name of HANDLERS) {
+  project.bundler.addBundle(`src/handlers/${name}.lambda.ts`, {
+    platform: 'node',
+    target: NODE_TARGET,
+    // The AWS SDK is bundled on purpose (see README, "Why the SDK is bundled").
+    externals: [],
+    minify: true,
+    sourcemap: false,
+    watchTask: false,
+  });
+}
+
+// Tests load the bundled handlers and the example synthesizes them, so both
+// need the bundles first.
+project.testTask.prependSpawn(project.bundler.bundleTask);
+
+project.addTask('reference', {
+  description: 'Synthesize the full reference deployment (examples/) and print where the template is',
+  steps: [
+    { spawn: 'bundle' },
+    { exec: 'npx cdk synth --quiet', cwd: 'examples' },
+    { exec: 'node -e "console.log(\'Reference deployment template: examples/cdk.out/IotBackendReference.template.json\')"' },
+  ],
+});
+
+project.synth();
