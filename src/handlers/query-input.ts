@@ -1,0 +1,89 @@
+import { parseTimestamp } from './reading';
+
+export interface QueryLimits {
+  readonly defaultLimit: number;
+  readonly maxLimit: number;
+  readonly maxSensorIdLength: number;
+}
+
+export const DEFAULT_LIMITS: QueryLimits = { defaultLimit: 20, maxLimit: 1000, maxSensorIdLength: 256 };
+
+export interface SensorQuery {
+  readonly sensorId: string;
+  readonly limit: number;
+  /** Inclusive bounds, ISO-8601 UTC as stored. */
+  readonly from?: string;
+  readonly to?: string;
+  /** Sort key to continue after (exclusive), from a page token. */
+  readonly after?: string;
+}
+
+export type ParseResult = { readonly ok: true; readonly query: SensorQuery } | { readonly ok: false; readonly reason: string };
+
+const fail = (reason: string): ParseResult => ({ ok: false, reason });
+
+/**
+ * Validates a query request. Accepts `sensorid` (as the reference) or
+ * `sensorId`, `limit`, `from`, `to` (ISO-8601 or epoch seconds/milliseconds)
+ * and `nextToken` from an earlier page. Strings are accepted for every field,
+ * since query strings carry nothing else.
+ */
+export function parseQuery(input: unknown, limits: QueryLimits = DEFAULT_LIMITS): ParseResult {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return fail('the request must be a JSON object');
+  const req = input as Record<string, unknown>;
+  const id = req.sensorid ?? req.sensorId;
+  if (id === undefined || id === null || id === '') return fail('sensorid is required');
+  if (typeof id !== 'string' || id.trim().length === 0) return fail('sensorid must be a non-empty string');
+  if (Buffer.byteLength(id, 'utf8') > limits.maxSensorIdLength) return fail(`sensorid is longer than ${limits.maxSensorIdLength} bytes`);
+
+  let limit = limits.defaultLimit;
+  if (req.limit !== undefined && req.limit !== null && req.limit !== '') {
+    const n = typeof req.limit === 'string' && /^\d+$/.test(req.limit.trim()) ? Number(req.limit) : req.limit;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > limits.maxLimit) {
+      return fail(`limit must be an integer from 1 to ${limits.maxLimit}`);
+    }
+    limit = n;
+  }
+
+  const bound = (name: string): string | undefined | null => {
+    const raw = req[name];
+    if (raw === undefined || raw === null || raw === '') return undefined;
+    const asNumber = typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw) : raw;
+    return parseTimestamp(asNumber) ?? null;
+  };
+  const from = bound('from');
+  if (from === null) return fail('from must be an ISO-8601 time or epoch seconds/milliseconds');
+  const to = bound('to');
+  if (to === null) return fail('to must be an ISO-8601 time or epoch seconds/milliseconds');
+  if (from !== undefined && to !== undefined && from > to) return fail('from must not be later than to');
+
+  let after: string | undefined;
+  if (req.nextToken !== undefined && req.nextToken !== null && req.nextToken !== '') {
+    if (typeof req.nextToken !== 'string') return fail('nextToken must be a string from an earlier response');
+    const decoded = decodeToken(req.nextToken, id);
+    if (decoded === undefined) return fail('nextToken is not valid for this sensor');
+    if ((from !== undefined && decoded < from) || (to !== undefined && decoded > to)) {
+      return fail('nextToken is outside the requested time range');
+    }
+    after = decoded;
+  }
+  return { ok: true, query: { sensorId: id, limit, from, to, after } };
+}
+
+/** An opaque page token: the last sort key returned, bound to the sensor id. */
+export function encodeToken(sensorId: string, timestamp: string): string {
+  return Buffer.from(JSON.stringify({ s: sensorId, t: timestamp }), 'utf8').toString('base64url');
+}
+
+/** The sort key in a token, or undefined for a token that was not made by `encodeToken` for this sensor. */
+export function decodeToken(token: string, sensorId: string): string | undefined {
+  if (token.length > 2048 || !/^[A-Za-z0-9_-]+$/.test(token)) return undefined;
+  try {
+    const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    if (typeof parsed !== 'object' || parsed === null || parsed.s !== sensorId || typeof parsed.t !== 'string') return undefined;
+    // Only sort keys the table can hold: normalized ISO-8601.
+    return parseTimestamp(parsed.t) === parsed.t ? parsed.t : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,101 @@
+import { CloudWatchClient, MetricDatum, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { Reading } from './reading';
+
+export interface MetricSettings {
+  readonly namespace: string;
+  readonly metricName: string;
+  readonly dimensionName: string;
+}
+
+/** All the values of one sensor within one minute of event time. */
+export interface SensorMinute {
+  readonly sensorId: string;
+  /** Start of the minute, epoch milliseconds. */
+  readonly minute: number;
+  /** Distinct values and how often each was seen. */
+  readonly counts: Map<number, number>;
+}
+
+/**
+ * Groups readings per sensor and per minute of event time: CloudWatch stores
+ * custom metrics at one-minute resolution, so this loses nothing a graph shows
+ * while turning one datum per reading into one per sensor-minute.
+ */
+export function aggregate(readings: readonly Reading[]): SensorMinute[] {
+  const groups = new Map<string, SensorMinute>();
+  for (const r of readings) {
+    const minute = Math.floor(Date.parse(r.timestamp) / 60_000) * 60_000;
+    const key = `${r.sensorId}\u0000${minute}`;
+    let group = groups.get(key);
+    if (!group) {
+      group = { sensorId: r.sensorId, minute, counts: new Map() };
+      groups.set(key, group);
+    }
+    group.counts.set(r.value, (group.counts.get(r.value) ?? 0) + 1);
+  }
+  return [...groups.values()];
+}
+
+/** PutMetricData takes at most 1,000 metric data per request and 150 distinct values per datum. */
+export const MAX_DATA_PER_REQUEST = 1_000;
+export const MAX_VALUES_PER_DATUM = 150;
+
+/** The reference's metric, as Values/Counts data: one datum per sensor-minute (more when it has over 150 distinct values). */
+export function toMetricData(groups: readonly SensorMinute[], settings: MetricSettings): MetricDatum[] {
+  const data: MetricDatum[] = [];
+  for (const g of groups) {
+    const entries = [...g.counts.entries()];
+    for (let i = 0; i < entries.length; i += MAX_VALUES_PER_DATUM) {
+      const part = entries.slice(i, i + MAX_VALUES_PER_DATUM);
+      data.push({
+        MetricName: settings.metricName,
+        Dimensions: [{ Name: settings.dimensionName, Value: g.sensorId }],
+        Timestamp: new Date(g.minute),
+        Values: part.map(([value]) => value),
+        Counts: part.map(([, count]) => count),
+        Unit: 'None',
+      });
+    }
+  }
+  return data;
+}
+
+/** Sends the data in as few PutMetricData calls as the 1,000-data limit allows; returns the call count. */
+export async function putMetricData(client: CloudWatchClient, namespace: string, data: readonly MetricDatum[]): Promise<number> {
+  let calls = 0;
+  for (let i = 0; i < data.length; i += MAX_DATA_PER_REQUEST) {
+    await client.send(new PutMetricDataCommand({ Namespace: namespace, MetricData: data.slice(i, i + MAX_DATA_PER_REQUEST) }));
+    calls++;
+  }
+  return calls;
+}
+
+// EMF accepts timestamps up to two weeks old and two hours ahead; older or
+// newer readings are counted at the time they are processed.
+const EMF_PAST_MS = 14 * 24 * 3_600_000 - 60_000;
+const EMF_FUTURE_MS = 2 * 3_600_000 - 60_000;
+
+/**
+ * Writes the metric as CloudWatch Embedded Metric Format through Powertools:
+ * structured log lines that CloudWatch turns into metrics, with no API call.
+ * One line per sensor-minute (Powertools starts another after 100 values).
+ */
+export function publishEmf(metrics: Metrics, groups: readonly SensorMinute[], settings: MetricSettings, now = Date.now()): void {
+  for (const g of groups) {
+    const inRange = g.minute >= now - EMF_PAST_MS && g.minute <= now + EMF_FUTURE_MS;
+    metrics.setTimestamp(inRange ? g.minute : now);
+    metrics.addDimension(settings.dimensionName, g.sensorId);
+    for (const [value, count] of g.counts) {
+      for (let i = 0; i < count; i++) metrics.addMetric(settings.metricName, MetricUnit.NoUnit, value);
+    }
+    metrics.publishStoredMetrics();
+  }
+}
+
+/** A Powertools Metrics instance whose only dimension is the sensor's (no default `service` dimension). */
+export function createEmfMetrics(settings: MetricSettings): Metrics {
+  const metrics = new Metrics({ namespace: settings.namespace });
+  metrics.clearDefaultDimensions();
+  return metrics;
+}
