@@ -1,5 +1,6 @@
-export class Hello {
-  public sayHello() {
-    return 'hello, world!';
-  }
-}
+export * from './options';
+export * from './pipeline-interfaces';
+export * from './sensor-ingest-pipeline';
+export * from './processors';
+export * from './archivers';
+export * from './dead-letter-destination';

@@ -1,0 +1,126 @@
+import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { createBundledFunction, validateHandlerOptions } from './handler-function';
+import { HandlerFunctionOptions, StreamConsumerOptions } from './options';
+import { ArchiverBinding, IArchiver, ISensorIngestPipeline } from './pipeline-interfaces';
+import { attachToStream, validateConsumerOptions } from './stream-consumer';
+import { validateInteger } from './validation';
+
+/** Props of the built-in S3 archiver. */
+export interface S3ArchiverProps extends StreamConsumerOptions, HandlerFunctionOptions {
+  /**
+   * The bucket to archive to.
+   *
+   * @default - a new bucket: S3-managed encryption, TLS only, public access blocked, objects owned by the bucket owner
+   */
+  readonly bucket?: s3.IBucket;
+
+  /**
+   * What happens to a bucket the archiver creates when it leaves the stack.
+   *
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+
+  /**
+   * The key prefix of archive objects; empty, or ending in "/".
+   *
+   * @default "raw/"
+   */
+  readonly prefix?: string;
+
+  /**
+   * Move archive objects to S3 Glacier Instant Retrieval after this many days
+   * (only for a bucket the archiver creates).
+   *
+   * @default 90
+   */
+  readonly transitionToGlacierAfterDays?: number;
+
+  /**
+   * The field of the payload holding the event time, which picks the hour
+   * partition of each record (records without one use their arrival time).
+   *
+   * @default "timestamp"
+   */
+  readonly timestampField?: string;
+}
+
+/**
+ * The built-in archiver: a function that writes each batch as gzip-compressed
+ * NDJSON to S3, one object per hour of event time under
+ * `<prefix>year=YYYY/month=MM/day=DD/hour=HH/`, named after the shard and the
+ * first sequence number so that a retried batch overwrites, never duplicates.
+ */
+export class S3Archiver implements IArchiver {
+  constructor(private readonly props: S3ArchiverProps = {}) {
+    const name = 'S3ArchiverProps';
+    validateConsumerOptions(name, props);
+    validateHandlerOptions(name, props);
+    validateInteger(`${name}.transitionToGlacierAfterDays`, props.transitionToGlacierAfterDays, 1, 36_500);
+    if (props.prefix && !Token.isUnresolved(props.prefix) && !props.prefix.endsWith('/')) {
+      throw new Error(`${name}.prefix must be empty or end with "/", got "${props.prefix}"`);
+    }
+    for (const p of ['transitionToGlacierAfterDays', 'removalPolicy'] as const) {
+      if (props.bucket && props[p] !== undefined) {
+        throw new Error(`${name}.${p} applies only to a bucket the archiver creates; it must not be set together with ${name}.bucket`);
+      }
+    }
+  }
+
+  public bind(scope: Construct, pipeline: ISensorIngestPipeline): ArchiverBinding {
+    const props = this.props;
+    const prefix = props.prefix ?? 'raw/';
+    const bucket = props.bucket ?? new s3.Bucket(scope, 'Bucket', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      lifecycleRules: [{
+        abortIncompleteMultipartUploadAfter: Duration.days(1),
+        transitions: [{
+          storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+          transitionAfter: Duration.days(props.transitionToGlacierAfterDays ?? 90),
+        }],
+      }],
+    });
+    const fn = createBundledFunction(scope, 'Function', {
+      ...props,
+      handler: 'archiver',
+      description: 'Archives the raw sensor records of the stream to S3 as gzip NDJSON',
+      defaultTimeout: Duration.seconds(60),
+      environment: {
+        ARCHIVE_BUCKET: bucket.bucketName,
+        ARCHIVE_PREFIX: prefix,
+        ...(props.timestampField ? { PAYLOAD_TIMESTAMP_FIELD: props.timestampField } : {}),
+      },
+    });
+    bucket.grantPut(fn, `${prefix}*`);
+    const failedBatchesQueue = attachToStream(scope, fn, pipeline.stream, props, {
+      batchSize: 1_000,
+      maxBatchingWindow: Duration.seconds(60),
+    });
+    return { lambdaFunction: fn, bucket, failedBatchesQueue };
+  }
+}
+
+class NoArchiver implements IArchiver {
+  public bind(): ArchiverBinding {
+    return {};
+  }
+}
+
+/** The built-in archivers. */
+export abstract class Archiver {
+  /** The S3 archiver (the pipeline's default). */
+  public static s3(props?: S3ArchiverProps): IArchiver {
+    return new S3Archiver(props);
+  }
+
+  /** No archive. */
+  public static none(): IArchiver {
+    return new NoArchiver();
+  }
+}

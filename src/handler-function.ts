@@ -1,0 +1,49 @@
+import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { HANDLER_ARCHITECTURE, HANDLER_RUNTIME, handlerCode } from './handler-code';
+import { HandlerFunctionOptions } from './options';
+import { validateDuration, validateInteger } from './validation';
+
+export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT'];
+
+/** @internal */
+export interface BundledFunctionProps extends HandlerFunctionOptions {
+  readonly handler: 'processor' | 'archiver' | 'query';
+  readonly description: string;
+  readonly defaultTimeout: Duration;
+  readonly environment: Record<string, string>;
+}
+
+/** A function running one of the bundled handlers, with its own log group. */
+export function createBundledFunction(scope: Construct, id: string, props: BundledFunctionProps): lambda.Function {
+  const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
+    retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+    removalPolicy: RemovalPolicy.DESTROY,
+  });
+  return new lambda.Function(scope, id, {
+    description: props.description,
+    runtime: HANDLER_RUNTIME,
+    architecture: HANDLER_ARCHITECTURE,
+    code: handlerCode(props.handler),
+    handler: 'index.handler',
+    memorySize: props.memorySize ?? 256,
+    timeout: props.timeout ?? props.defaultTimeout,
+    logGroup,
+    environment: {
+      POWERTOOLS_SERVICE_NAME: `sensor-${props.handler}`,
+      POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
+      ...props.environment,
+    },
+  });
+}
+
+/** Validates the options, naming the prop as `<propsName>.<prop>`. */
+export function validateHandlerOptions(propsName: string, options: HandlerFunctionOptions): void {
+  validateInteger(`${propsName}.memorySize`, options.memorySize, 128, 10_240);
+  validateDuration(`${propsName}.timeout`, options.timeout, Duration.seconds(1), Duration.minutes(15));
+  if (options.logLevel !== undefined && !Token.isUnresolved(options.logLevel) && !LOG_LEVELS.includes(options.logLevel)) {
+    throw new Error(`${propsName}.logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${options.logLevel}`);
+  }
+}

@@ -1,0 +1,55 @@
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct, IConstruct } from 'constructs';
+
+/** What processors and archivers see of the pipeline they are plugged into. */
+export interface ISensorIngestPipeline extends IConstruct {
+  /** The stream devices put readings on. */
+  readonly stream: kinesis.IStream;
+  /** The table readings are stored in: partition key `SensorId` (S), sort key `Timestamp` (S). */
+  readonly table: dynamodb.ITable;
+}
+
+/** What a processor hands back to the pipeline once bound. */
+export interface ProcessorBinding {
+  /** The function that consumes the stream. */
+  readonly lambdaFunction: lambda.IFunction;
+  /** Where records that fail validation go, when the processor has such a queue. */
+  readonly deadLetterQueue?: sqs.IQueue;
+  /** Where the event source mapping reports batches it gave up on, when one was created. */
+  readonly failedBatchesQueue?: sqs.IQueue;
+}
+
+/**
+ * A consumer of the pipeline's stream that stores readings. Implement it to
+ * plug in a processor of your own; `IngestProcessor` has the built-in ones.
+ */
+export interface IIngestProcessor {
+  /**
+   * Creates the processor's resources in `scope` and wires them to the
+   * pipeline's stream and table. Called once by the pipeline.
+   */
+  bind(scope: Construct, pipeline: ISensorIngestPipeline): ProcessorBinding;
+}
+
+/** What an archiver hands back to the pipeline once bound. */
+export interface ArchiverBinding {
+  /** The function that archives, when the archiver runs one. */
+  readonly lambdaFunction?: lambda.IFunction;
+  /** The bucket the archive is written to, when there is one. */
+  readonly bucket?: s3.IBucket;
+  /** Where the event source mapping reports batches it gave up on, when one was created. */
+  readonly failedBatchesQueue?: sqs.IQueue;
+}
+
+/**
+ * Keeps the raw data of the stream. Implement it to plug in an archiver of
+ * your own; `Archiver` has the built-in ones.
+ */
+export interface IArchiver {
+  /** Creates the archiver's resources in `scope` and wires them to the pipeline's stream. Called once by the pipeline. */
+  bind(scope: Construct, pipeline: ISensorIngestPipeline): ArchiverBinding;
+}

@@ -1,0 +1,58 @@
+import { Duration } from 'aws-cdk-lib';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { KinesisEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { StreamConsumerOptions } from './options';
+import { validateDuration, validateInteger } from './validation';
+
+/** Defaults that differ per consumer kind. */
+export interface ConsumerDefaults {
+  readonly batchSize: number;
+  readonly maxBatchingWindow?: Duration;
+}
+
+/** Validates the options, naming the prop as `<propsName>.<prop>`. */
+export function validateConsumerOptions(propsName: string, options: StreamConsumerOptions): void {
+  validateInteger(`${propsName}.batchSize`, options.batchSize, 1, 10_000);
+  validateInteger(`${propsName}.parallelizationFactor`, options.parallelizationFactor, 1, 10);
+  validateInteger(`${propsName}.retryAttempts`, options.retryAttempts, 0, 10_000);
+  validateDuration(`${propsName}.maxBatchingWindow`, options.maxBatchingWindow, Duration.seconds(0), Duration.minutes(5));
+  validateDuration(`${propsName}.maxRecordAge`, options.maxRecordAge, Duration.minutes(1), Duration.days(7));
+}
+
+/**
+ * Attaches `fn` to the stream with the options' event source mapping, and
+ * returns the on-failure queue when one was created for it.
+ */
+export function attachToStream(
+  scope: Construct,
+  fn: lambda.IFunction,
+  stream: kinesis.IStream,
+  options: StreamConsumerOptions,
+  defaults: ConsumerDefaults,
+): sqs.IQueue | undefined {
+  let failureQueue: sqs.Queue | undefined;
+  let onFailure = options.onFailure;
+  if (!onFailure) {
+    failureQueue = new sqs.Queue(scope, 'FailedBatches', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    onFailure = new SqsDlq(failureQueue);
+  }
+  fn.addEventSource(new KinesisEventSource(stream, {
+    batchSize: options.batchSize ?? defaults.batchSize,
+    maxBatchingWindow: options.maxBatchingWindow ?? defaults.maxBatchingWindow,
+    parallelizationFactor: options.parallelizationFactor ?? 1,
+    startingPosition: options.startingPosition ?? lambda.StartingPosition.TRIM_HORIZON,
+    bisectBatchOnError: options.bisectBatchOnError ?? false,
+    retryAttempts: options.retryAttempts ?? 10,
+    maxRecordAge: options.maxRecordAge ?? Duration.days(1),
+    onFailure,
+    reportBatchItemFailures: options.reportBatchItemFailures ?? true,
+  }));
+  return failureQueue;
+}
