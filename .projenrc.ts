@@ -46,8 +46,14 @@ const project = new awscdk.AwsCdkConstructLibrary({
   },
 
   tsconfigDevFile: 'tsconfig.dev.json',
+  eslintOptions: {
+    dirs: ['src'],
+    devdirs: ['test', 'examples', 'bench', 'projenrc', '.projenrc.ts'],
+    tsconfigPath: './tsconfig.dev.json',
+    projectService: false,
+  },
   tsconfigDev: {
-    include: ['examples/**/*.ts', 'bench/**/*.ts'],
+    include: ['examples/**/*.ts', 'bench/**/*.ts', '.projenrc.ts', 'projenrc/**/*.ts'],
     exclude: ['examples/cdk.out', 'examples/python', 'examples/java'],
     compilerOptions: {},
   },
@@ -80,6 +86,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
   ],
 
   jestOptions: {
+    // Snapshots are written on purpose (npm run test:update), never by a test run.
+    updateSnapshot: javascript.UpdateSnapshot.NEVER,
     jestConfig: {
       testMatch: ['<rootDir>/test/**/*.test.ts'],
       testPathIgnorePatterns: ['/node_modules/', '/examples/cdk.out/'],
@@ -91,7 +99,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
   npmignoreEnabled: true,
 });
 
-project.npmignore?.addPatterns('/examples/', '/bench/', '/.ci/', 'tsconfig.dev.json');
+// The handlers' compiled sources are not needed at synth time: the bundles in assets/ are.
+project.npmignore?.addPatterns('/examples/', '/bench/', '/.ci/', 'tsconfig.dev.json', '/lib/handlers/');
 // The bundled handlers are part of the package.
 project.addPackageIgnore('!/assets/');
 
@@ -107,9 +116,21 @@ for (const name of HANDLERS) {
   });
 }
 
+// Handler code is bundled into assets/: its imports are build-time dependencies.
+project.eslint?.addOverride({
+  files: ['src/handlers/**/*.ts'],
+  rules: { 'import/no-extraneous-dependencies': ['error', { devDependencies: true }] },
+});
+
 // Tests load the bundled handlers and the example synthesizes them, so both
 // need the bundles first.
 project.testTask.prependSpawn(project.bundler.bundleTask);
+
+// `npx projen build` packages for npm, PyPI and Maven everywhere, CI included
+// (projen's default packages only the npm tarball when CI is set).
+const packageTask = project.tasks.tryFind('package')!;
+packageTask.reset();
+packageTask.spawn(project.tasks.tryFind('package-all')!);
 
 project.addTask('reference', {
   description: 'Synthesize the full reference deployment (examples/) and print where the template is',

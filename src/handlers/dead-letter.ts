@@ -75,11 +75,22 @@ export class QueueDeadLetterSink implements DeadLetterSink {
 }
 
 function fitMessage(body: Record<string, unknown>): string {
+  const limit = SQS_MAX_BYTES - 1024;
   const full = JSON.stringify(body);
-  if (Buffer.byteLength(full) <= SQS_MAX_BYTES - 1024) return full;
+  if (Buffer.byteLength(full) <= limit) return full;
   const key = 'payload' in body ? 'payload' : 'payloadBase64';
   const value = String(body[key]);
-  return JSON.stringify({ ...body, [key]: value.slice(0, 200 * 1024), truncated: true });
+  // Multi-byte characters and JSON escapes make the message longer in bytes
+  // than the payload is in characters: shrink the cut until the message fits.
+  let length = Math.min(value.length, 200 * 1024);
+  for (;;) {
+    let cut = value.slice(0, length);
+    if (/[\ud800-\udbff]$/.test(cut)) cut = cut.slice(0, -1); // do not split a surrogate pair
+    const message = JSON.stringify({ ...body, [key]: cut, truncated: true });
+    const bytes = Buffer.byteLength(message);
+    if (bytes <= limit || length === 0) return message;
+    length = Math.floor((length * limit) / bytes);
+  }
 }
 
 /**

@@ -77,7 +77,9 @@ export function encodeToken(sensorId: string, timestamp: string): string {
 
 /** The sort key in a token, or undefined for a token that was not made by `encodeToken` for this sensor. */
 export function decodeToken(token: string, sensorId: string): string | undefined {
-  if (token.length > 2048 || !/^[A-Za-z0-9_-]+$/.test(token)) return undefined;
+  // A normalized timestamp is always 24 characters, so a token for this id has
+  // exactly this length (a fixed cap broke ids that JSON escapes, or long ids).
+  if (token.length !== encodeToken(sensorId, '1970-01-01T00:00:00.000Z').length || !/^[A-Za-z0-9_-]+$/.test(token)) return undefined;
   try {
     const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
     if (typeof parsed !== 'object' || parsed === null || parsed.s !== sensorId || typeof parsed.t !== 'string') return undefined;

@@ -1,5 +1,5 @@
-import { AttributeValue, DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { AttributeValue, DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { dynamoDbClient, required } from './environment';
 import { DEFAULT_LIMITS, encodeToken, parseQuery, QueryLimits, SensorQuery } from './query-input';
 
@@ -72,7 +72,14 @@ export interface DirectResponse {
  * HTTP request through a Function URL or HTTP API (query string or JSON body).
  * Invalid input answers 400 with the reason; it never throws.
  */
-export async function handleQuery(event: unknown, deps: QueryDeps): Promise<DirectResponse | { statusCode: number; headers: Record<string, string>; body: string }> {
+/** The answer to an HTTP request (Function URL or HTTP API). */
+export interface HttpResponse {
+  readonly statusCode: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+export async function handleQuery(event: unknown, deps: QueryDeps): Promise<DirectResponse | HttpResponse> {
   const http = typeof event === 'object' && event !== null && 'requestContext' in event && (event as HttpEvent).requestContext?.http !== undefined;
   const respond = (statusCode: number, payload: Record<string, unknown>) => http
     ? { statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) }

@@ -89,10 +89,14 @@ export function parseTimestamp(raw: unknown): string | undefined {
     const minute = Number(mi);
     const second = Number(s);
     if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) return undefined;
-    const base = Date.UTC(Number(y), month - 1, day, hour, minute, second, Number(frac.padEnd(3, '0').slice(0, 3)));
-    // Date.UTC rolls 31 February over into March: reject dates that do not exist.
-    if (new Date(base).getUTCDate() !== day) return undefined;
-    millis = base - zoneOffsetMillis(zone);
+    const date = new Date(Date.UTC(2000, 0, 1, hour, minute, second, Number(frac.padEnd(3, '0').slice(0, 3))));
+    // setUTCFullYear, unlike Date.UTC, does not map the years 0-99 to 1900-1999.
+    const base = date.setUTCFullYear(Number(y), month - 1, day);
+    // Both roll 31 February over into March: reject dates that do not exist.
+    if (date.getUTCDate() !== day) return undefined;
+    const offset = zoneOffsetMillis(zone);
+    if (offset === undefined) return undefined;
+    millis = base - offset;
   } else {
     return undefined;
   }
@@ -101,12 +105,14 @@ export function parseTimestamp(raw: unknown): string | undefined {
   return new Date(millis).toISOString();
 }
 
-function zoneOffsetMillis(zone: string): number {
+/** The offset of a zone designator, or undefined for one out of range (such as +99:99). */
+function zoneOffsetMillis(zone: string): number | undefined {
   if (zone.toUpperCase() === 'Z') return 0;
   const sign = zone[0] === '-' ? -1 : 1;
   const digits = zone.slice(1).replace(':', '');
   const hours = Number(digits.slice(0, 2));
   const minutes = digits.length > 2 ? Number(digits.slice(2)) : 0;
+  if (hours > 23 || minutes > 59) return undefined;
   return sign * (hours * 60 + minutes) * 60_000;
 }
 

@@ -1,5 +1,5 @@
-import { CloudWatchClient, MetricDatum, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { CloudWatchClient, MetricDatum, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { Reading } from './reading';
 
 export interface MetricSettings {
@@ -84,12 +84,18 @@ const EMF_FUTURE_MS = 2 * 3_600_000 - 60_000;
 export function publishEmf(metrics: Metrics, groups: readonly SensorMinute[], settings: MetricSettings, now = Date.now()): void {
   for (const g of groups) {
     const inRange = g.minute >= now - EMF_PAST_MS && g.minute <= now + EMF_FUTURE_MS;
-    metrics.setTimestamp(inRange ? g.minute : now);
-    metrics.addDimension(settings.dimensionName, g.sensorId);
     for (const [value, count] of g.counts) {
-      for (let i = 0; i < count; i++) metrics.addMetric(settings.metricName, MetricUnit.NoUnit, value);
+      for (let i = 0; i < count; i++) {
+        // Powertools clears the dimensions and the timestamp when it flushes a
+        // full line on its own: set them again for every line it starts.
+        if (!metrics.hasStoredMetrics()) {
+          metrics.setTimestamp(inRange ? g.minute : now);
+          metrics.addDimension(settings.dimensionName, g.sensorId);
+        }
+        metrics.addMetric(settings.metricName, MetricUnit.NoUnit, value);
+      }
     }
-    metrics.publishStoredMetrics();
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
   }
 }
 
