@@ -67,11 +67,6 @@ export interface DirectResponse {
   readonly nextToken?: string;
 }
 
-/**
- * Answers a direct invocation (`{"sensorid": "..."}`, as the reference) or an
- * HTTP request through a Function URL or HTTP API (query string or JSON body).
- * Invalid input answers 400 with the reason; it never throws.
- */
 /** The answer to an HTTP request (Function URL or HTTP API). */
 export interface HttpResponse {
   readonly statusCode: number;
@@ -79,6 +74,11 @@ export interface HttpResponse {
   readonly body: string;
 }
 
+/**
+ * Answers a direct invocation (`{"sensorid": "..."}`, as the reference) or an
+ * HTTP request through a Function URL or HTTP API (query string or JSON body).
+ * Invalid input answers 400 with the reason; it never throws.
+ */
 export async function handleQuery(event: unknown, deps: QueryDeps): Promise<DirectResponse | HttpResponse> {
   const http = typeof event === 'object' && event !== null && 'requestContext' in event && (event as HttpEvent).requestContext?.http !== undefined;
   const respond = (statusCode: number, payload: Record<string, unknown>) => http
