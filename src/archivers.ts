@@ -1,7 +1,7 @@
 import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { createBundledFunction, validateHandlerOptions } from './handler-function';
+import { createBundledFunction, grantPutObjects, validateHandlerOptions } from './handler-function';
 import { HandlerFunctionOptions, StreamConsumerOptions } from './options';
 import { ArchiverBinding, IArchiver, ISensorIngestPipeline } from './pipeline-interfaces';
 import { attachToStream, validateConsumerOptions } from './stream-consumer';
@@ -97,7 +97,7 @@ export class S3Archiver implements IArchiver {
         ...(props.timestampField ? { PAYLOAD_TIMESTAMP_FIELD: props.timestampField } : {}),
       },
     });
-    bucket.grantPut(fn, `${prefix}*`);
+    grantPutObjects(bucket, prefix, fn);
     const failedBatchesQueue = attachToStream(scope, fn, pipeline.stream, props, {
       batchSize: 1_000,
       maxBatchingWindow: Duration.seconds(60),

@@ -3,6 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { grantPutObjects } from './handler-function';
 
 /** What a dead-letter destination tells the function that writes to it. */
 export interface DeadLetterDestinationConfig {
@@ -74,7 +75,7 @@ class BucketDestination extends DeadLetterDestination {
   }
 
   public bind(_scope: Construct, grantee: iam.IGrantable): DeadLetterDestinationConfig {
-    this.bucket.grantPut(grantee, `${this.prefix}*`);
+    grantPutObjects(this.bucket, this.prefix, grantee);
     return {
       environment: { DEAD_LETTER_BUCKET: this.bucket.bucketName, DEAD_LETTER_PREFIX: this.prefix },
       bucket: this.bucket,

@@ -1,6 +1,8 @@
 import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { HANDLER_ARCHITECTURE, HANDLER_RUNTIME, handlerCode } from './handler-code';
 import { HandlerFunctionOptions } from './options';
@@ -22,7 +24,18 @@ export function createBundledFunction(scope: Construct, id: string, props: Bundl
     retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
     removalPolicy: RemovalPolicy.DESTROY,
   });
+  // A role of its own instead of AWSLambdaBasicExecutionRole, whose log
+  // permissions cover every log group of the account.
+  const role = new iam.Role(scope, `${id}Role`, {
+    assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+    description: props.description,
+  });
+  role.addToPrincipalPolicy(new iam.PolicyStatement({
+    actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+    resources: [logGroup.logGroupArn],
+  }));
   return new lambda.Function(scope, id, {
+    role,
     description: props.description,
     runtime: HANDLER_RUNTIME,
     architecture: HANDLER_ARCHITECTURE,
@@ -46,4 +59,18 @@ export function validateHandlerOptions(propsName: string, options: HandlerFuncti
   if (options.logLevel !== undefined && !Token.isUnresolved(options.logLevel) && !LOG_LEVELS.includes(options.logLevel)) {
     throw new Error(`${propsName}.logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${options.logLevel}`);
   }
+}
+
+/**
+ * s3:PutObject under `prefix` and nothing else (bucket.grantPut adds tagging,
+ * legal-hold, retention and s3:Abort* actions that the handlers never use).
+ */
+export function grantPutObjects(bucket: s3.IBucket, prefix: string, grantee: iam.IGrantable): void {
+  iam.Grant.addToPrincipalOrResource({
+    grantee,
+    actions: ['s3:PutObject'],
+    resourceArns: [bucket.arnForObjects(`${prefix}*`)],
+    resource: bucket,
+  });
+  bucket.encryptionKey?.grantEncrypt(grantee);
 }

@@ -124,8 +124,13 @@ describe('SensorIngestPipeline defaults', () => {
     expect(environmentOf(template, 'PipelineQueryFunction')).toMatchObject({ QUERY_DEFAULT_LIMIT: '20', QUERY_MAX_LIMIT: '1000' });
     template.hasResourceProperties('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('newest readings'), Timeout: 10 });
     template.hasResourceProperties('AWS::IAM::Policy', {
-      Roles: [{ Ref: logicalId(template, 'AWS::IAM::Role', 'PipelineQueryFunctionServiceRole') }],
-      PolicyDocument: { Statement: [{ Action: 'dynamodb:Query', Effect: 'Allow', Resource: Match.anyValue() }] },
+      Roles: [{ Ref: logicalId(template, 'AWS::IAM::Role', 'PipelineQueryFunctionRole') }],
+      PolicyDocument: {
+        Statement: [
+          { Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Resource: { 'Fn::GetAtt': [logicalId(template, 'AWS::Logs::LogGroup', 'PipelineQueryFunctionLogs'), 'Arn'] } },
+          { Action: 'dynamodb:Query', Effect: 'Allow', Resource: Match.anyValue() },
+        ],
+      },
     });
   });
 
@@ -135,14 +140,20 @@ describe('SensorIngestPipeline defaults', () => {
     template.resourceCountIs('AWS::SQS::QueuePolicy', 3);
   });
 
-  test('least privilege: no wildcard action, no PutMetricData in EMF mode, no logs:* grant', () => {
+  test('least privilege: no wildcard action, no managed policy, no PutMetricData in EMF mode, logs only to their own group', () => {
     const actions = allActions(template);
-    expect(actions.filter((a) => a.includes('*') && !a.startsWith('s3:Abort'))).toEqual([]);
+    expect(actions.filter((a) => a.includes('*'))).toEqual([]);
     expect(actions).not.toContain('cloudwatch:PutMetricData');
-    expect(actions.some((a) => a.startsWith('logs:'))).toBe(false);
+    template.allResourcesProperties('AWS::IAM::Role', { ManagedPolicyArns: Match.absent() });
+    for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
+      for (const statement of policy.Properties.PolicyDocument.Statement) {
+        if (![statement.Action].flat().some((a: string) => a.startsWith('logs:'))) continue;
+        expect(statement.Resource['Fn::GetAtt'][0]).toMatch(/^Pipeline.*Logs/);
+      }
+    }
     // The processor writes; it never reads, updates or deletes readings.
     template.hasResourceProperties('AWS::IAM::Policy', {
-      Roles: [{ Ref: logicalId(template, 'AWS::IAM::Role', 'PipelineProcessorFunctionServiceRole') }],
+      Roles: [{ Ref: logicalId(template, 'AWS::IAM::Role', 'PipelineProcessorFunctionRole') }],
       PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: ['dynamodb:BatchWriteItem', 'dynamodb:PutItem'] })]) },
     });
   });
@@ -195,7 +206,7 @@ describe('SensorIngestPipeline props', () => {
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { EventSourceArn: { 'Fn::GetAtt': [logicalId(template, 'AWS::Kinesis::Stream', 'MyStream'), 'Arn'] } });
     // The consumers can decrypt the customer-managed key of the stream.
     template.hasResourceProperties('AWS::IAM::Policy', {
-      Roles: [{ Ref: logicalId(template, 'AWS::IAM::Role', 'PipelineProcessorFunctionServiceRole') }],
+      Roles: [{ Ref: logicalId(template, 'AWS::IAM::Role', 'PipelineProcessorFunctionRole') }],
       PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: 'kms:Decrypt' })]) },
     });
   });

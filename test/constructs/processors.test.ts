@@ -108,7 +108,7 @@ describe('DynamoDbProcessor', () => {
     expect(env.DEAD_LETTER_QUEUE_URL).toBeUndefined();
     expect(Object.keys(template.findResources('AWS::SQS::Queue')).filter((id) => id.includes('InvalidRecords'))).toEqual([]);
     template.hasResourceProperties('AWS::IAM::Policy', {
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: Match.arrayWith(['s3:PutObject']), Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(template, 'AWS::S3::Bucket', 'Rejects'), 'Arn'] }, '/bad/*']] } })]) },
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: 's3:PutObject', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(template, 'AWS::S3::Bucket', 'Rejects'), 'Arn'] }, '/bad/*']] } })]) },
     });
   });
 
