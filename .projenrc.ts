@@ -133,6 +133,15 @@ const packageTask = project.tasks.tryFind('package')!;
 packageTask.reset();
 packageTask.spawn(project.tasks.tryFind('package-all')!);
 
+// After packaging: each package is installed the way its users install it,
+// and a CDK app synthesizes the pipeline from it.
+const integ = project.addTask('integ', { description: 'Install the built packages as users do and synthesize from them' });
+integ.spawn(project.addTask('integ:npm', {
+  description: 'A separate CDK app installs the npm tarball and synthesizes a pipeline',
+  exec: 'bash test/packages/npm-consumer.sh',
+}));
+project.buildTask.spawn(integ);
+
 project.addTask('reference', {
   description: 'Synthesize the full reference deployment (examples/) and print where the template is',
   steps: [
