@@ -140,7 +140,8 @@ integ.spawn(project.addTask('integ:npm', {
   description: 'A separate CDK app installs the npm tarball and synthesizes a pipeline',
   exec: 'bash test/packages/npm-consumer.sh',
 }));
-project.buildTask.spawn(integ);
+// `build` itself is locked by projen; packaging is its last step.
+packageTask.spawn(integ);
 
 project.addTask('reference', {
   description: 'Synthesize the full reference deployment (examples/) and print where the template is',
