@@ -122,38 +122,43 @@ function describe(field: string, raw: unknown): string {
   return `invalid field "${field}": ${shown.length > 64 ? shown.slice(0, 61) + '...' : shown}`;
 }
 
+/** An own property only: a configured field named like "constructor" must not match every payload through the prototype. */
+function field(obj: Record<string, unknown>, name: string): unknown {
+  return Object.prototype.hasOwnProperty.call(obj, name) ? obj[name] : undefined;
+}
+
 /** Validates one decoded JSON payload and maps it to readings. */
 export function toReadings(payload: unknown, mapping: PayloadMapping = DEFAULT_MAPPING): DecodeResult {
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
     return { ok: false, reason: 'payload is not a JSON object' };
   }
   const obj = payload as Record<string, unknown>;
-  const id = obj[mapping.sensorIdField];
+  const id = field(obj, mapping.sensorIdField);
   if (typeof id !== 'string' || id.trim().length === 0) {
     return { ok: false, reason: `${describe(mapping.sensorIdField, id)} (a non-empty string is required)` };
   }
-  const timestamp = parseTimestamp(obj[mapping.timestampField]);
+  const timestamp = parseTimestamp(field(obj, mapping.timestampField));
   if (timestamp === undefined) {
     return {
       ok: false,
-      reason: `${describe(mapping.timestampField, obj[mapping.timestampField])} (ISO-8601 or epoch seconds/milliseconds is required)`,
+      reason: `${describe(mapping.timestampField, field(obj, mapping.timestampField))} (ISO-8601 or epoch seconds/milliseconds is required)`,
     };
   }
   const readings: Reading[] = [];
   if (mapping.measurementFields.length === 0) {
-    const value = parseValue(obj[mapping.valueField]);
+    const value = parseValue(field(obj, mapping.valueField));
     if (value === undefined) {
-      return { ok: false, reason: `${describe(mapping.valueField, obj[mapping.valueField])} (a finite number is required)` };
+      return { ok: false, reason: `${describe(mapping.valueField, field(obj, mapping.valueField))} (a finite number is required)` };
     }
     readings.push({ sensorId: id, timestamp, value });
   } else {
-    for (const field of mapping.measurementFields) {
-      if (!(field in obj)) continue;
-      const value = parseValue(obj[field]);
+    for (const name of mapping.measurementFields) {
+      if (!Object.prototype.hasOwnProperty.call(obj, name)) continue;
+      const value = parseValue(obj[name]);
       if (value === undefined) {
-        return { ok: false, reason: `${describe(field, obj[field])} (a finite number is required)` };
+        return { ok: false, reason: `${describe(name, obj[name])} (a finite number is required)` };
       }
-      readings.push({ sensorId: `${id}${mapping.measurementSeparator}${field}`, timestamp, value });
+      readings.push({ sensorId: `${id}${mapping.measurementSeparator}${name}`, timestamp, value });
     }
     if (readings.length === 0) {
       return { ok: false, reason: `none of the measurement fields ${mapping.measurementFields.join(', ')} is present` };

@@ -1,0 +1,167 @@
+import { gunzipSync } from 'zlib';
+import * as fc from 'fast-check';
+import { b64, b64json } from './helpers';
+import { archiveBody, eventTime, partitionOf, planArchive, RawRecord, toLine } from '../../src/handlers/archive';
+
+const ARRIVAL = Date.UTC(2024, 0, 2, 10, 30) / 1000; // epoch seconds, as Lambda reports it
+
+function rec(seq: number | string, data: string, shardId = 'shardId-000000000001', arrival = ARRIVAL): RawRecord {
+  return { shardId, sequenceNumber: String(seq), partitionKey: `pk-${seq}`, approximateArrivalTimestamp: arrival, data };
+}
+
+const payload = (timestamp: unknown, extra: Record<string, unknown> = {}) => b64json({ sensorid: 's1', value: 1, timestamp, ...extra });
+
+describe('partitionOf', () => {
+  test('Hive-style hour partitions in UTC, zero-padded', () => {
+    expect(partitionOf(new Date('2024-01-02T03:04:05Z'))).toBe('year=2024/month=01/day=02/hour=03/');
+    expect(partitionOf(new Date('2024-12-31T23:59:59.999Z'))).toBe('year=2024/month=12/day=31/hour=23/');
+    expect(partitionOf(new Date('2024-01-02T03:04:05+05:00'))).toBe('year=2024/month=01/day=01/hour=22/');
+  });
+
+  test('property: the partition is the UTC hour of the time', () => {
+    fc.assert(fc.property(fc.date({ min: new Date(0), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true }), (d) => {
+      const iso = d.toISOString();
+      expect(partitionOf(d)).toBe(`year=${iso.slice(0, 4)}/month=${iso.slice(5, 7)}/day=${iso.slice(8, 10)}/hour=${iso.slice(11, 13)}/`);
+    }));
+  });
+});
+
+describe('eventTime', () => {
+  test('the payload timestamp: ISO-8601, epoch seconds, epoch milliseconds', () => {
+    expect(eventTime(rec(1, payload('2024-01-02T03:04:05Z')), 'timestamp').toISOString()).toBe('2024-01-02T03:04:05.000Z');
+    expect(eventTime(rec(1, payload('2024-01-02T05:04:05+02:00')), 'timestamp').toISOString()).toBe('2024-01-02T03:04:05.000Z');
+    expect(eventTime(rec(1, payload(1704164645)), 'timestamp').toISOString()).toBe('2024-01-02T03:04:05.000Z');
+    expect(eventTime(rec(1, payload(1704164645123)), 'timestamp').toISOString()).toBe('2024-01-02T03:04:05.123Z');
+    expect(eventTime(rec(1, b64json({ ts: 1704164645 })), 'ts').toISOString()).toBe('2024-01-02T03:04:05.000Z');
+  });
+
+  test('the arrival time when there is no readable timestamp', () => {
+    const arrival = new Date(ARRIVAL * 1000).toISOString();
+    for (const data of [payload(undefined), payload('garbage'), payload(-5), payload(null), payload(1e300), b64('not json'),
+      Buffer.from([0xff, 0xfe]).toString('base64'), b64json([1, 2]), b64json('2024-01-02T03:04:05Z'), b64('null')]) {
+      expect(eventTime(rec(1, data), 'timestamp').toISOString()).toBe(arrival);
+    }
+    // the field name matters
+    expect(eventTime(rec(1, payload(1704164645)), 'ts').toISOString()).toBe(arrival);
+  });
+});
+
+describe('planArchive', () => {
+  test('one object per hour of event time, named after the shard and its first sequence number', () => {
+    const records = [
+      rec('100', payload('2024-01-02T03:04:05Z')),
+      rec('101', payload('2024-01-02T04:00:00Z')),
+      rec('102', payload('2024-01-02T03:59:59.999Z')),
+      rec('103', b64('not json')), // arrival time: 10:30
+      rec('104', payload(1704164645)), // 03:04:05
+    ];
+    const plan = planArchive(records, 'raw/', 'timestamp');
+    expect(plan.map((o) => o.key)).toEqual([
+      'raw/year=2024/month=01/day=02/hour=03/shardId-000000000001-100.ndjson.gz',
+      'raw/year=2024/month=01/day=02/hour=04/shardId-000000000001-101.ndjson.gz',
+      'raw/year=2024/month=01/day=02/hour=10/shardId-000000000001-103.ndjson.gz',
+    ]);
+    expect(plan.map((o) => o.records.map((r) => r.sequenceNumber))).toEqual([['100', '102', '104'], ['101'], ['103']]);
+  });
+
+  test('an empty prefix and an empty batch', () => {
+    expect(planArchive([rec('7', payload('2024-01-02T03:04:05Z'))], '', 'timestamp')[0].key)
+      .toBe('year=2024/month=01/day=02/hour=03/shardId-000000000001-7.ndjson.gz');
+    expect(planArchive([], 'raw/', 'timestamp')).toEqual([]);
+  });
+
+  test('the same input gives the same keys and bodies (a retried batch overwrites)', () => {
+    const make = () => [rec('1', payload('2024-01-02T03:04:05Z')), rec('2', payload('2024-01-03T00:00:00Z')), rec('3', b64('x'))];
+    const first = planArchive(make(), 'p/', 'timestamp');
+    const second = planArchive(make(), 'p/', 'timestamp');
+    expect(second).toEqual(first);
+    expect(second.map((o) => archiveBody(o.records))).toEqual(first.map((o) => archiveBody(o.records)));
+  });
+
+  test('property: every record lands in exactly one object, under its partition', () => {
+    const record = fc.record({
+      seq: fc.bigInt({ min: 1n, max: 10n ** 56n }),
+      time: fc.option(fc.integer({ min: Date.UTC(2020, 0, 1), max: Date.UTC(2030, 0, 1) })),
+    });
+    fc.assert(fc.property(fc.uniqueArray(record, { selector: (x) => x.seq, maxLength: 50 }), fc.constantFrom('', 'raw/', 'a/b/'), (specs, prefix) => {
+      const records = specs.map(({ seq, time }) => rec(seq.toString(), time === null ? b64('opaque') : payload(time)));
+      const plan = planArchive(records, prefix, 'timestamp');
+      expect(plan.flatMap((o) => o.records).sort((a, b) => a.sequenceNumber.localeCompare(b.sequenceNumber)))
+        .toEqual([...records].sort((a, b) => a.sequenceNumber.localeCompare(b.sequenceNumber)));
+      expect(new Set(plan.map((o) => o.key)).size).toBe(plan.length);
+      for (const object of plan) {
+        expect(object.records.length).toBeGreaterThan(0);
+        const partition = partitionOf(eventTime(object.records[0], 'timestamp'));
+        expect(object.key).toBe(`${prefix}${partition}${object.records[0].shardId}-${object.records[0].sequenceNumber}.ndjson.gz`);
+        expect(object.key).toMatch(/year=\d{4}\/month=\d{2}\/day=\d{2}\/hour=\d{2}\//);
+        for (const r of object.records) expect(partitionOf(eventTime(r, 'timestamp'))).toBe(partition);
+        // records keep their batch order
+        expect(object.records).toEqual(records.filter((r) => object.records.includes(r)));
+      }
+      expect(planArchive(records, prefix, 'timestamp')).toEqual(plan);
+    }));
+  });
+});
+
+describe('toLine and archiveBody', () => {
+  test('a JSON payload is kept as JSON with its Kinesis metadata', () => {
+    const line = JSON.parse(toLine(rec('42', payload('2024-01-02T03:04:05Z'))));
+    expect(line).toEqual({
+      shardId: 'shardId-000000000001',
+      sequenceNumber: '42',
+      partitionKey: 'pk-42',
+      approximateArrivalTimestamp: '2024-01-02T10:30:00.000Z',
+      data: { sensorid: 's1', value: 1, timestamp: '2024-01-02T03:04:05Z' },
+    });
+  });
+
+  test('non-JSON text is kept as text, non-UTF-8 bytes as base64', () => {
+    expect(JSON.parse(toLine(rec('1', b64('temp=21.5; id=é'))))).toMatchObject({ text: 'temp=21.5; id=é' });
+    const bytes = Buffer.from([0x00, 0xff, 0xfe, 0x80, 0x41]).toString('base64');
+    const line = JSON.parse(toLine(rec('2', bytes)));
+    expect(line.dataBase64).toBe(bytes);
+    expect(line).not.toHaveProperty('text');
+    expect(line).not.toHaveProperty('data');
+  });
+
+  test('JSON scalars are data too, and a line never holds a raw newline', () => {
+    expect(JSON.parse(toLine(rec('1', b64('42')))).data).toBe(42);
+    expect(JSON.parse(toLine(rec('1', b64('null')))).data).toBeNull();
+    expect(toLine(rec('1', b64('line one\nline two')))).not.toContain('\n');
+  });
+
+  test('gunzip gives one JSON line per record, newline-terminated', () => {
+    const records = [rec('1', payload('2024-01-02T03:04:05Z')), rec('2', b64('plain\ntext')), rec('3', Buffer.from([0xc3]).toString('base64'))];
+    const text = gunzipSync(archiveBody(records)).toString('utf8');
+    expect(text.endsWith('\n')).toBe(true);
+    const lines = text.slice(0, -1).split('\n');
+    expect(lines).toEqual(records.map(toLine));
+    expect(lines.map((l) => JSON.parse(l).sequenceNumber)).toEqual(['1', '2', '3']);
+    expect(JSON.parse(lines[1]).text).toBe('plain\ntext');
+    expect(JSON.parse(lines[2]).dataBase64).toBe('ww==');
+  });
+
+  test('property: any payload bytes survive the archive', () => {
+    fc.assert(fc.property(fc.array(fc.oneof(fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)), fc.string({ unit: 'binary' }).map((s) => Buffer.from(s, 'utf8')),
+      fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v), 'utf8'))), { minLength: 1, maxLength: 20 }), (payloads) => {
+      const records = payloads.map((p, i) => rec(i, p.toString('base64')));
+      const lines = gunzipSync(archiveBody(records)).toString('utf8').split('\n');
+      expect(lines.pop()).toBe('');
+      expect(lines).toHaveLength(records.length);
+      lines.forEach((l, i) => {
+        const line = JSON.parse(l);
+        const restored = 'dataBase64' in line ? Buffer.from(line.dataBase64, 'base64')
+          : 'text' in line ? Buffer.from(line.text, 'utf8') : null;
+        if (restored !== null) expect(restored.equals(payloads[i])).toBe(true);
+        else expect(line.data).toEqual(JSON.parse(payloads[i].toString('utf8')));
+      });
+    }));
+  });
+});
+
+describe('byte-order mark', () => {
+  test('a leading UTF-8 BOM is dropped from text (TextDecoder strips it), the rest is kept', () => {
+    const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"a":1}', 'utf8')]);
+    expect(JSON.parse(toLine(rec('1', withBom.toString('base64')))).data).toEqual({ a: 1 });
+  });
+});

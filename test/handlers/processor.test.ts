@@ -1,0 +1,254 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { CloudWatchClient, PutMetricDataCommandInput } from '@aws-sdk/client-cloudwatch';
+import type { BatchWriteItemCommandInput, DynamoDBClient, WriteRequest } from '@aws-sdk/client-dynamodb';
+import type { KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
+import { asClient, b64, b64json, FakeClient } from './helpers';
+import { DeadLetter, DeadLetterSink } from '../../src/handlers/dead-letter';
+import { depsFromEnv, processBatch, ProcessorDeps } from '../../src/handlers/processor.lambda';
+import { DEFAULT_MAPPING } from '../../src/handlers/reading';
+import { createEmfMetrics } from '../../src/handlers/sensor-metrics';
+
+const TABLE = 'SensorData';
+const SHARD = 'shardId-000000000000';
+const BASE_SEQ = 49590338271490256608559692538361571095921575989136588898n;
+
+process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+
+function kinesisRecord(i: number, data: string): KinesisStreamRecord {
+  const sequenceNumber = (BASE_SEQ + BigInt(i)).toString();
+  return {
+    awsRegion: 'eu-west-1',
+    eventID: `${SHARD}:${sequenceNumber}`,
+    eventName: 'aws:kinesis:record',
+    eventSource: 'aws:kinesis',
+    eventSourceARN: 'arn:aws:kinesis:eu-west-1:123456789012:stream/sensors',
+    eventVersion: '1.0',
+    invokeIdentityArn: 'arn:aws:iam::123456789012:role/processor',
+    kinesis: {
+      kinesisSchemaVersion: '1.0',
+      partitionKey: `pk-${i}`,
+      sequenceNumber,
+      data,
+      approximateArrivalTimestamp: Date.UTC(2024, 0, 2, 3, 5) / 1000,
+    },
+  };
+}
+
+const seq = (i: number) => (BASE_SEQ + BigInt(i)).toString();
+const valid = (sensor: string, value: number, second = 0) =>
+  b64json({ sensorid: sensor, value: String(value), timestamp: new Date(Date.UTC(2024, 0, 2, 3, 4, second)).toISOString() });
+const event = (data: string[]): KinesisStreamEvent => ({ Records: data.map((d, i) => kinesisRecord(i, d)) });
+
+class FakeSink implements DeadLetterSink {
+  public readonly received: DeadLetter[][] = [];
+  constructor(private readonly undeliverable: (letter: DeadLetter) => boolean = () => false) {}
+  async send(letters: readonly DeadLetter[]): Promise<DeadLetter[]> {
+    this.received.push([...letters]);
+    return letters.filter(this.undeliverable);
+  }
+}
+
+const itemsOf = (input: BatchWriteItemCommandInput) => input.RequestItems![TABLE].map((r) => r.PutRequest!.Item!);
+
+/** DynamoDB that never processes the items of the given sensors. */
+function dynamoRejecting(...sensors: string[]): FakeClient {
+  return new FakeClient([], (input: BatchWriteItemCommandInput) => {
+    const left: WriteRequest[] = input.RequestItems![TABLE].filter((r) => sensors.includes(r.PutRequest!.Item!.SensorId.S!));
+    return { UnprocessedItems: left.length > 0 ? { [TABLE]: left } : {} };
+  });
+}
+
+type TestDeps = ProcessorDeps & { dynamo: FakeClient; cw: FakeClient; sink: FakeSink };
+
+function makeDeps(overrides: Partial<ProcessorDeps> & { dynamo?: FakeClient; cw?: FakeClient } = {}): TestDeps {
+  const dynamo = overrides.dynamo ?? new FakeClient();
+  const cw = overrides.cw ?? new FakeClient();
+  const sink = (overrides.deadLetters as FakeSink | undefined) ?? new FakeSink();
+  return {
+    tableName: TABLE,
+    dynamodb: asClient<DynamoDBClient>(dynamo),
+    mapping: DEFAULT_MAPPING,
+    deadLetters: sink,
+    metricsMode: 'PUT_METRIC_DATA',
+    metricSettings: { namespace: 'Sensors', metricName: 'SensorData', dimensionName: 'SensorId' },
+    cloudwatch: asClient<CloudWatchClient>(cw),
+    logger: new Logger({ serviceName: 'test', logLevel: 'SILENT' }),
+    writeOptions: { retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 1 }, sleep: async () => {}, random: () => 0 },
+    ...overrides,
+    dynamo,
+    cw,
+    sink,
+  };
+}
+
+const plenty = () => 60_000;
+
+describe('processBatch', () => {
+  test('a mixed batch: invalid records are dead-lettered with their reason, valid ones stored, no failure', async () => {
+    const deps = makeDeps();
+    const out = await processBatch(event([
+      valid('s1', 21.5),
+      b64('{"sensorid": "s1", "value": '),
+      valid('s2', 40),
+      b64json({ value: 1, timestamp: '2024-01-02T03:04:05Z' }),
+      Buffer.from([0xff, 0xfe]).toString('base64'),
+    ]), deps, plenty);
+
+    expect(out.batchItemFailures).toEqual([]);
+    expect(deps.sink.received).toHaveLength(1);
+    expect(deps.sink.received[0].map((l) => [l.sequenceNumber, l.reason])).toEqual([
+      [seq(1), 'payload is not valid JSON'],
+      [seq(3), expect.stringMatching(/missing field "sensorid"/)],
+      [seq(4), 'payload is not valid UTF-8'],
+    ]);
+    expect(deps.sink.received[0][0]).toMatchObject({ shardId: SHARD, partitionKey: 'pk-1', data: b64('{"sensorid": "s1", "value": ') });
+
+    expect(deps.dynamo.inputs).toHaveLength(1);
+    expect(itemsOf(deps.dynamo.inputs[0])).toEqual([
+      { SensorId: { S: 's1' }, Timestamp: { S: '2024-01-02T03:04:00.000Z' }, Value: { N: '21.5' } },
+      { SensorId: { S: 's2' }, Timestamp: { S: '2024-01-02T03:04:00.000Z' }, Value: { N: '40' } },
+    ]);
+
+    const metricInputs = deps.cw.inputs as PutMetricDataCommandInput[];
+    expect(metricInputs).toHaveLength(1);
+    expect(metricInputs[0].Namespace).toBe('Sensors');
+    expect(metricInputs[0].MetricData!.map((d) => [d.Dimensions![0].Value, d.Values, d.Counts])).toEqual([['s1', [21.5], [1]], ['s2', [40], [1]]]);
+    expect(out.summary).toEqual({
+      records: 5, readings: 2, stored: 2, deadLettered: 3, failedRecords: 0, batchWriteCalls: 1, retries: 0, metricCalls: 1,
+    });
+  });
+
+  test('a write failure on record k reports k and counts metrics only for the records before it', async () => {
+    const deps = makeDeps({ dynamo: dynamoRejecting('s2') });
+    const out = await processBatch(event([0, 1, 2, 3, 4].map((i) => valid(`s${i}`, i))), deps, plenty);
+    expect(out.batchItemFailures).toEqual([{ itemIdentifier: seq(2) }]);
+    // three attempts, then given up; the retries carry only the unprocessed item
+    expect(deps.dynamo.inputs.map((i) => itemsOf(i).map((item) => item.SensorId.S))).toEqual([['s0', 's1', 's2', 's3', 's4'], ['s2'], ['s2']]);
+    const data = (deps.cw.inputs as PutMetricDataCommandInput[]).flatMap((i) => i.MetricData!);
+    expect(data.map((d) => d.Dimensions![0].Value)).toEqual(['s0', 's1']);
+    expect(out.summary).toMatchObject({ records: 5, readings: 5, stored: 2, failedRecords: 1, batchWriteCalls: 3, retries: 2, metricCalls: 1 });
+  });
+
+  test('a failure on the first record: no metrics at all', async () => {
+    const deps = makeDeps({ dynamo: dynamoRejecting('s0') });
+    const out = await processBatch(event([valid('s0', 1), valid('s1', 1)]), deps, plenty);
+    expect(out.batchItemFailures).toEqual([{ itemIdentifier: seq(0) }]);
+    expect(deps.cw.inputs).toHaveLength(0);
+    expect(out.summary.metricCalls).toBe(0);
+  });
+
+  test('several failures: the first one is reported', async () => {
+    const deps = makeDeps({ dynamo: dynamoRejecting('s3', 's1') });
+    const out = await processBatch(event([0, 1, 2, 3].map((i) => valid(`s${i}`, i))), deps, plenty);
+    expect(out.batchItemFailures).toEqual([{ itemIdentifier: seq(1) }]);
+    expect(out.summary.failedRecords).toBe(2);
+  });
+
+  test('a dead letter that cannot be delivered fails its record', async () => {
+    const sink = new FakeSink((l) => l.sequenceNumber === seq(2));
+    const deps = makeDeps({ deadLetters: sink });
+    const warn = jest.spyOn(deps.logger, 'warn');
+    const out = await processBatch(event([valid('s0', 1), b64('x'), b64('y'), valid('s3', 1)]), deps, plenty);
+    expect(out.batchItemFailures).toEqual([{ itemIdentifier: seq(2) }]);
+    expect(warn).toHaveBeenCalledWith('records sent to the dead-letter destination', { count: 1, undelivered: 1, firstReason: 'payload is not valid JSON' });
+    // the valid records are stored anyway; only s0 comes before the failure
+    expect(itemsOf(deps.dynamo.inputs[0]).map((i) => i.SensorId.S)).toEqual(['s0', 's3']);
+    expect((deps.cw.inputs as PutMetricDataCommandInput[])[0].MetricData!.map((d) => d.Dimensions![0].Value)).toEqual(['s0']);
+  });
+
+  test('the earlier of a dead-letter failure and a write failure is reported', async () => {
+    const deps = makeDeps({ dynamo: dynamoRejecting('s1'), deadLetters: new FakeSink(() => true) });
+    const out = await processBatch(event([valid('s0', 1), valid('s1', 1), b64('x')]), deps, plenty);
+    expect(out.batchItemFailures).toEqual([{ itemIdentifier: seq(1) }]);
+  });
+
+  test('records with the same key are written once, the last value wins, and both records depend on it', async () => {
+    const deps = makeDeps({ dynamo: dynamoRejecting('dup') });
+    const out = await processBatch(event([valid('a', 1), valid('dup', 1), valid('b', 2), valid('dup', 2)]), deps, plenty);
+    const first = itemsOf(deps.dynamo.inputs[0]);
+    expect(first.map((i) => [i.SensorId.S, i.Value.N])).toEqual([['a', '1'], ['dup', '2'], ['b', '2']]);
+    expect(out.batchItemFailures).toEqual([{ itemIdentifier: seq(1) }]);
+  });
+
+  test('measurement fields: one record, several readings, several metric data', async () => {
+    const deps = makeDeps({ mapping: { ...DEFAULT_MAPPING, sensorIdField: 'deviceId', timestampField: 'ts', measurementFields: ['temperature', 'humidity'] } });
+    const out = await processBatch(event([b64json({ deviceId: 'd1', ts: '2024-01-02T03:04:05Z', temperature: 21.5, humidity: 40 })]), deps, plenty);
+    expect(out.batchItemFailures).toEqual([]);
+    expect(itemsOf(deps.dynamo.inputs[0]).map((i) => i.SensorId.S)).toEqual(['d1#temperature', 'd1#humidity']);
+    expect((deps.cw.inputs as PutMetricDataCommandInput[])[0].MetricData).toHaveLength(2);
+  });
+
+  test('no time left: the write is tried once and the batch reports the failure', async () => {
+    const deps = makeDeps({ dynamo: dynamoRejecting('s0') });
+    const out = await processBatch(event([valid('s0', 1)]), deps, () => 10);
+    expect(deps.dynamo.inputs).toHaveLength(1);
+    expect(out.batchItemFailures).toEqual([{ itemIdentifier: seq(0) }]);
+  });
+
+  test('a failing PutMetricData does not fail the batch', async () => {
+    const deps = makeDeps({ cw: new FakeClient([() => new Error('throttled')]) });
+    const error = jest.spyOn(deps.logger, 'error');
+    const out = await processBatch(event([valid('s0', 1)]), deps, plenty);
+    expect(out.batchItemFailures).toEqual([]);
+    expect(error).toHaveBeenCalledTimes(1);
+    expect(out.summary.metricCalls).toBe(0);
+  });
+
+  test('metrics mode NONE sends no metrics', async () => {
+    const deps = makeDeps({ metricsMode: 'NONE' });
+    await processBatch(event([valid('s0', 1)]), deps, plenty);
+    expect(deps.cw.inputs).toHaveLength(0);
+    expect(deps.dynamo.inputs).toHaveLength(1);
+  });
+
+  test('metrics mode EMF prints one line per sensor-minute', async () => {
+    const saved = { ...process.env };
+    delete process.env.POWERTOOLS_DEV;
+    delete process.env.POWERTOOLS_METRICS_DISABLED;
+    const lines: string[] = [];
+    const spy = jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: string) => {
+      lines.push(...String(chunk).split('\n').filter((l) => l.length > 0));
+      return true;
+    }) as typeof process.stdout.write);
+    try {
+      const settings = { namespace: 'Sensors', metricName: 'SensorData', dimensionName: 'SensorId' };
+      const deps = makeDeps({ metricsMode: 'EMF', emf: createEmfMetrics(settings), cloudwatch: undefined });
+      const now = new Date();
+      const recent = (sensor: string, value: number) => b64json({ sensorid: sensor, value, timestamp: now.toISOString() });
+      await processBatch(event([recent('s0', 1), recent('s0', 2), recent('s1', 3)]), deps, plenty);
+      const emf = lines.map((l) => JSON.parse(l)).filter((l) => l._aws);
+      expect(emf.map((l) => [l.SensorId, l.SensorData])).toEqual([['s0', [1, 2]], ['s1', 3]]);
+      expect(deps.cw.inputs).toHaveLength(0);
+    } finally {
+      spy.mockRestore();
+      process.env = saved;
+    }
+  });
+
+  test('an empty batch does nothing', async () => {
+    const deps = makeDeps();
+    const out = await processBatch({ Records: [] }, deps, plenty);
+    expect(out.batchItemFailures).toEqual([]);
+    expect(deps.dynamo.inputs).toHaveLength(0);
+    expect(deps.sink.received).toHaveLength(0);
+    expect(deps.cw.inputs).toHaveLength(0);
+  });
+});
+
+describe('depsFromEnv', () => {
+  test('rejects a bad METRICS_MODE and a missing dead-letter destination', () => {
+    expect(() => depsFromEnv({ METRICS_MODE: 'LOUD', TABLE_NAME: 't', DEAD_LETTER_QUEUE_URL: 'q' })).toThrow(/METRICS_MODE/);
+    expect(() => depsFromEnv({ TABLE_NAME: 't' })).toThrow(/DEAD_LETTER_QUEUE_URL or DEAD_LETTER_BUCKET/);
+    expect(() => depsFromEnv({ DEAD_LETTER_QUEUE_URL: 'q' })).toThrow(/TABLE_NAME/);
+  });
+
+  test('reads settings without contacting AWS', () => {
+    const deps = depsFromEnv({ TABLE_NAME: 't', DEAD_LETTER_BUCKET: 'b', METRICS_MODE: 'NONE', METRIC_DIMENSION_NAME: 'Device', PAYLOAD_SENSOR_ID_FIELD: 'deviceId' });
+    expect(deps.tableName).toBe('t');
+    expect(deps.metricsMode).toBe('NONE');
+    expect(deps.metricSettings).toEqual({ namespace: 'Sensors', metricName: 'SensorData', dimensionName: 'Device' });
+    expect(deps.mapping.sensorIdField).toBe('deviceId');
+    expect(deps.cloudwatch).toBeUndefined();
+    expect(deps.emf).toBeUndefined();
+  });
+});

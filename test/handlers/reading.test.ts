@@ -1,0 +1,451 @@
+import * as fc from 'fast-check';
+import { b64, b64json } from './helpers';
+import {
+  compareSequenceNumbers,
+  decodeRecord,
+  decodeUtf8,
+  DEFAULT_MAPPING,
+  mappingFromEnv,
+  parseTimestamp,
+  parseValue,
+  PayloadMapping,
+  Reading,
+  toReadings,
+} from '../../src/handlers/reading';
+
+const MIN_TIME = Date.UTC(1970, 0, 1);
+const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+function readingsOf(dataBase64: string, mapping?: PayloadMapping): Reading[] {
+  const result = decodeRecord(dataBase64, mapping);
+  if (!result.ok) throw new Error(`expected readings, got: ${result.reason}`);
+  return result.readings;
+}
+
+function reasonOf(dataBase64: string, mapping?: PayloadMapping): string {
+  const result = decodeRecord(dataBase64, mapping);
+  if (result.ok) throw new Error(`expected a rejection, got ${JSON.stringify(result.readings)}`);
+  return result.reason;
+}
+
+describe('decodeRecord with the reference payload', () => {
+  test('stores the string value "21.5" as the number 21.5', () => {
+    const readings = readingsOf(b64json({ sensorid: 's1', value: '21.5', timestamp: '2024-01-02T03:04:05Z' }));
+    expect(readings).toEqual([{ sensorId: 's1', timestamp: '2024-01-02T03:04:05.000Z', value: 21.5 }]);
+    expect(typeof readings[0].value).toBe('number');
+  });
+
+  test('accepts a numeric value as is', () => {
+    expect(readingsOf(b64json({ sensorid: 's1', value: -3.25e-2, timestamp: '2024-01-02T03:04:05Z' }))[0].value).toBe(-0.0325);
+  });
+
+  test('keeps non-ASCII (UTF-8) sensor ids intact', () => {
+    for (const id of ['capteur-été', 'датчик-7', '温度计', 'sensor-🌡️', 'Ωmega\u00a01']) {
+      expect(readingsOf(b64json({ sensorid: id, value: 1, timestamp: '2024-01-02T03:04:05Z' }))[0].sensorId).toBe(id);
+    }
+  });
+
+  test('leaves the sensor id as sent (no trimming, no case change)', () => {
+    expect(readingsOf(b64json({ sensorid: ' S1 ', value: 1, timestamp: '2024-01-02T03:04:05Z' }))[0].sensorId).toBe(' S1 ');
+  });
+});
+
+describe('decodeRecord rejections name the problem', () => {
+  const ts = '2024-01-02T03:04:05Z';
+
+  test('invalid UTF-8', () => {
+    expect(reasonOf(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]).toString('base64'))).toMatch(/UTF-8/);
+    // a lone continuation byte and an overlong encoding of "/"
+    expect(reasonOf(Buffer.from([0x80]).toString('base64'))).toMatch(/UTF-8/);
+    expect(reasonOf(Buffer.from([0xc0, 0xaf]).toString('base64'))).toMatch(/UTF-8/);
+  });
+
+  test('invalid JSON', () => {
+    expect(reasonOf(b64('{"sensorid": "s1",'))).toMatch(/JSON/);
+    expect(reasonOf(b64('sensorid=s1&value=1'))).toMatch(/JSON/);
+    expect(reasonOf(b64(''))).toMatch(/JSON/);
+  });
+
+  test('a JSON value that is not an object', () => {
+    for (const value of [[], [{ sensorid: 's1', value: 1, timestamp: ts }], 'text', 42, null, true]) {
+      expect(reasonOf(b64json(value))).toMatch(/not a JSON object/);
+    }
+  });
+
+  test('missing or empty sensorid', () => {
+    expect(reasonOf(b64json({ value: 1, timestamp: ts }))).toMatch(/missing field "sensorid"/);
+    expect(reasonOf(b64json({ sensorid: '', value: 1, timestamp: ts }))).toMatch(/invalid field "sensorid"/);
+    expect(reasonOf(b64json({ sensorid: '   ', value: 1, timestamp: ts }))).toMatch(/"sensorid"/);
+    expect(reasonOf(b64json({ sensorid: 17, value: 1, timestamp: ts }))).toMatch(/invalid field "sensorid": 17/);
+    expect(reasonOf(b64json({ sensorid: null, value: 1, timestamp: ts }))).toMatch(/"sensorid"/);
+  });
+
+  test('a sensor id longer than the limit in bytes, not characters', () => {
+    // "é" is two bytes in UTF-8: 128 of them is exactly 256 bytes, 129 is too long.
+    expect(readingsOf(b64json({ sensorid: 'é'.repeat(128), value: 1, timestamp: ts }))[0].sensorId).toHaveLength(128);
+    expect(reasonOf(b64json({ sensorid: 'é'.repeat(129), value: 1, timestamp: ts }))).toMatch(/longer than 256 bytes/);
+    expect(reasonOf(b64json({ sensorid: 'a'.repeat(257), value: 1, timestamp: ts }))).toMatch(/sensor id "a{32}\.\.\." is longer than 256 bytes/);
+    const strict = { ...DEFAULT_MAPPING, maxSensorIdLength: 4 };
+    expect(reasonOf(b64json({ sensorid: 'abcde', value: 1, timestamp: ts }), strict)).toMatch(/longer than 4 bytes/);
+  });
+
+  test('non-finite or non-numeric values', () => {
+    for (const value of ['abc', '', ' ', 'NaN', 'Infinity', '-Infinity', '1e999', '0x10', '1,5', '12abc', true, null, [1], { v: 1 }]) {
+      const reason = reasonOf(b64json({ sensorid: 's1', value, timestamp: ts }));
+      expect(reason).toMatch(/field "value"/);
+      expect(reason).toMatch(/finite number/);
+    }
+    expect(reasonOf(b64('{"sensorid":"s1","value":1e999,"timestamp":"2024-01-02T03:04:05Z"}'))).toMatch(/invalid field "value"/);
+    expect(reasonOf(b64json({ sensorid: 's1', timestamp: ts }))).toMatch(/missing field "value"/);
+  });
+
+  test('bad timestamps', () => {
+    for (const timestamp of ['2024-02-31T00:00:00Z', '2023-02-29T00:00:00Z', '2024-13-01T00:00:00Z', '2024-00-10T00:00:00Z',
+      '2024-01-02T24:00:00Z', '2024-01-02T03:60:00Z', '2024-01-02T03:04:60Z', 'yesterday', '', '2024-01-02', '1704164645',
+      -1, true, null, { t: 1 }]) {
+      const reason = reasonOf(b64json({ sensorid: 's1', value: 1, timestamp }));
+      expect(reason).toMatch(/field "timestamp"/);
+      expect(reason).toMatch(/ISO-8601/);
+    }
+    expect(reasonOf(b64json({ sensorid: 's1', value: 1 }))).toMatch(/missing field "timestamp"/);
+  });
+
+  test('a long invalid value is shortened in the reason', () => {
+    const reason = reasonOf(b64json({ sensorid: 's1', value: 'x'.repeat(500), timestamp: ts }));
+    expect(reason.length).toBeLessThan(150);
+    expect(reason).toContain('...');
+  });
+});
+
+describe('timestamps', () => {
+  test('epoch seconds and epoch milliseconds', () => {
+    expect(parseTimestamp(1704164645)).toBe('2024-01-02T03:04:05.000Z');
+    expect(parseTimestamp(1704164645.25)).toBe('2024-01-02T03:04:05.250Z');
+    expect(parseTimestamp(1704164645123)).toBe('2024-01-02T03:04:05.123Z');
+    expect(parseTimestamp(0)).toBe('1970-01-01T00:00:00.000Z');
+    expect(readingsOf(b64json({ sensorid: 's1', value: 1, timestamp: 1704164645 }))[0].timestamp).toBe('2024-01-02T03:04:05.000Z');
+    expect(readingsOf(b64json({ sensorid: 's1', value: 1, timestamp: 1704164645123 }))[0].timestamp).toBe('2024-01-02T03:04:05.123Z');
+  });
+
+  test('rejects negative, non-finite and out-of-range epochs', () => {
+    for (const raw of [-1, Number.NaN, Number.POSITIVE_INFINITY, MAX_TIME + 1, 1e20]) expect(parseTimestamp(raw)).toBeUndefined();
+    expect(parseTimestamp(MAX_TIME)).toBe('9999-12-31T23:59:59.999Z');
+  });
+
+  test('zone offsets are normalized to UTC', () => {
+    expect(parseTimestamp('2024-01-02T05:04:05+02:00')).toBe('2024-01-02T03:04:05.000Z');
+    expect(parseTimestamp('2024-01-02T05:04:05+0200')).toBe('2024-01-02T03:04:05.000Z');
+    expect(parseTimestamp('2024-01-02T05:04:05+02')).toBe('2024-01-02T03:04:05.000Z');
+    expect(parseTimestamp('2024-01-01T22:34:05-04:30')).toBe('2024-01-02T03:04:05.000Z');
+    expect(parseTimestamp('2024-01-02T03:04:05z')).toBe('2024-01-02T03:04:05.000Z');
+    expect(parseTimestamp('2024-01-02T03:04:05')).toBe('2024-01-02T03:04:05.000Z');
+    expect(parseTimestamp('2024-01-02 03:04')).toBe('2024-01-02T03:04:00.000Z');
+    expect(parseTimestamp('2024-03-01T00:30:00+01:00')).toBe('2024-02-29T23:30:00.000Z');
+    expect(readingsOf(b64json({ sensorid: 's1', value: 1, timestamp: '2024-01-02T12:04:05+09:00' }))[0].timestamp)
+      .toBe('2024-01-02T03:04:05.000Z');
+  });
+
+  test('fractions are kept to the millisecond', () => {
+    expect(parseTimestamp('2024-01-02T03:04:05.1Z')).toBe('2024-01-02T03:04:05.100Z');
+    expect(parseTimestamp('2024-01-02T03:04:05,123456789Z')).toBe('2024-01-02T03:04:05.123Z');
+  });
+
+  test('29 February only in leap years', () => {
+    expect(parseTimestamp('2024-02-29T00:00:00Z')).toBe('2024-02-29T00:00:00.000Z');
+    expect(parseTimestamp('2000-02-29T00:00:00Z')).toBe('2000-02-29T00:00:00.000Z');
+    expect(parseTimestamp('2100-02-29T00:00:00Z')).toBeUndefined();
+  });
+
+  test('years before 1970 are rejected, also two-digit years written with four digits', () => {
+    expect(parseTimestamp('1969-12-31T23:59:59Z')).toBeUndefined();
+    // Date.UTC maps years 0-99 to 1900-1999: "0070" must not become 1970.
+    expect(parseTimestamp('0070-01-01T00:00:00Z')).toBeUndefined();
+    expect(parseTimestamp('0099-06-01T00:00:00Z')).toBeUndefined();
+    // ...but a local time before 1970 that is after it in UTC is fine.
+    expect(parseTimestamp('1969-12-31T23:00:00-05:00')).toBe('1970-01-01T04:00:00.000Z');
+  });
+
+  test('zone offsets out of range are rejected', () => {
+    expect(parseTimestamp('2024-01-02T03:04:05+99:99')).toBeUndefined();
+    expect(parseTimestamp('2024-01-02T03:04:05+01:60')).toBeUndefined();
+    expect(parseTimestamp('2024-01-02T03:04:05+14:00')).toBe('2024-01-01T13:04:05.000Z');
+  });
+
+  test('garbage', () => {
+    for (const raw of ['', 'now', '2024', '2024-01', '2024-01-02T03', '2024-1-2T03:04:05Z', '2024-01-02T03:04:05ZZ', undefined, null, {}, []]) {
+      expect(parseTimestamp(raw)).toBeUndefined();
+    }
+  });
+});
+
+describe('parseValue', () => {
+  test('numbers and numeric strings', () => {
+    expect(parseValue(0)).toBe(0);
+    expect(parseValue(' 21.5 ')).toBe(21.5);
+    expect(parseValue('+1')).toBe(1);
+    expect(parseValue('-.5')).toBe(-0.5);
+    expect(parseValue('5.')).toBe(5);
+    expect(parseValue('1E3')).toBe(1000);
+    expect(parseValue(Number.MAX_VALUE)).toBe(Number.MAX_VALUE);
+  });
+
+  test('everything else', () => {
+    for (const raw of [Number.NaN, Number.POSITIVE_INFINITY, '', '.', '-', 'e5', '1e', '0b1', '1_000', undefined, null, false, {}, []]) {
+      expect(parseValue(raw)).toBeUndefined();
+    }
+  });
+});
+
+describe('measurement fields', () => {
+  const mapping: PayloadMapping = {
+    ...DEFAULT_MAPPING,
+    sensorIdField: 'deviceId',
+    timestampField: 'ts',
+    measurementFields: ['temperature', 'humidity', 'pressure'],
+  };
+
+  test('one reading per measurement field present', () => {
+    const readings = readingsOf(b64json({ deviceId: 'd1', ts: '2024-01-02T03:04:05Z', temperature: 21.5, humidity: 40 }), mapping);
+    expect(readings).toEqual([
+      { sensorId: 'd1#temperature', timestamp: '2024-01-02T03:04:05.000Z', value: 21.5 },
+      { sensorId: 'd1#humidity', timestamp: '2024-01-02T03:04:05.000Z', value: 40 },
+    ]);
+  });
+
+  test('the separator is configurable and valueField is unused', () => {
+    const readings = readingsOf(b64json({ deviceId: 'd1', ts: 1704164645, humidity: '40', value: 'not a number' }),
+      { ...mapping, measurementSeparator: '/' });
+    expect(readings).toEqual([{ sensorId: 'd1/humidity', timestamp: '2024-01-02T03:04:05.000Z', value: 40 }]);
+  });
+
+  test('a bad measurement names its field', () => {
+    const reason = reasonOf(b64json({ deviceId: 'd1', ts: 1704164645, temperature: 21.5, humidity: 'wet' }), mapping);
+    expect(reason).toMatch(/invalid field "humidity": "wet"/);
+  });
+
+  test('none of the fields present', () => {
+    expect(reasonOf(b64json({ deviceId: 'd1', ts: 1704164645, value: 1 }), mapping))
+      .toMatch(/none of the measurement fields temperature, humidity, pressure is present/);
+  });
+
+  test('custom field names report the custom name', () => {
+    expect(reasonOf(b64json({ sensorid: 's1', ts: 1704164645, temperature: 1 }), mapping)).toMatch(/missing field "deviceId"/);
+    expect(reasonOf(b64json({ deviceId: 'd1', timestamp: 1704164645, temperature: 1 }), mapping)).toMatch(/missing field "ts"/);
+  });
+
+  test('the byte limit applies to the composed id', () => {
+    const reason = reasonOf(b64json({ deviceId: 'd'.repeat(250), ts: 1704164645, temperature: 1 }), mapping);
+    expect(reason).toMatch(/longer than 256 bytes/);
+  });
+});
+
+describe('mappingFromEnv', () => {
+  test('defaults when nothing is set', () => {
+    expect(mappingFromEnv({})).toEqual(DEFAULT_MAPPING);
+  });
+
+  test('reads every variable', () => {
+    expect(mappingFromEnv({
+      PAYLOAD_SENSOR_ID_FIELD: 'deviceId',
+      PAYLOAD_TIMESTAMP_FIELD: 'ts',
+      PAYLOAD_VALUE_FIELD: 'reading',
+      PAYLOAD_MEASUREMENT_FIELDS: ' temperature , humidity,,',
+      PAYLOAD_MEASUREMENT_SEPARATOR: '.',
+      MAX_SENSOR_ID_LENGTH: '512',
+    })).toEqual({
+      sensorIdField: 'deviceId',
+      timestampField: 'ts',
+      valueField: 'reading',
+      measurementFields: ['temperature', 'humidity'],
+      measurementSeparator: '.',
+      maxSensorIdLength: 512,
+    });
+  });
+
+  test('empty or invalid values fall back to the defaults', () => {
+    const mapping = mappingFromEnv({
+      PAYLOAD_SENSOR_ID_FIELD: '',
+      PAYLOAD_TIMESTAMP_FIELD: '',
+      PAYLOAD_VALUE_FIELD: '',
+      PAYLOAD_MEASUREMENT_FIELDS: ' , ',
+      PAYLOAD_MEASUREMENT_SEPARATOR: '',
+      MAX_SENSOR_ID_LENGTH: 'lots',
+    });
+    expect(mapping).toEqual(DEFAULT_MAPPING);
+    for (const bad of ['0', '-5', '2.5', '']) expect(mappingFromEnv({ MAX_SENSOR_ID_LENGTH: bad }).maxSensorIdLength).toBe(256);
+  });
+
+  test('the mapping it returns drives decodeRecord', () => {
+    const mapping = mappingFromEnv({ PAYLOAD_SENSOR_ID_FIELD: 'deviceId', PAYLOAD_TIMESTAMP_FIELD: 'ts', PAYLOAD_MEASUREMENT_FIELDS: 'temperature,humidity' });
+    const readings = readingsOf(b64json({ deviceId: 'd1', ts: '2024-01-02T03:04:05Z', temperature: 21.5, humidity: 40 }), mapping);
+    expect(readings.map((r) => r.sensorId)).toEqual(['d1#temperature', 'd1#humidity']);
+  });
+});
+
+describe('decodeUtf8', () => {
+  test('strict', () => {
+    expect(decodeUtf8(b64('héllo 🌡'))).toBe('héllo 🌡');
+    expect(decodeUtf8(Buffer.from([0xed, 0xa0, 0x80]).toString('base64'))).toBeUndefined(); // an encoded surrogate
+  });
+});
+
+describe('compareSequenceNumbers', () => {
+  test('orders long digit strings numerically', () => {
+    const a = '49590338271490256608559692538361571095921575989136588898';
+    const b = '49590338271490256608559692538361571095921575989136588899';
+    expect(compareSequenceNumbers(a, b)).toBeLessThan(0);
+    expect(compareSequenceNumbers(b, a)).toBeGreaterThan(0);
+    expect(compareSequenceNumbers(a, a)).toBe(0);
+    // Number() cannot tell these apart.
+    expect(Number(a)).toBe(Number(b));
+    expect(compareSequenceNumbers('9', '10')).toBeLessThan(0);
+    expect(['300', '21', '1000', '4'].sort(compareSequenceNumbers)).toEqual(['4', '21', '300', '1000']);
+  });
+
+  test('agrees with BigInt comparison', () => {
+    fc.assert(fc.property(fc.bigInt({ min: 0n, max: 10n ** 60n }), fc.bigInt({ min: 0n, max: 10n ** 60n }), (x, y) => {
+      const expected = x < y ? -1 : x > y ? 1 : 0;
+      expect(Math.sign(compareSequenceNumbers(x.toString(), y.toString()))).toBe(expected);
+    }));
+  });
+});
+
+// ---------------------------------------------------------------- properties
+
+const anyMapping: fc.Arbitrary<PayloadMapping> = fc.record({
+  sensorIdField: fc.constantFrom('sensorid', 'id'),
+  timestampField: fc.constantFrom('timestamp', 'ts'),
+  valueField: fc.constantFrom('value', 'v'),
+  measurementFields: fc.constantFrom([], ['a', 'b'], ['value']),
+  measurementSeparator: fc.constantFrom('#', ''),
+  maxSensorIdLength: fc.integer({ min: 1, max: 300 }),
+});
+
+/** Objects that have the expected keys, with arbitrary JSON under them. */
+const nearPayload = fc.record({
+  sensorid: fc.oneof(fc.string(), fc.jsonValue()),
+  id: fc.oneof(fc.string(), fc.jsonValue()),
+  value: fc.oneof(fc.double(), fc.string(), fc.jsonValue()),
+  v: fc.jsonValue(),
+  a: fc.oneof(fc.double(), fc.jsonValue()),
+  b: fc.jsonValue(),
+  timestamp: fc.oneof(fc.double(), fc.integer(), fc.string(), fc.jsonValue()),
+  ts: fc.jsonValue(),
+}, { requiredKeys: [] });
+
+function checkResult(dataBase64: string, mapping?: PayloadMapping): void {
+  const result = decodeRecord(dataBase64, mapping);
+  if (result.ok) {
+    expect(result.readings.length).toBeGreaterThan(0);
+    for (const r of result.readings) {
+      expect(typeof r.sensorId).toBe('string');
+      expect(Number.isFinite(r.value)).toBe(true);
+      expect(parseTimestamp(r.timestamp)).toBe(r.timestamp);
+    }
+  } else {
+    expect(typeof result.reason).toBe('string');
+    expect(result.reason.length).toBeGreaterThan(0);
+  }
+}
+
+describe('decodeRecord never throws', () => {
+  test('for arbitrary bytes', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), anyMapping, (bytes, mapping) => {
+      checkResult(Buffer.from(bytes).toString('base64'), mapping);
+    }));
+  });
+
+  test('for arbitrary strings, as payload and as (invalid) base64', () => {
+    fc.assert(fc.property(fc.string({ unit: 'binary' }), (s) => {
+      checkResult(b64(s));
+      checkResult(s);
+    }));
+  });
+
+  test('for arbitrary JSON values', () => {
+    fc.assert(fc.property(fc.jsonValue(), anyMapping, (value, mapping) => {
+      checkResult(b64json(value), mapping);
+    }));
+  });
+
+  test('for objects close to a valid payload', () => {
+    fc.assert(fc.property(nearPayload, anyMapping, (value, mapping) => {
+      checkResult(b64json(value), mapping);
+      checkResult(b64json(value));
+    }), { numRuns: 500 });
+  });
+});
+
+/** Sensor ids the processor accepts: non-blank, at most 256 UTF-8 bytes, any code point. */
+const sensorId = fc.string({ unit: 'binary', minLength: 1, maxLength: 64 })
+  .filter((s) => s.trim().length > 0 && Buffer.byteLength(s, 'utf8') <= 256);
+const finiteValue = fc.double({ noNaN: true, noDefaultInfinity: true });
+const instant = fc.integer({ min: MIN_TIME, max: MAX_TIME });
+
+/** The same instant written in the ways a device may send it. */
+const timestampForms = fc.oneof(
+  instant.map((ms) => ({ ms, raw: new Date(ms).toISOString() as unknown })),
+  fc.integer({ min: 1e11, max: MAX_TIME }).map((ms) => ({ ms, raw: ms as unknown })),
+  // below 1e11 an epoch number is seconds
+  fc.integer({ min: 0, max: 1e11 - 1 }).map((s) => ({ ms: s * 1000, raw: s as unknown })),
+  fc.tuple(fc.integer({ min: MIN_TIME, max: MAX_TIME - 15 * 3_600_000 }), fc.integer({ min: -14 * 60, max: 14 * 60 }))
+    .map(([ms, offset]) => {
+      const local = new Date(ms + offset * 60_000).toISOString().slice(0, 23);
+      const abs = Math.abs(offset);
+      const zone = `${offset < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+      return { ms, raw: `${local}${zone}` as unknown };
+    }),
+);
+
+describe('valid readings round-trip', () => {
+  test('value and normalized timestamp', () => {
+    fc.assert(fc.property(sensorId, finiteValue, fc.boolean(), timestampForms, (id, value, asString, { ms, raw }) => {
+      const data = b64json({ sensorid: id, value: asString ? String(value) : value, timestamp: raw });
+      const readings = readingsOf(data);
+      expect(readings).toHaveLength(1);
+      expect(readings[0].sensorId).toBe(id);
+      expect(readings[0].value === value).toBe(true); // === so that -0 and 0 are equal
+      expect(readings[0].timestamp).toBe(new Date(ms).toISOString());
+    }), { numRuns: 500 });
+  });
+
+  test('toReadings on the object agrees with decodeRecord on its bytes', () => {
+    fc.assert(fc.property(nearPayload, (value) => {
+      expect(decodeRecord(b64json(value))).toEqual(toReadings(JSON.parse(JSON.stringify(value))));
+    }));
+  });
+});
+
+/** Strings shaped like ISO-8601, with every component possibly out of range. */
+const isoLike = fc.tuple(
+  fc.integer({ min: 0, max: 9999 }), fc.integer({ min: 0, max: 14 }), fc.integer({ min: 0, max: 33 }),
+  fc.integer({ min: 0, max: 25 }), fc.integer({ min: 0, max: 61 }), fc.option(fc.integer({ min: 0, max: 61 })),
+  fc.option(fc.stringMatching(/^[0-9]{1,9}$/)), fc.constantFrom('', 'Z', 'z', '+00:00', '-05:30', '+1400', '+23', '-99:99', '+05:'),
+  fc.constantFrom('T', ' ', 't'),
+).map(([y, mo, d, h, mi, s, frac, zone, sep]) => {
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  const seconds = s === null ? '' : `:${p(s)}${frac === null ? '' : `.${frac}`}`;
+  return `${p(y, 4)}-${p(mo)}-${p(d)}${sep}${p(h)}:${p(mi)}${seconds}${zone}`;
+});
+
+describe('parseTimestamp', () => {
+  test('is undefined or a normalized string that parses back to itself', () => {
+    fc.assert(fc.property(fc.oneof(isoLike, fc.string(), fc.double(), fc.integer(), fc.anything()), (raw) => {
+      const out = parseTimestamp(raw);
+      if (out !== undefined) {
+        expect(parseTimestamp(out)).toBe(out);
+        expect(new Date(out).toISOString()).toBe(out);
+        expect(Date.parse(out)).toBeGreaterThanOrEqual(MIN_TIME);
+      }
+    }), { numRuns: 1000 });
+  });
+
+  test('agrees with the Date object for UTC times with valid components', () => {
+    fc.assert(fc.property(instant, (ms) => {
+      const iso = new Date(ms).toISOString();
+      expect(parseTimestamp(iso)).toBe(iso);
+      expect(parseTimestamp(iso.replace('Z', '+00:00'))).toBe(iso);
+      expect(parseTimestamp(iso.slice(0, 19) + 'Z')).toBe(new Date(Math.floor(ms / 1000) * 1000).toISOString());
+    }));
+  });
+});

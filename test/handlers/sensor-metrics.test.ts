@@ -1,0 +1,242 @@
+import type { CloudWatchClient, MetricDatum, PutMetricDataCommandInput } from '@aws-sdk/client-cloudwatch';
+import * as fc from 'fast-check';
+import { asClient, captureStdout, FakeClient, serviceError } from './helpers';
+import { Reading } from '../../src/handlers/reading';
+import {
+  aggregate,
+  createEmfMetrics,
+  MAX_DATA_PER_REQUEST,
+  MAX_VALUES_PER_DATUM,
+  MetricSettings,
+  publishEmf,
+  putMetricData,
+  SensorMinute,
+  toMetricData,
+} from '../../src/handlers/sensor-metrics';
+
+const SETTINGS: MetricSettings = { namespace: 'Sensors', metricName: 'SensorData', dimensionName: 'SensorId' };
+const MINUTE = Date.UTC(2024, 0, 2, 3, 4);
+
+function r(sensorId: string, offsetMs: number, value: number, base = MINUTE): Reading {
+  return { sensorId, timestamp: new Date(base + offsetMs).toISOString(), value };
+}
+
+function group(sensorId: string, minute: number, counts: Array<[number, number]>): SensorMinute {
+  return { sensorId, minute, counts: new Map(counts) };
+}
+
+describe('aggregate', () => {
+  test('one group per sensor and minute of event time, with value counts', () => {
+    const groups = aggregate([
+      r('s1', 0, 21.5),
+      r('s1', 30_000, 21.5),
+      r('s1', 59_999, 22),
+      r('s2', 1_000, 21.5),
+      r('s1', 60_000, 23),
+      r('s1', -1, 20),
+    ]);
+    expect(groups).toEqual([
+      { sensorId: 's1', minute: MINUTE, counts: new Map([[21.5, 2], [22, 1]]) },
+      { sensorId: 's2', minute: MINUTE, counts: new Map([[21.5, 1]]) },
+      { sensorId: 's1', minute: MINUTE + 60_000, counts: new Map([[23, 1]]) },
+      { sensorId: 's1', minute: MINUTE - 60_000, counts: new Map([[20, 1]]) },
+    ]);
+  });
+
+  test('nothing in, nothing out', () => {
+    expect(aggregate([])).toEqual([]);
+  });
+
+  test('property: counts add up, minutes are aligned and hold their readings', () => {
+    const reading = fc.record({
+      sensorId: fc.constantFrom('a', 'b', 'c'),
+      timestamp: fc.integer({ min: MINUTE - 300_000, max: MINUTE + 300_000 }).map((ms) => new Date(ms).toISOString()),
+      value: fc.integer({ min: -3, max: 3 }),
+    });
+    fc.assert(fc.property(fc.array(reading, { maxLength: 100 }), (readings) => {
+      const groups = aggregate(readings);
+      const total = groups.reduce((n, g) => n + [...g.counts.values()].reduce((a, b) => a + b, 0), 0);
+      expect(total).toBe(readings.length);
+      expect(new Set(groups.map((g) => `${g.sensorId}/${g.minute}`)).size).toBe(groups.length);
+      for (const g of groups) {
+        expect(g.minute % 60_000).toBe(0);
+        for (const [value, count] of g.counts) {
+          const matching = readings.filter((x) => x.sensorId === g.sensorId && x.value === value
+            && Date.parse(x.timestamp) >= g.minute && Date.parse(x.timestamp) < g.minute + 60_000);
+          expect(matching).toHaveLength(count);
+        }
+      }
+    }));
+  });
+});
+
+describe('toMetricData', () => {
+  test('one datum per sensor-minute with Values and Counts', () => {
+    const data = toMetricData(aggregate([r('s1', 0, 21.5), r('s1', 1, 21.5), r('s1', 2, 22), r('s2', 0, 5)]), SETTINGS);
+    expect(data).toEqual([
+      {
+        MetricName: 'SensorData',
+        Dimensions: [{ Name: 'SensorId', Value: 's1' }],
+        Timestamp: new Date(MINUTE),
+        Values: [21.5, 22],
+        Counts: [2, 1],
+        Unit: 'None',
+      },
+      {
+        MetricName: 'SensorData',
+        Dimensions: [{ Name: 'SensorId', Value: 's2' }],
+        Timestamp: new Date(MINUTE),
+        Values: [5],
+        Counts: [1],
+        Unit: 'None',
+      },
+    ]);
+  });
+
+  test('a sensor-minute with more than 150 distinct values is split', () => {
+    const readings = Array.from({ length: 301 }, (_, i) => r('s1', i, i));
+    readings.push(r('s1', 500, 0)); // a repeat: still 301 distinct values
+    const data = toMetricData(aggregate(readings), SETTINGS);
+    expect(data.map((d) => d.Values!.length)).toEqual([150, 150, 1]);
+    expect(data.flatMap((d) => d.Values)).toEqual(Array.from({ length: 301 }, (_, i) => i));
+    expect(data[0].Counts![0]).toBe(2);
+    expect(data.flatMap((d) => d.Counts).reduce((a, b) => a! + b!, 0)).toBe(302);
+    for (const d of data) {
+      expect(d.Values!.length).toBeLessThanOrEqual(MAX_VALUES_PER_DATUM);
+      expect(d.Counts).toHaveLength(d.Values!.length);
+      expect(d.Dimensions).toEqual([{ Name: 'SensorId', Value: 's1' }]);
+      expect(d.Timestamp).toEqual(new Date(MINUTE));
+    }
+  });
+
+  test('exactly 150 distinct values is one datum', () => {
+    expect(toMetricData(aggregate(Array.from({ length: 150 }, (_, i) => r('s1', i, i))), SETTINGS)).toHaveLength(1);
+  });
+
+  test('metric and dimension names are configurable', () => {
+    const [datum] = toMetricData([group('d1#temperature', MINUTE, [[1, 1]])], { namespace: 'X', metricName: 'Temperature', dimensionName: 'Device' });
+    expect(datum.MetricName).toBe('Temperature');
+    expect(datum.Dimensions).toEqual([{ Name: 'Device', Value: 'd1#temperature' }]);
+  });
+});
+
+describe('putMetricData', () => {
+  const datum = (i: number): MetricDatum => ({ MetricName: 'SensorData', Values: [i], Counts: [1], Timestamp: new Date(MINUTE) });
+
+  test('2,500 data go in three calls of 1000, 1000 and 500', async () => {
+    const fake = new FakeClient();
+    const data = Array.from({ length: 2_500 }, (_, i) => datum(i));
+    const calls = await putMetricData(asClient<CloudWatchClient>(fake), 'Sensors', data);
+    expect(calls).toBe(3);
+    expect(fake.commandNames).toEqual(['PutMetricDataCommand', 'PutMetricDataCommand', 'PutMetricDataCommand']);
+    const inputs = fake.inputs as PutMetricDataCommandInput[];
+    expect(inputs.map((i) => i.Namespace)).toEqual(['Sensors', 'Sensors', 'Sensors']);
+    expect(inputs.map((i) => i.MetricData!.length)).toEqual([1_000, 1_000, 500]);
+    expect(inputs.flatMap((i) => i.MetricData!.map((d) => d.Values![0]))).toEqual(data.map((d) => d.Values![0]));
+  });
+
+  test('boundaries', async () => {
+    for (const [n, expected] of [[0, []], [1, [1]], [1_000, [1_000]], [1_001, [1_000, 1]]] as Array<[number, number[]]>) {
+      const fake = new FakeClient();
+      const calls = await putMetricData(asClient<CloudWatchClient>(fake), 'Sensors', Array.from({ length: n }, (_, i) => datum(i)));
+      expect(calls).toBe(expected.length);
+      expect((fake.inputs as PutMetricDataCommandInput[]).map((i) => i.MetricData!.length)).toEqual(expected);
+      for (const input of fake.inputs as PutMetricDataCommandInput[]) expect(input.MetricData!.length).toBeLessThanOrEqual(MAX_DATA_PER_REQUEST);
+    }
+  });
+
+  test('an error is passed on', async () => {
+    const fake = new FakeClient([() => ({}), () => serviceError('InvalidParameterValue', 400)]);
+    await expect(putMetricData(asClient<CloudWatchClient>(fake), 'Sensors', Array.from({ length: 2_001 }, (_, i) => datum(i))))
+      .rejects.toThrow(/InvalidParameterValue/);
+    expect(fake.inputs).toHaveLength(2);
+  });
+});
+
+describe('publishEmf', () => {
+  const saved = { ...process.env };
+
+  beforeEach(() => {
+    // In dev mode Powertools disables metrics; make sure the real EMF path runs.
+    delete process.env.POWERTOOLS_DEV;
+    delete process.env.POWERTOOLS_METRICS_DISABLED;
+    delete process.env.POWERTOOLS_METRICS_NAMESPACE;
+    process.env.POWERTOOLS_SERVICE_NAME = 'sensor-processor';
+  });
+
+  afterEach(() => {
+    process.env = { ...saved };
+  });
+
+  function emf(groups: SensorMinute[], settings = SETTINGS, now = Date.now()): any[] {
+    const metrics = createEmfMetrics(settings);
+    return captureStdout(() => publishEmf(metrics, groups, settings, now)).map((line) => JSON.parse(line));
+  }
+
+  /** The values of one EMF line as a flat list. */
+  const valuesOf = (line: any, name = 'SensorData'): number[] => [line[name]].flat();
+
+  test('one line per sensor-minute, namespace and a single [[SensorId]] dimension set, no service', () => {
+    const now = Date.now();
+    const minute = Math.floor(now / 60_000) * 60_000 - 120_000;
+    const lines = emf([
+      group('s1', minute, [[21.5, 2], [22, 1]]),
+      group('s2', minute, [[5, 1]]),
+      group('s1', minute + 60_000, [[23, 1]]),
+    ], SETTINGS, now);
+    expect(lines).toHaveLength(3);
+    for (const line of lines) {
+      expect(line._aws.CloudWatchMetrics).toEqual([{ Namespace: 'Sensors', Dimensions: [['SensorId']], Metrics: [{ Name: 'SensorData', Unit: 'None' }] }]);
+      expect(line).not.toHaveProperty('service');
+    }
+    expect(lines.map((l) => l.SensorId)).toEqual(['s1', 's2', 's1']);
+    expect(lines.map((l) => l._aws.Timestamp)).toEqual([minute, minute, minute + 60_000]);
+    expect(valuesOf(lines[0]).sort()).toEqual([21.5, 21.5, 22]);
+    expect(valuesOf(lines[1])).toEqual([5]);
+    expect(valuesOf(lines[2])).toEqual([23]);
+  });
+
+  test('names come from the settings', () => {
+    const settings: MetricSettings = { namespace: 'Plant/Floor1', metricName: 'Temperature', dimensionName: 'Device' };
+    const [line] = emf([group('d1#temperature', Math.floor(Date.now() / 60_000) * 60_000, [[1, 1]])], settings);
+    expect(line._aws.CloudWatchMetrics[0].Namespace).toBe('Plant/Floor1');
+    expect(line._aws.CloudWatchMetrics[0].Dimensions).toEqual([['Device']]);
+    expect(line.Device).toBe('d1#temperature');
+    expect(line.Temperature).toBe(1);
+  });
+
+  test('a minute outside what EMF accepts is counted at the processing time', () => {
+    const now = Date.now();
+    const lines = emf([
+      group('old', now - 30 * 24 * 3_600_000, [[1, 1]]),
+      group('future', now + 3 * 3_600_000, [[2, 1]]),
+    ], SETTINGS, now);
+    expect(lines.map((l) => l._aws.Timestamp)).toEqual([now, now]);
+    expect(lines.map((l) => l.SensorId)).toEqual(['old', 'future']);
+  });
+
+  test('over 100 values: every line keeps the sensor dimension and the minute', () => {
+    const now = Date.now();
+    const minute = Math.floor(now / 60_000) * 60_000 - 60_000;
+    const values: Array<[number, number]> = Array.from({ length: 120 }, (_, i) => [i, 1]);
+    values.push([500, 130]); // one value seen 130 times
+    const lines = emf([group('busy', minute, values), group('next', minute, [[1, 1]])], SETTINGS, now);
+    const busy = lines.filter((l) => l.SensorId === 'busy');
+    expect(lines).toHaveLength(busy.length + 1);
+    expect(busy.length).toBeGreaterThan(1);
+    for (const line of lines) {
+      expect(line._aws.CloudWatchMetrics[0].Dimensions).toEqual([['SensorId']]);
+      expect(line._aws.Timestamp).toBe(minute);
+      expect(valuesOf(line).length).toBeLessThanOrEqual(100);
+    }
+    const all = busy.flatMap((l) => valuesOf(l));
+    expect(all).toHaveLength(250);
+    expect(all.filter((v) => v === 500)).toHaveLength(130);
+    expect(all.filter((v) => v < 120).sort((a, b) => a - b)).toEqual(Array.from({ length: 120 }, (_, i) => i));
+    expect(lines[lines.length - 1]).toMatchObject({ SensorId: 'next', SensorData: 1 });
+  });
+
+  test('nothing to publish, nothing printed', () => {
+    expect(emf([])).toEqual([]);
+  });
+});
