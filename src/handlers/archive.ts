@@ -1,5 +1,5 @@
 import { gzipSync } from 'zlib';
-import { decodeUtf8 } from './reading';
+import { decodeUtf8, parseTimestamp } from './reading';
 
 /** The part of a Kinesis record that the archive keeps. */
 export interface RawRecord {
@@ -27,9 +27,11 @@ export function eventTime(record: RawRecord, timestampField: string): Date {
   if (text !== undefined) {
     try {
       const payload = JSON.parse(text);
-      const raw = payload?.[timestampField];
-      const millis = typeof raw === 'number' ? (raw < 1e11 ? raw * 1000 : raw) : typeof raw === 'string' ? Date.parse(raw) : NaN;
-      if (Number.isFinite(millis) && millis > 0 && millis < 253402300800000) return new Date(millis);
+      // The same reading of the time as the processor's, so both agree on the hour.
+      const time = typeof payload === 'object' && payload !== null && Object.prototype.hasOwnProperty.call(payload, timestampField)
+        ? parseTimestamp(payload[timestampField])
+        : undefined;
+      if (time !== undefined) return new Date(time);
     } catch {
       // not JSON: archived all the same, under its arrival time
     }

@@ -109,14 +109,20 @@ export async function handleQuery(event: unknown, deps: QueryDeps): Promise<Dire
 }
 
 export function depsFromEnv(env: NodeJS.ProcessEnv): QueryDeps {
-  const defaultLimit = Number(env.QUERY_DEFAULT_LIMIT ?? DEFAULT_LIMITS.defaultLimit);
-  const maxLimit = Number(env.QUERY_MAX_LIMIT ?? DEFAULT_LIMITS.maxLimit);
+  const maxLimit = positiveInteger(env.QUERY_MAX_LIMIT, DEFAULT_LIMITS.maxLimit);
+  const defaultLimit = Math.min(positiveInteger(env.QUERY_DEFAULT_LIMIT, DEFAULT_LIMITS.defaultLimit), maxLimit);
   return {
     dynamodb: dynamoDbClient(),
     tableName: required(env, 'TABLE_NAME'),
-    limits: { defaultLimit, maxLimit, maxSensorIdLength: Number(env.MAX_SENSOR_ID_LENGTH ?? DEFAULT_LIMITS.maxSensorIdLength) },
+    limits: { defaultLimit, maxLimit, maxSensorIdLength: positiveInteger(env.MAX_SENSOR_ID_LENGTH, DEFAULT_LIMITS.maxSensorIdLength) },
     logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || 'sensor-query' }),
   };
+}
+
+/** A positive integer setting, or the default when it is unset or not one (the constructs validate at synth). */
+function positiveInteger(raw: string | undefined, fallback: number): number {
+  const n = Number(raw);
+  return raw !== undefined && Number.isInteger(n) && n > 0 ? n : fallback;
 }
 
 let deps: QueryDeps | undefined;
