@@ -1,14 +1,12 @@
-import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { HANDLER_ARCHITECTURE, HANDLER_RUNTIME, handlerCode } from './handler-code';
-import { HandlerFunctionOptions } from './options';
+import { HandlerFunctionOptions, HandlerLogLevel } from './options';
 import { validateDuration, validateInteger } from './validation';
-
-export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT'];
 
 /** @internal */
 export interface BundledFunctionProps extends HandlerFunctionOptions {
@@ -46,7 +44,7 @@ export function createBundledFunction(scope: Construct, id: string, props: Bundl
     logGroup,
     environment: {
       POWERTOOLS_SERVICE_NAME: `sensor-${props.handler}`,
-      POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
+      POWERTOOLS_LOG_LEVEL: props.logLevel ?? HandlerLogLevel.INFO,
       ...props.environment,
     },
   });
@@ -56,9 +54,6 @@ export function createBundledFunction(scope: Construct, id: string, props: Bundl
 export function validateHandlerOptions(propsName: string, options: HandlerFunctionOptions): void {
   validateInteger(`${propsName}.memorySize`, options.memorySize, 128, 10_240);
   validateDuration(`${propsName}.timeout`, options.timeout, Duration.seconds(1), Duration.minutes(15));
-  if (options.logLevel !== undefined && !Token.isUnresolved(options.logLevel) && !LOG_LEVELS.includes(options.logLevel)) {
-    throw new Error(`${propsName}.logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${options.logLevel}`);
-  }
 }
 
 /**

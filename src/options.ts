@@ -2,6 +2,20 @@ import { Duration } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 
+/** Log levels of the bundled handlers (Powertools for AWS Lambda levels). */
+export enum HandlerLogLevel {
+  /** Everything, including per-record detail. */
+  DEBUG = 'DEBUG',
+  /** One line per batch. */
+  INFO = 'INFO',
+  /** Only what needs attention: dead-lettered records, retries given up. */
+  WARN = 'WARN',
+  /** Only failures. */
+  ERROR = 'ERROR',
+  /** Nothing. */
+  SILENT = 'SILENT',
+}
+
 /**
  * How a Lambda consumer reads the stream: the settings of its event source
  * mapping. Every default is chosen so that one bad batch never blocks a shard
@@ -102,12 +116,11 @@ export interface HandlerFunctionOptions {
   readonly logRetention?: logs.RetentionDays;
 
   /**
-   * The lowest level the handler logs (Powertools POWERTOOLS_LOG_LEVEL):
-   * DEBUG, INFO, WARN, ERROR or SILENT. At INFO a handler writes one line per
+   * The lowest level the handler logs. At INFO a handler writes one line per
    * batch, never one per reading.
    *
-   * @default "INFO"
+   * @default HandlerLogLevel.INFO
    */
-  readonly logLevel?: string;
+  readonly logLevel?: HandlerLogLevel;
 }
 

@@ -5,7 +5,7 @@ import { SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { allActions, environmentOf, logicalId, newStack, synth } from './util';
-import { DeadLetterDestination, DynamoDbProcessorProps, IngestProcessor, MetricsMode, SensorIngestPipeline } from '../../src';
+import { DeadLetterDestination, DynamoDbProcessorProps, HandlerLogLevel, IngestProcessor, MetricsMode, SensorIngestPipeline } from '../../src';
 
 const processor = (props: DynamoDbProcessorProps) => synth({ processor: IngestProcessor.dynamoDb(props) }).template;
 
@@ -51,7 +51,7 @@ describe('DynamoDbProcessor', () => {
   });
 
   test('function options: memory, timeout, log retention and level', () => {
-    const template = processor({ memorySize: 1024, timeout: Duration.minutes(2), logRetention: 365, logLevel: 'DEBUG' });
+    const template = processor({ memorySize: 1024, timeout: Duration.minutes(2), logRetention: 365, logLevel: HandlerLogLevel.DEBUG });
     template.hasResourceProperties('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('Stores sensor readings'), MemorySize: 1024, Timeout: 120 });
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 365 });
     expect(environmentOf(template, 'PipelineProcessorFunction').POWERTOOLS_LOG_LEVEL).toBe('DEBUG');
