@@ -3,7 +3,6 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { archiveBody, planArchive, RawRecord } from './archive';
 import { required, s3Client } from './environment';
-import { compareSequenceNumbers } from './reading';
 
 export interface ArchiverDeps {
   readonly s3: S3Client;
@@ -16,8 +15,8 @@ export interface ArchiverDeps {
 /**
  * Archives a batch as gzip NDJSON objects, one per hour of event time. Every
  * record is archived, valid or not: the archive is the raw data. When an
- * object cannot be written, its first record is reported as the batch item
- * failure, so the event source mapping retries from there.
+ * object cannot be written, the batch's first record is reported as the batch
+ * item failure, so the event source mapping retries the whole batch.
  */
 export async function archiveBatch(event: KinesisStreamEvent, deps: ArchiverDeps): Promise<KinesisStreamBatchResponse & { objects: number }> {
   const records: RawRecord[] = (event.Records ?? []).map((r) => ({
@@ -36,17 +35,19 @@ export async function archiveBatch(event: KinesisStreamEvent, deps: ArchiverDeps
     ContentType: 'application/x-ndjson',
     ContentEncoding: 'gzip',
   }))));
-  const failedFirsts = plan
-    .filter((_, i) => results[i].status === 'rejected')
-    .map((object) => object.records[0].sequenceNumber)
-    .sort(compareSequenceNumbers);
-  if (failedFirsts.length > 0) {
-    const reason = (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason as Error;
-    deps.logger.warn('archive objects not written; reporting a partial batch failure', { objects: failedFirsts.length, error: reason?.name });
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed.length > 0) {
+    deps.logger.warn('archive objects not written; the batch will be retried whole', {
+      objects: failed.length,
+      error: (failed[0].reason as Error)?.name,
+    });
   }
-  deps.logger.info('batch archived', { records: records.length, objects: plan.length, failed: failedFirsts.length });
+  deps.logger.info('batch archived', { records: records.length, objects: plan.length, failed: failed.length });
+  // Objects of one batch interleave by hour: a retry from a later record would
+  // name them differently and archive some records twice. Retrying the whole
+  // batch rewrites the same keys, so it overwrites instead.
   return {
-    batchItemFailures: failedFirsts.length > 0 ? [{ itemIdentifier: failedFirsts[0] }] : [],
+    batchItemFailures: failed.length > 0 ? [{ itemIdentifier: records[0].sequenceNumber }] : [],
     objects: plan.length,
   };
 }

@@ -13,9 +13,12 @@ export function required(env: NodeJS.ProcessEnv, name: string): string {
   return value;
 }
 
-export function dynamoDbClient(): DynamoDBClient {
-  // The handler retries UnprocessedItems and throttling itself, with a deadline.
-  return new DynamoDBClient({ maxAttempts: 3 });
+export function dynamoDbClient(maxAttempts = 1): DynamoDBClient {
+  // The processor retries throttling, 5xx and UnprocessedItems itself, with
+  // backoff and an eye on the invocation's deadline (maxAttempts 1): SDK
+  // retries would sleep past that deadline unseen. The query function keeps
+  // the SDK's retries. A request timeout bounds a hung connection.
+  return new DynamoDBClient({ maxAttempts, requestHandler: { requestTimeout: 5_000, connectionTimeout: 2_000 } });
 }
 
 export function s3Client(env: NodeJS.ProcessEnv): S3Client {

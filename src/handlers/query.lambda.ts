@@ -112,7 +112,7 @@ export function depsFromEnv(env: NodeJS.ProcessEnv): QueryDeps {
   const maxLimit = positiveInteger(env.QUERY_MAX_LIMIT, DEFAULT_LIMITS.maxLimit);
   const defaultLimit = Math.min(positiveInteger(env.QUERY_DEFAULT_LIMIT, DEFAULT_LIMITS.defaultLimit), maxLimit);
   return {
-    dynamodb: dynamoDbClient(),
+    dynamodb: dynamoDbClient(3),
     tableName: required(env, 'TABLE_NAME'),
     limits: { defaultLimit, maxLimit, maxSensorIdLength: positiveInteger(env.MAX_SENSOR_ID_LENGTH, DEFAULT_LIMITS.maxSensorIdLength) },
     logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || 'sensor-query' }),

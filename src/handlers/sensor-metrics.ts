@@ -82,14 +82,13 @@ const EMF_FUTURE_MS = 2 * 3_600_000 - 60_000;
  * One line per sensor-minute (Powertools starts another after 100 values).
  */
 export function publishEmf(metrics: Metrics, groups: readonly SensorMinute[], settings: MetricSettings, now = Date.now()): void {
-  for (const g of groups) {
-    const inRange = g.minute >= now - EMF_PAST_MS && g.minute <= now + EMF_FUTURE_MS;
+  for (const g of restampOutOfRange(groups, now)) {
     for (const [value, count] of g.counts) {
       for (let i = 0; i < count; i++) {
         // Powertools clears the dimensions and the timestamp when it flushes a
         // full line on its own: set them again for every line it starts.
         if (!metrics.hasStoredMetrics()) {
-          metrics.setTimestamp(inRange ? g.minute : now);
+          metrics.setTimestamp(g.minute);
           metrics.addDimension(settings.dimensionName, g.sensorId);
         }
         metrics.addMetric(settings.metricName, MetricUnit.NoUnit, value);
@@ -97,6 +96,26 @@ export function publishEmf(metrics: Metrics, groups: readonly SensorMinute[], se
     }
     if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
   }
+}
+
+/** Groups EMF cannot date (too old or too far ahead) are merged per sensor at `now`: one line each, not one per minute. */
+function restampOutOfRange(groups: readonly SensorMinute[], now: number): SensorMinute[] {
+  const out: SensorMinute[] = [];
+  const late = new Map<string, SensorMinute>();
+  for (const g of groups) {
+    if (g.minute >= now - EMF_PAST_MS && g.minute <= now + EMF_FUTURE_MS) {
+      out.push(g);
+      continue;
+    }
+    let merged = late.get(g.sensorId);
+    if (!merged) {
+      merged = { sensorId: g.sensorId, minute: now, counts: new Map() };
+      late.set(g.sensorId, merged);
+      out.push(merged);
+    }
+    for (const [value, count] of g.counts) merged.counts.set(value, (merged.counts.get(value) ?? 0) + count);
+  }
+  return out;
 }
 
 /** A Powertools Metrics instance whose only dimension is the sensor's (no default `service` dimension). */

@@ -18,7 +18,7 @@
 import * as http from 'http';
 import { AddressInfo } from 'net';
 import * as zlib from 'zlib';
-import { closeServer } from './local-aws';
+import { closeServer, seededRandom } from './local-aws';
 
 export type FaultKind = 'unprocessed' | 'throttle' | 'error500' | 'reset';
 
@@ -45,28 +45,9 @@ export interface FaultCounts {
   itemsForwarded: number;
 }
 
-/** mulberry32: a small, fast, seeded PRNG. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** CRC32 (IEEE) of a body, as DynamoDB sends in x-amz-crc32. */
-export function crc32(body: Buffer): number {
-  const native = (zlib as unknown as { crc32?: (data: Buffer) => number }).crc32;
-  if (native) return native(body) >>> 0;
-  let crc = 0xffffffff;
-  for (const byte of body) {
-    crc ^= byte;
-    for (let k = 0; k < 8; k++) crc = (crc >>> 1) ^ (0xedb88320 & -(crc & 1));
-  }
-  return (crc ^ 0xffffffff) >>> 0;
+/** CRC32 (IEEE) of a body, as DynamoDB sends in x-amz-crc32; undefined where this Node has no zlib.crc32 (Node < 20.15). */
+export function crc32(body: Buffer): number | undefined {
+  return typeof zlib.crc32 === 'function' ? zlib.crc32(body) : undefined;
 }
 
 const JSON_TYPE = 'application/x-amz-json-1.0';
@@ -180,7 +161,7 @@ export class FaultProxy {
     if (Object.keys(stripped).length === 0) {
       // Move one, so that the fault is real.
       const [table, writes] = Object.entries(kept)[0];
-      (stripped[table] = [writes.shift()]);
+      stripped[table] = [writes.shift()];
       if (writes.length === 0) delete kept[table];
     }
     const strippedCount = Object.values(stripped).reduce((n, l) => n + l.length, 0);
@@ -245,11 +226,14 @@ function countItems(body: Buffer): number {
 /** A DynamoDB-style JSON answer, with the CRC32 header DynamoDB sends (recomputed, since the body is ours). */
 function sendJson(res: http.ServerResponse, status: number, payload: unknown): void {
   const body = Buffer.from(JSON.stringify(payload), 'utf8');
-  res.writeHead(status, {
+  const headers: http.OutgoingHttpHeaders = {
     'content-type': JSON_TYPE,
     'content-length': body.length,
-    'x-amz-crc32': String(crc32(body)),
     'x-amzn-requestid': `fault-proxy-${Date.now().toString(36)}`,
-  });
+  };
+  // Without zlib.crc32 the header is left out: the v3 SDK does not check it (v2 did).
+  const checksum = crc32(body);
+  if (checksum !== undefined) headers['x-amz-crc32'] = String(checksum);
+  res.writeHead(status, headers);
   res.end(body);
 }

@@ -11,6 +11,7 @@ import * as http from 'http';
 import { AddressInfo } from 'net';
 import { tmpdir } from 'os';
 import * as path from 'path';
+import { gunzipSync } from 'zlib';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import {
   CreateStreamCommand,
@@ -37,9 +38,9 @@ export const SHARD_ID = 'shardId-000000000000';
 
 type HttpServerFactory = (options: Record<string, unknown>) => http.Server;
 interface S3rverInstance {
+  readonly httpServer?: http.Server;
   run(): Promise<AddressInfo>;
   close(): Promise<void>;
-  readonly httpServer?: http.Server;
 }
 type S3rverConstructor = new (options: Record<string, unknown>) => S3rverInstance;
 
@@ -72,16 +73,21 @@ export interface LocalServer {
   close(): Promise<void>;
 }
 
-export async function startDynalite(): Promise<LocalServer> {
+/** Sees every request a server receives (the benchmark counts API calls with it). */
+export type RequestObserver = (req: http.IncomingMessage) => void;
+
+export async function startDynalite(observe?: RequestObserver): Promise<LocalServer> {
   const dynalite = loadUntyped<HttpServerFactory>('dynalite');
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  if (observe) server.prependListener('request', observe);
   const port = await listen(server);
   return { endpoint: `http://127.0.0.1:${port}`, port, close: () => closeServer(server) };
 }
 
-export async function startKinesalite(): Promise<LocalServer> {
+export async function startKinesalite(observe?: RequestObserver): Promise<LocalServer> {
   const kinesalite = loadUntyped<HttpServerFactory>('kinesalite');
   const server = kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 10 });
+  if (observe) server.prependListener('request', observe);
   const port = await listen(server);
   return { endpoint: `http://127.0.0.1:${port}`, port, close: () => closeServer(server) };
 }
@@ -90,11 +96,13 @@ export interface S3Server extends LocalServer {
   readonly directory: string;
 }
 
-export async function startS3rver(): Promise<S3Server> {
+/** s3rver with its files in a new temporary directory, removed on close. */
+export async function startS3rver(observe?: RequestObserver): Promise<S3Server> {
   const S3rver = loadUntyped<S3rverConstructor>('s3rver');
   const directory = mkdtempSync(path.join(tmpdir(), 's3rver-'));
   const s3rver = new S3rver({ port: 0, address: '127.0.0.1', directory, silent: true });
   const { port } = await s3rver.run();
+  if (observe) s3rver.httpServer?.prependListener('request', observe);
   return {
     endpoint: `http://127.0.0.1:${port}`,
     port,
@@ -108,11 +116,39 @@ export async function startS3rver(): Promise<S3Server> {
   };
 }
 
+export interface LocalEndpoints {
+  readonly dynamodb: string;
+  readonly kinesis: string;
+  readonly s3: string;
+}
+
 /** All three, with clients for the test's own calls (set-up and checks; never the handlers'). */
 export class LocalAws {
-  static async start(): Promise<LocalAws> {
-    const [dynamo, kinesis, s3] = await Promise.all([startDynalite(), startKinesalite(), startS3rver()]);
-    return new LocalAws(dynamo, kinesis, s3);
+  static async start(observe?: (service: keyof LocalEndpoints, req: http.IncomingMessage) => void): Promise<LocalAws> {
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+    const servers = await Promise.allSettled([
+      startDynalite(observe && ((req) => observe('dynamodb', req))),
+      startKinesalite(observe && ((req) => observe('kinesis', req))),
+      startS3rver(observe && ((req) => observe('s3', req))),
+    ]);
+    const failed = servers.find((r) => r.status === 'rejected');
+    if (failed) {
+      await Promise.all(servers.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
+      throw (failed as PromiseRejectedResult).reason;
+    }
+    const [dynamo, kinesis, s3] = servers.map((r) => (r as PromiseFulfilledResult<LocalServer>).value);
+    return new LocalAws(dynamo, kinesis, s3 as S3Server);
+  }
+
+  /** Clients for servers that run elsewhere (another process); `stop` then closes only the clients. */
+  static connect(endpoints: LocalEndpoints): LocalAws {
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+    const remote = (endpoint: string) => ({ endpoint, port: Number(new URL(endpoint).port), directory: '', close: async () => undefined });
+    return new LocalAws(remote(endpoints.dynamodb), remote(endpoints.kinesis), remote(endpoints.s3));
+  }
+
+  get endpoints(): LocalEndpoints {
+    return { dynamodb: this.dynamo.endpoint, kinesis: this.kinesis.endpoint, s3: this.s3.endpoint };
   }
 
   readonly dynamodbClient: DynamoDBClient;
@@ -142,7 +178,7 @@ export class LocalAws {
    * The environment the bundled handlers read: endpoints through the SDK's own
    * AWS_ENDPOINT_URL_<SERVICE> variables, and what s3rver needs.
    */
-  handlerEnv(overrides: Record<string, string> = {}): Record<string, string> {
+  handlerEnv(overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> {
     return {
       AWS_REGION: REGION,
       AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
@@ -154,6 +190,8 @@ export class LocalAws {
       AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
       POWERTOOLS_LOG_LEVEL: 'SILENT',
       POWERTOOLS_DEV: 'true',
+      // The handlers run on Node 22 in Lambda; this machine may have Node 20.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...overrides,
     };
   }
@@ -253,6 +291,52 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs = 10
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+// ---------------------------------------------------------------------------
+// CloudWatch.
+
+/** A stand-in for CloudWatch (no local server exists): records each request and answers success. */
+export class FakeCloudWatch {
+  static async start(): Promise<FakeCloudWatch> {
+    const fake = new FakeCloudWatch();
+    await new Promise<void>((resolve) => fake.server.listen(0, '127.0.0.1', resolve));
+    return fake;
+  }
+
+  readonly requests: Array<{ target: string; contentEncoding?: string; rawBytes: number; body: PutMetricDataBody }> = [];
+  private readonly server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      const encoding = req.headers['content-encoding'];
+      const text = (encoding === 'gzip' ? gunzipSync(raw) : raw).toString('utf8');
+      this.requests.push({ target: String(req.headers['x-amz-target']), contentEncoding: encoding, rawBytes: raw.length, body: JSON.parse(text) });
+      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': `fake-${this.requests.length}` });
+      res.end('{}');
+    });
+  });
+
+  get endpoint(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  close(): Promise<void> {
+    return closeServer(this.server);
+  }
+}
+
+export interface PutMetricDataBody {
+  Namespace: string;
+  MetricData: Array<{
+    MetricName: string;
+    Dimensions: Array<{ Name: string; Value: string }>;
+    Timestamp: number;
+    Values: number[];
+    Counts: number[];
+    Unit: string;
+  }>;
 }
 
 // ---------------------------------------------------------------------------
@@ -485,4 +569,94 @@ export function setEnv(values: Record<string, string | undefined>): () => void {
       else process.env[name] = value;
     }
   };
+}
+
+// ---------------------------------------------------------------------------
+// Sensor data.
+
+/**
+ * A seeded PRNG in [0, 1): the Park-Miller "minimal standard" generator
+ * (exact in doubles, so no bit operations), enough for repeatable test data and faults.
+ */
+export function seededRandom(seed: number): () => number {
+  const M = 2_147_483_647;
+  let state = Math.abs(Math.floor(seed)) % M || 1;
+  return () => {
+    state = (state * 48_271) % M;
+    return (state - 1) / (M - 1);
+  };
+}
+
+export type MalformedKind = 'bad JSON' | 'missing sensorid' | 'non-numeric value' | 'bad timestamp';
+export const MALFORMED_KINDS: readonly MalformedKind[] = ['bad JSON', 'missing sensorid', 'non-numeric value', 'bad timestamp'];
+
+/** The reason the processor gives for each kind (a fragment of it). */
+export const MALFORMED_REASONS: Record<MalformedKind, string> = {
+  'bad JSON': 'payload is not valid JSON',
+  'missing sensorid': 'missing field "sensorid"',
+  'non-numeric value': 'invalid field "value"',
+  'bad timestamp': 'invalid field "timestamp"',
+};
+
+export interface DeviceRecord {
+  /** The payload as the device sends it. */
+  readonly data: string;
+  readonly partitionKey: string;
+  /** What the table must hold for it; absent for a malformed record. */
+  readonly expected?: { readonly sensorId: string; readonly timestamp: string; readonly value: number };
+  readonly malformed?: MalformedKind;
+}
+
+export interface ReadingSetOptions {
+  readonly count: number;
+  /** Every `malformedEvery`-th record is malformed (100 = 1 %); 0 for none. */
+  readonly malformedEvery: number;
+  readonly sensors: number;
+  readonly seed: number;
+  /** Epoch milliseconds of the first reading. */
+  readonly start?: number;
+  /** Milliseconds between readings. */
+  readonly stepMs?: number;
+}
+
+/**
+ * Device records with distinct table keys: each reading has its own timestamp.
+ * Timestamps and values come in the shapes devices send (ISO-8601 with or
+ * without an offset, epoch seconds or milliseconds, numbers or numeric
+ * strings); malformed records rotate through the four kinds.
+ */
+export function makeDeviceRecords(options: ReadingSetOptions): DeviceRecord[] {
+  const random = seededRandom(options.seed);
+  const start = options.start ?? Date.UTC(2024, 4, 14, 9, 0, 0);
+  const step = options.stepMs ?? 1_000;
+  const sensorIds = Array.from({ length: options.sensors }, (_, i) => (i % 10 === 9 ? `capteur-température-${i}` : `sensor-${String(i).padStart(3, '0')}`));
+  const out: DeviceRecord[] = [];
+  let malformed = 0;
+  for (let i = 0; i < options.count; i++) {
+    const sensorId = sensorIds[i % sensorIds.length];
+    const millis = start + i * step + Math.floor(random() * step);
+    const value = Math.round((random() * 200 - 50) * 100) / 100;
+    if (options.malformedEvery > 0 && i % options.malformedEvery === options.malformedEvery - 1) {
+      const kind = MALFORMED_KINDS[malformed++ % MALFORMED_KINDS.length];
+      const iso = new Date(millis).toISOString();
+      const data = {
+        'bad JSON': `{"sensorid": "${sensorId}", "timestamp": "${iso}", "value": ${value}`,
+        'missing sensorid': JSON.stringify({ timestamp: iso, value }),
+        'non-numeric value': JSON.stringify({ sensorid: sensorId, timestamp: iso, value: 'n/a' }),
+        'bad timestamp': JSON.stringify({ sensorid: sensorId, timestamp: '2024-02-30T10:00:00Z', value }),
+      }[kind];
+      out.push({ data, partitionKey: sensorId, malformed: kind });
+      continue;
+    }
+    let timestamp: unknown;
+    switch (i % 4) {
+      case 0: timestamp = new Date(millis).toISOString(); break;
+      case 1: timestamp = millis; break;
+      case 2: timestamp = new Date(millis + 2 * 3_600_000).toISOString().replace('Z', '+02:00'); break;
+      default: timestamp = new Date(millis).toISOString().replace('T', ' ').replace('Z', ''); break;
+    }
+    const payload = { sensorid: sensorId, timestamp, value: i % 3 === 0 ? String(value) : value };
+    out.push({ data: JSON.stringify(payload), partitionKey: sensorId, expected: { sensorId, timestamp: new Date(millis).toISOString(), value } });
+  }
+  return out;
 }
