@@ -5,7 +5,7 @@ import { createBundledFunction, grantPutObjects, validateHandlerOptions } from '
 import { HandlerFunctionOptions, StreamConsumerOptions } from './options';
 import { ArchiverBinding, IArchiver, ISensorIngestPipeline } from './pipeline-interfaces';
 import { attachToStream, validateConsumerOptions } from './stream-consumer';
-import { validateInteger } from './validation';
+import { validateDuration } from './validation';
 
 /** Props of the built-in S3 archiver. */
 export interface S3ArchiverProps extends StreamConsumerOptions, HandlerFunctionOptions {
@@ -31,12 +31,12 @@ export interface S3ArchiverProps extends StreamConsumerOptions, HandlerFunctionO
   readonly prefix?: string;
 
   /**
-   * Move archive objects to S3 Glacier Instant Retrieval after this many days
-   * (only for a bucket the archiver creates).
+   * Move archive objects to S3 Glacier Instant Retrieval after this long
+   * (only for a bucket the archiver creates); whole days, at least one.
    *
-   * @default 90
+   * @default Duration.days(90)
    */
-  readonly transitionToGlacierAfterDays?: number;
+  readonly transitionToGlacierAfter?: Duration;
 
   /**
    * The field of the payload holding the event time, which picks the hour
@@ -58,11 +58,14 @@ export class S3Archiver implements IArchiver {
     const name = 'S3ArchiverProps';
     validateConsumerOptions(name, props);
     validateHandlerOptions(name, props);
-    validateInteger(`${name}.transitionToGlacierAfterDays`, props.transitionToGlacierAfterDays, 1, 36_500);
+    validateDuration(`${name}.transitionToGlacierAfter`, props.transitionToGlacierAfter, Duration.days(1), Duration.days(36_500));
+    if (props.transitionToGlacierAfter && !props.transitionToGlacierAfter.isUnresolved() && !Number.isInteger(props.transitionToGlacierAfter.toDays({ integral: false }))) {
+      throw new Error(`${name}.transitionToGlacierAfter must be whole days, got ${props.transitionToGlacierAfter.toHumanString()}`);
+    }
     if (props.prefix && !Token.isUnresolved(props.prefix) && !props.prefix.endsWith('/')) {
       throw new Error(`${name}.prefix must be empty or end with "/", got "${props.prefix}"`);
     }
-    for (const p of ['transitionToGlacierAfterDays', 'removalPolicy'] as const) {
+    for (const p of ['transitionToGlacierAfter', 'removalPolicy'] as const) {
       if (props.bucket && props[p] !== undefined) {
         throw new Error(`${name}.${p} applies only to a bucket the archiver creates; it must not be set together with ${name}.bucket`);
       }
@@ -82,7 +85,7 @@ export class S3Archiver implements IArchiver {
         abortIncompleteMultipartUploadAfter: Duration.days(1),
         transitions: [{
           storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
-          transitionAfter: Duration.days(props.transitionToGlacierAfterDays ?? 90),
+          transitionAfter: props.transitionToGlacierAfter ?? Duration.days(90),
         }],
       }],
     });
@@ -114,6 +117,8 @@ class NoArchiver implements IArchiver {
 
 /** The built-in archivers. */
 export abstract class Archiver {
+  private constructor() {}
+
   /** The S3 archiver (the pipeline's default). */
   public static s3(props?: S3ArchiverProps): IArchiver {
     return new S3Archiver(props);

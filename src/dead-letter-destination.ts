@@ -5,14 +5,16 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { grantPutObjects } from './handler-function';
 
-/** What a dead-letter destination tells the function that writes to it. */
-export interface DeadLetterDestinationConfig {
+/**
+ * What a bound dead-letter destination gives the processor.
+ *
+ * @internal
+ */
+export interface DeadLetterBinding {
   /** Environment variables naming the destination for the handler. */
   readonly environment: Record<string, string>;
   /** The queue, when the destination is one. */
   readonly queue?: sqs.IQueue;
-  /** The bucket, when the destination is one. */
-  readonly bucket?: s3.IBucket;
 }
 
 /**
@@ -25,14 +27,14 @@ export interface DeadLetterDestinationConfig {
  * - `DeadLetterDestination.bucket()`: one NDJSON object per batch under a
  *   prefix; keeps payloads of any size for as long as the bucket keeps them.
  */
-export abstract class DeadLetterDestination {
+export class DeadLetterDestination {
   /**
    * An SQS queue.
    *
    * @param queue the queue to use; by default an SQS-encrypted, TLS-only queue that keeps messages 14 days is created
    */
   public static queue(queue?: sqs.IQueue): DeadLetterDestination {
-    return new QueueDestination(queue);
+    return new DeadLetterDestination(queue, undefined, undefined);
   }
 
   /**
@@ -46,39 +48,32 @@ export abstract class DeadLetterDestination {
     if (p.length > 0 && !p.endsWith('/')) {
       throw new Error(`DeadLetterDestination.bucket: prefix must end with "/", got "${p}"`);
     }
-    return new BucketDestination(bucket, p);
+    return new DeadLetterDestination(undefined, bucket, p);
   }
 
-  /** Creates what the destination needs and grants `grantee` the right to write to it. */
-  public abstract bind(scope: Construct, grantee: iam.IGrantable): DeadLetterDestinationConfig;
-}
+  private constructor(
+    private readonly existingQueue: sqs.IQueue | undefined,
+    private readonly bucket: s3.IBucket | undefined,
+    private readonly prefix: string | undefined,
+  ) {}
 
-class QueueDestination extends DeadLetterDestination {
-  constructor(private readonly queue?: sqs.IQueue) {
-    super();
-  }
-
-  public bind(scope: Construct, grantee: iam.IGrantable): DeadLetterDestinationConfig {
-    const queue = this.queue ?? new sqs.Queue(scope, 'InvalidRecords', {
+  /**
+   * Creates what the destination needs in `scope` and lets `grantee` write to it.
+   *
+   * @internal
+   */
+  public _bind(scope: Construct, grantee: iam.IGrantable): DeadLetterBinding {
+    if (this.bucket) {
+      const prefix = this.prefix ?? '';
+      grantPutObjects(this.bucket, prefix, grantee);
+      return { environment: { DEAD_LETTER_BUCKET: this.bucket.bucketName, DEAD_LETTER_PREFIX: prefix } };
+    }
+    const queue = this.existingQueue ?? new sqs.Queue(scope, 'InvalidRecords', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
     queue.grantSendMessages(grantee);
     return { environment: { DEAD_LETTER_QUEUE_URL: queue.queueUrl }, queue };
-  }
-}
-
-class BucketDestination extends DeadLetterDestination {
-  constructor(private readonly bucket: s3.IBucket, private readonly prefix: string) {
-    super();
-  }
-
-  public bind(_scope: Construct, grantee: iam.IGrantable): DeadLetterDestinationConfig {
-    grantPutObjects(this.bucket, this.prefix, grantee);
-    return {
-      environment: { DEAD_LETTER_BUCKET: this.bucket.bucketName, DEAD_LETTER_PREFIX: this.prefix },
-      bucket: this.bucket,
-    };
   }
 }

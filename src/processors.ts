@@ -160,7 +160,7 @@ export class DynamoDbProcessor implements IIngestProcessor {
         ...(mapping.measurementSeparator ? { PAYLOAD_MEASUREMENT_SEPARATOR: mapping.measurementSeparator } : {}),
       },
     });
-    const deadLetter = (props.deadLetterDestination ?? DeadLetterDestination.queue()).bind(scope, fn);
+    const deadLetter = (props.deadLetterDestination ?? DeadLetterDestination.queue())._bind(scope, fn);
     for (const [key, value] of Object.entries(deadLetter.environment)) fn.addEnvironment(key, value);
 
     // Puts only: the processor never reads, updates or deletes readings.
@@ -237,6 +237,8 @@ export class FunctionProcessor implements IIngestProcessor {
 
 /** The built-in processors. */
 export abstract class IngestProcessor {
+  private constructor() {}
+
   /** The DynamoDB + CloudWatch-metrics processor (the pipeline's default). */
   public static dynamoDb(props?: DynamoDbProcessorProps): IIngestProcessor {
     return new DynamoDbProcessor(props);

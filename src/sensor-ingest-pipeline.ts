@@ -113,13 +113,16 @@ export interface SensorIngestPipelineProps {
 }
 
 /**
- * The serverless IoT sensor-data backend: devices put JSON readings on a
- * Kinesis stream; a processor stores them in DynamoDB and publishes a
- * per-sensor CloudWatch metric; an archiver keeps the raw data in S3; a query
- * function returns a sensor's newest readings.
+ * The serverless IoT sensor-data backend, from device readings to a queryable history.
+ *
+ * Devices put JSON readings on a Kinesis stream; a processor stores them in
+ * DynamoDB and publishes a per-sensor CloudWatch metric; an archiver keeps the
+ * raw data in S3; a query function returns a sensor's newest readings.
  *
  * @example
- * new SensorIngestPipeline(this, 'Pipeline');
+ * import { SensorIngestPipeline } from 'cdk-iot-ingest';
+ *
+ * const pipeline = new SensorIngestPipeline(this, 'Pipeline');
  */
 export class SensorIngestPipeline extends Construct implements ISensorIngestPipeline {
   /** The stream devices put readings on. */
@@ -200,8 +203,8 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
     return this.queryFunction.grantInvoke(grantee);
   }
 
-  /** Allows `grantee` to read the stored readings directly from the table. */
-  public grantReadReadings(grantee: iam.IGrantable): iam.Grant {
+  /** Allows `grantee` to read the stored readings directly from the table (Query, GetItem, ...). */
+  public grantReadData(grantee: iam.IGrantable): iam.Grant {
     return this.table.grantReadData(grantee);
   }
 

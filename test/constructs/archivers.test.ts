@@ -25,7 +25,7 @@ describe('S3Archiver', () => {
   test('lifecycle, removal policy and event source options of a created bucket', () => {
     const { template } = synth({
       archiver: Archiver.s3({
-        transitionToGlacierAfterDays: 30,
+        transitionToGlacierAfter: Duration.days(30),
         removalPolicy: RemovalPolicy.DESTROY,
         batchSize: 5000,
         maxBatchingWindow: Duration.minutes(5),
@@ -46,7 +46,8 @@ describe('S3Archiver', () => {
 
   const invalid: Array<[string, S3ArchiverProps, RegExp]> = [
     ['prefix without a slash', { prefix: 'raw' }, /S3ArchiverProps\.prefix must be empty or end with "\/", got "raw"/],
-    ['transition after 0 days', { transitionToGlacierAfterDays: 0 }, /S3ArchiverProps\.transitionToGlacierAfterDays must be an integer from 1/],
+    ['transition after 0 days', { transitionToGlacierAfter: Duration.days(0) }, /S3ArchiverProps\.transitionToGlacierAfter must be from 1 day to 36500 days, got 0 days/],
+    ['transition after 36 hours', { transitionToGlacierAfter: Duration.hours(36) }, /S3ArchiverProps\.transitionToGlacierAfter must be whole days, got 1 day 12 hours/],
     ['batchSize 10,001', { batchSize: 10_001 }, /S3ArchiverProps\.batchSize/],
     ['timeout 0 seconds', { timeout: Duration.seconds(0) }, /S3ArchiverProps\.timeout/],
   ];
@@ -57,7 +58,7 @@ describe('S3Archiver', () => {
   test('bucket settings together with a bucket of your own are refused', () => {
     const stack = newStack();
     const bucket = new s3.Bucket(stack, 'Lake');
-    expect(() => Archiver.s3({ bucket, transitionToGlacierAfterDays: 10 })).toThrow(/S3ArchiverProps\.transitionToGlacierAfterDays applies only to a bucket the archiver creates/);
+    expect(() => Archiver.s3({ bucket, transitionToGlacierAfter: Duration.days(10) })).toThrow(/S3ArchiverProps\.transitionToGlacierAfter applies only to a bucket the archiver creates/);
     expect(() => Archiver.s3({ bucket, removalPolicy: RemovalPolicy.DESTROY })).toThrow(/S3ArchiverProps\.removalPolicy applies only to a bucket the archiver creates/);
   });
 });

@@ -1,8 +1,8 @@
 import { Aspects } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { SensorIngestPipeline } from '../../src';
 import { newStack } from './util';
+import { SensorIngestPipeline } from '../../src';
 
 /** AwsSolutions findings of a default pipeline, as `rule: construct path` lines. */
 function findings(level: 'error' | 'warning'): string[] {

@@ -221,7 +221,9 @@ describe('SensorIngestPipeline props', () => {
   });
 
   test('query options: limits, memory, timeout, log level and retention', () => {
-    const { template } = synth({ query: { defaultLimit: 50, maxLimit: 500, memorySize: 512, timeout: Duration.seconds(5), logLevel: HandlerLogLevel.WARN, logRetention: 7 } });
+    const { template } = synth({
+      query: { defaultLimit: 50, maxLimit: 500, memorySize: 512, timeout: Duration.seconds(5), logLevel: HandlerLogLevel.WARN, logRetention: 7 },
+    });
     expect(environmentOf(template, 'PipelineQueryFunction')).toMatchObject({ QUERY_DEFAULT_LIMIT: '50', QUERY_MAX_LIMIT: '500', POWERTOOLS_LOG_LEVEL: 'WARN' });
     template.hasResourceProperties('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('newest readings'), MemorySize: 512, Timeout: 5 });
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
@@ -263,11 +265,11 @@ describe('SensorIngestPipeline grants', () => {
     });
   });
 
-  test('grantReadReadings: read-only table access', () => {
+  test('grantReadData: read-only table access', () => {
     const stack = newStack();
     const pipeline = new SensorIngestPipeline(stack, 'Pipeline');
     const user = new iam.User(stack, 'Analyst');
-    pipeline.grantReadReadings(user);
+    pipeline.grantReadData(user);
     const template = Template.fromStack(stack);
     const policy = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Users: [{ Ref: logicalId(template, 'AWS::IAM::User', 'Analyst') }] } }))[0];
     const actions: string[] = policy.Properties.PolicyDocument.Statement.flatMap((s: any) => [s.Action].flat());
