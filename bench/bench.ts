@@ -18,10 +18,10 @@ import { fork } from 'child_process';
 import type { IncomingMessage } from 'http';
 import type { KinesisStreamEvent } from 'aws-lambda';
 import type * as Archiver from '../src/handlers/archiver.lambda';
+import type * as Processor from '../src/handlers/processor.lambda';
 import { decodeRecord, Reading } from '../src/handlers/reading';
 import { aggregate } from '../src/handlers/sensor-metrics';
 import { chunk, dedupeByKey, MAX_BATCH_WRITE, toPutRequest } from '../src/handlers/table-writer';
-import type * as Processor from '../src/handlers/processor.lambda';
 import {
   bundlePath,
   FakeCloudWatch,
@@ -198,8 +198,8 @@ async function runProcessor(servers: Servers, events: readonly KinesisStreamEven
     let warmReadings = 0;
     const started = Date.now();
     // EMF goes to stdout: counted and kept off the terminal while the handler runs.
-    process.stdout.write = ((chunk: string | Uint8Array) => {
-      emf.lines += (chunk.toString().match(/"_aws"/g) ?? []).length;
+    process.stdout.write = ((text: string | Uint8Array) => {
+      emf.lines += (text.toString().match(/"_aws"/g) ?? []).length;
       return true;
     }) as typeof process.stdout.write;
     for (const [i, event] of events.entries()) {

@@ -116,10 +116,10 @@ function zoneOffsetMillis(zone: string): number | undefined {
   return sign * (hours * 60 + minutes) * 60_000;
 }
 
-function describe(field: string, raw: unknown): string {
-  if (raw === undefined) return `missing field "${field}"`;
+function describe(name: string, raw: unknown): string {
+  if (raw === undefined) return `missing field "${name}"`;
   const shown = JSON.stringify(raw);
-  return `invalid field "${field}": ${shown.length > 64 ? shown.slice(0, 61) + '...' : shown}`;
+  return `invalid field "${name}": ${shown.length > 64 ? shown.slice(0, 61) + '...' : shown}`;
 }
 
 /** An own property only: a configured field named like "constructor" must not match every payload through the prototype. */
