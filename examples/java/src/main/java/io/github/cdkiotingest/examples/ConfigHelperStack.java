@@ -1,0 +1,68 @@
+package io.github.cdkiotingest.examples;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import software.amazon.awscdk.NestedStack;
+import software.amazon.awscdk.customresources.AwsCustomResource;
+import software.amazon.awscdk.customresources.AwsCustomResourcePolicy;
+import software.amazon.awscdk.customresources.AwsSdkCall;
+import software.amazon.awscdk.customresources.PhysicalResourceId;
+import software.amazon.awscdk.services.dynamodb.ITable;
+import software.amazon.awscdk.services.iam.PolicyStatement;
+import software.constructs.Construct;
+
+/** The reference's ConfigHelperStack: writes the configuration entries, and removes them on delete. */
+public class ConfigHelperStack extends NestedStack {
+    public ConfigHelperStack(final Construct scope, final String id, final ITable configTable,
+                             final Map<String, String> entries) {
+        super(scope, id);
+        List<String> names = new ArrayList<>(entries.keySet());
+        Map<String, Object> key = Map.of("Environment", Map.of("S", "demo"));
+        Map<String, String> attrNames = new LinkedHashMap<>();
+        Map<String, Object> attrValues = new LinkedHashMap<>();
+        List<String> sets = new ArrayList<>();
+        List<String> removes = new ArrayList<>();
+        for (int i = 0; i < names.size(); i++) {
+            attrNames.put("#a" + i, names.get(i));
+            attrValues.put(":v" + i, Map.of("S", entries.get(names.get(i))));
+            sets.add("#a" + i + " = :v" + i);
+            removes.add("#a" + i);
+        }
+        String table = configTable.getTableName();
+
+        Map<String, Object> create = new LinkedHashMap<>();
+        create.put("TableName", table);
+        create.put("Key", key);
+        create.put("UpdateExpression", "SET " + String.join(", ", sets));
+        create.put("ExpressionAttributeNames", attrNames);
+        create.put("ExpressionAttributeValues", attrValues);
+
+        Map<String, Object> delete = new LinkedHashMap<>();
+        delete.put("TableName", table);
+        delete.put("Key", key);
+        delete.put("UpdateExpression", "REMOVE " + String.join(", ", removes));
+        delete.put("ExpressionAttributeNames", attrNames);
+
+        AwsCustomResource.Builder.create(this, "ConfigEntries")
+                .onCreate(AwsSdkCall.builder()
+                        .service("DynamoDB")
+                        .action("updateItem")
+                        .parameters(create)
+                        .physicalResourceId(PhysicalResourceId.of("IoTRefArchConfig-demo"))
+                        .build())
+                .onDelete(AwsSdkCall.builder()
+                        .service("DynamoDB")
+                        .action("updateItem")
+                        .parameters(delete)
+                        .build())
+                .installLatestAwsSdk(false)
+                .policy(AwsCustomResourcePolicy.fromStatements(List.of(PolicyStatement.Builder.create()
+                        .actions(List.of("dynamodb:UpdateItem"))
+                        .resources(List.of(configTable.getTableArn()))
+                        .build())))
+                .build();
+    }
+}
