@@ -98,7 +98,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     },
   },
 
-  gitignore: ['cdk.out/', '/assets/', '.venv/', 'examples/java/target/', '__pycache__/'],
+  gitignore: ['cdk.out/', '/assets/', '.venv/', 'examples/java/target/', '__pycache__/', '.jsii.tabl.json', '.pytest_cache/'],
   npmignoreEnabled: true,
 });
 
@@ -118,6 +118,10 @@ for (const name of HANDLERS) {
     watchTask: false,
   });
 }
+
+// README and @example code must compile (rosetta/default.ts-fixture), and is
+// translated into the Python, Java, C# and Go docs.
+project.postCompileTask.exec('jsii-rosetta extract --strict');
 
 // Handler code is bundled into assets/: its imports are build-time dependencies.
 project.eslint?.addOverride({
@@ -141,6 +145,14 @@ const integ = project.addTask('integ', { description: 'Install the built package
 integ.spawn(project.addTask('integ:npm', {
   description: 'A separate CDK app installs the npm tarball and synthesizes a pipeline',
   exec: 'bash test/packages/npm-consumer.sh',
+}));
+integ.spawn(project.addTask('integ:python', {
+  description: 'A fresh virtualenv installs the wheel; a Python CDK app synthesizes the reference deployment; pytest checks it',
+  exec: 'bash examples/python/check.sh',
+}));
+integ.spawn(project.addTask('integ:java', {
+  description: 'The jar goes into the local Maven repository; a Java CDK app synthesizes the reference deployment; JUnit checks it',
+  exec: 'bash examples/java/check.sh',
 }));
 // `build` itself is locked by projen; packaging is its last step.
 packageTask.spawn(integ);
