@@ -59,8 +59,9 @@ export class S3Archiver implements IArchiver {
     validateConsumerOptions(name, props);
     validateHandlerOptions(name, props);
     validateDuration(`${name}.transitionToGlacierAfter`, props.transitionToGlacierAfter, Duration.days(1), Duration.days(36_500));
-    if (props.transitionToGlacierAfter && !props.transitionToGlacierAfter.isUnresolved() && !Number.isInteger(props.transitionToGlacierAfter.toDays({ integral: false }))) {
-      throw new Error(`${name}.transitionToGlacierAfter must be whole days, got ${props.transitionToGlacierAfter.toHumanString()}`);
+    const transition = props.transitionToGlacierAfter;
+    if (transition && !transition.isUnresolved() && !Number.isInteger(transition.toDays({ integral: false }))) {
+      throw new Error(`${name}.transitionToGlacierAfter must be whole days, got ${transition.toHumanString()}`);
     }
     if (props.prefix && !Token.isUnresolved(props.prefix) && !props.prefix.endsWith('/')) {
       throw new Error(`${name}.prefix must be empty or end with "/", got "${props.prefix}"`);
@@ -117,8 +118,6 @@ class NoArchiver implements IArchiver {
 
 /** The built-in archivers. */
 export abstract class Archiver {
-  private constructor() {}
-
   /** The S3 archiver (the pipeline's default). */
   public static s3(props?: S3ArchiverProps): IArchiver {
     return new S3Archiver(props);
@@ -128,4 +127,6 @@ export abstract class Archiver {
   public static none(): IArchiver {
     return new NoArchiver();
   }
+
+  private constructor() {}
 }

@@ -237,8 +237,6 @@ export class FunctionProcessor implements IIngestProcessor {
 
 /** The built-in processors. */
 export abstract class IngestProcessor {
-  private constructor() {}
-
   /** The DynamoDB + CloudWatch-metrics processor (the pipeline's default). */
   public static dynamoDb(props?: DynamoDbProcessorProps): IIngestProcessor {
     return new DynamoDbProcessor(props);
@@ -248,4 +246,6 @@ export abstract class IngestProcessor {
   public static fromFunction(fn: lambda.IFunction, options?: FunctionProcessorOptions): IIngestProcessor {
     return new FunctionProcessor(fn, options);
   }
+
+  private constructor() {}
 }
