@@ -18,7 +18,7 @@ export function dynamoDbClient(maxAttempts = 1): DynamoDBClient {
   // backoff and an eye on the invocation's deadline (maxAttempts 1): SDK
   // retries would sleep past that deadline unseen. The query function keeps
   // the SDK's retries. A request timeout bounds a hung connection.
-  return new DynamoDBClient({ maxAttempts, requestHandler: { requestTimeout: 5_000, connectionTimeout: 2_000 } });
+  return new DynamoDBClient({ maxAttempts, requestHandler: { requestTimeout: 3_000, connectionTimeout: 1_000 } });
 }
 
 export function s3Client(env: NodeJS.ProcessEnv): S3Client {

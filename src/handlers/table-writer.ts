@@ -72,7 +72,10 @@ export interface WriteOptions {
   readonly retry?: RetryPolicy;
   /** Milliseconds left before the invocation must return; no retry is started that would pass it. */
   readonly remainingMs?: () => number;
-  /** Kept free at the end of the invocation for reporting failures. */
+  /**
+   * Kept free at the end of the invocation: one request's timeout plus time to
+   * report failures. Default 4 s (the client's request timeout is 3 s).
+   */
   readonly safetyMarginMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly random?: () => number;
@@ -103,7 +106,7 @@ export async function writeItems(
   const policy = options.retry ?? DEFAULT_RETRY;
   const sleep = options.sleep ?? sleepFor;
   const remaining = options.remainingMs ?? (() => Number.POSITIVE_INFINITY);
-  const margin = options.safetyMarginMs ?? 1_000;
+  const margin = options.safetyMarginMs ?? 4_000;
   const failed: PendingItem[] = [];
   let calls = 0;
   let retries = 0;
@@ -112,9 +115,11 @@ export async function writeItems(
   for (const group of chunk(items, MAX_BATCH_WRITE)) {
     let pending = new Map<string, PendingItem>(group.map((item) => [keyOf(item.reading), item]));
     for (let attempt = 0; pending.size > 0; attempt++) {
+      // No call is started that could outlast the invocation: what is left is
+      // reported as failed and comes again with the retried batch.
+      const delay = attempt > 0 ? backoffDelay(attempt, policy, options.random) : 0;
+      if (attempt >= policy.maxAttempts || remaining() - delay < margin) break;
       if (attempt > 0) {
-        const delay = backoffDelay(attempt, policy, options.random);
-        if (attempt >= policy.maxAttempts || remaining() - delay < margin) break;
         retries++;
         await sleep(delay);
       }

@@ -178,10 +178,10 @@ describe('processBatch', () => {
     expect((deps.cw.inputs as PutMetricDataCommandInput[])[0].MetricData).toHaveLength(2);
   });
 
-  test('no time left: the write is tried once and the batch reports the failure', async () => {
+  test('no time left: no write is started and the batch reports the failure', async () => {
     const deps = makeDeps({ dynamo: dynamoRejecting('s0') });
     const out = await processBatch(event([valid('s0', 1)]), deps, () => 10);
-    expect(deps.dynamo.inputs).toHaveLength(1);
+    expect(deps.dynamo.inputs).toHaveLength(0);
     expect(out.batchItemFailures).toEqual([{ itemIdentifier: seq(0) }]);
   });
 

@@ -314,19 +314,23 @@ describe('writeItems', () => {
     expect(result.failed).toHaveLength(1);
   });
 
-  test('the default safety margin is one second', async () => {
+  test('the default safety margin is four seconds (one request timeout and time to report)', async () => {
     const fake = new FakeClient([], (input: BatchWriteItemCommandInput) => unprocessed(input.RequestItems![TABLE]));
-    const options = instant({ remainingMs: () => 1_099, random: () => 0.5 });
+    const options = instant({ remainingMs: () => 4_099, random: () => 0.5 });
     await writeItems(asClient<DynamoDBClient>(fake), TABLE, items(1), options);
     expect(options.slept).toEqual([]);
     expect(fake.inputs).toHaveLength(1);
+    const late = new FakeClient([], (input: BatchWriteItemCommandInput) => unprocessed(input.RequestItems![TABLE]));
+    const result = await writeItems(asClient<DynamoDBClient>(late), TABLE, items(1), instant({ remainingMs: () => 3_999 }));
+    expect(late.inputs).toHaveLength(0);
+    expect(result.failed).toHaveLength(1);
   });
 
-  test('no time left: one attempt, no sleep', async () => {
+  test('no time left: no call is started, everything comes back as failed', async () => {
     const fake = new FakeClient([], (input: BatchWriteItemCommandInput) => unprocessed(input.RequestItems![TABLE]));
     const options = instant({ remainingMs: () => 500, safetyMarginMs: 1_000, random: () => 0 });
     const result = await writeItems(asClient<DynamoDBClient>(fake), TABLE, items(30), options);
-    expect(fake.inputs.map((i) => keysOf(i).length)).toEqual([25, 5]);
+    expect(fake.inputs).toHaveLength(0);
     expect(options.slept).toEqual([]);
     expect(result.failed).toHaveLength(30);
     expect(result.retries).toBe(0);
