@@ -15,14 +15,6 @@ if [[ ! -f "$jar" || ! -f "$pom" ]]; then
   exit 1
 fi
 
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1
-# jsii prints a 20-line banner from every kernel process when Node.js is past
-# the end of its support (Node 20 since 2026-10-30); say it once here instead.
-node_major="$(node -p 'process.versions.node.split(".")[0]')"
-if (( node_major < 22 )) && [[ -z "${JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION:-}" ]]; then
-  echo "note: Node.js $(node --version) is end-of-life for jsii (supported: ^22, ^24); its warning banner is silenced" >&2
-  export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="$node_major"
-fi
 # Maven 3.8 writes stray ANSI resets even in batch mode: drop them (pipefail
 # keeps Maven's exit status).
 mvn() { command mvn -B --no-transfer-progress "$@" 2>&1 | sed -u 's/\x1b\[0m//g'; }
