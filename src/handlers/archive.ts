@@ -16,27 +16,38 @@ export interface RawRecord {
 export interface ArchiveObject {
   readonly key: string;
   readonly records: RawRecord[];
+  /** The object's NDJSON lines, one per record. */
+  readonly lines: string[];
+}
+
+/**
+ * A record's payload as the archive keeps it: the JSON value when it parses,
+ * else the UTF-8 text, else the bytes in base64.
+ */
+export type DecodedPayload = { readonly data: unknown } | { readonly text: string } | { readonly dataBase64: string };
+
+/** Decodes a payload once, for both its event time and its archive line. */
+export function decodePayload(record: RawRecord): DecodedPayload {
+  const text = decodeUtf8(record.data);
+  if (text === undefined) return { dataBase64: record.data };
+  try {
+    return { data: JSON.parse(text) };
+  } catch {
+    return { text };
+  }
 }
 
 /**
  * The event time of a record: its payload's timestamp field when it has a
  * readable one, otherwise the time Kinesis received it.
  */
-export function eventTime(record: RawRecord, timestampField: string): Date {
-  const text = decodeUtf8(record.data);
-  if (text !== undefined) {
-    try {
-      const payload = JSON.parse(text);
-      // The same reading of the time as the processor's, so both agree on the hour.
-      const time = typeof payload === 'object' && payload !== null && Object.prototype.hasOwnProperty.call(payload, timestampField)
-        ? parseTimestamp(payload[timestampField])
-        : undefined;
-      if (time !== undefined) return new Date(time);
-    } catch {
-      // not JSON: archived all the same, under its arrival time
-    }
-  }
-  return new Date(record.approximateArrivalTimestamp * 1000);
+export function eventTime(record: RawRecord, timestampField: string, decoded: DecodedPayload = decodePayload(record)): Date {
+  const payload = 'data' in decoded ? decoded.data : undefined;
+  // The same reading of the time as the processor's, so both agree on the hour.
+  const time = typeof payload === 'object' && payload !== null && Object.prototype.hasOwnProperty.call(payload, timestampField)
+    ? parseTimestamp((payload as Record<string, unknown>)[timestampField])
+    : undefined;
+  return new Date(time ?? record.approximateArrivalTimestamp * 1000);
 }
 
 function pad(n: number): string {
@@ -54,16 +65,21 @@ export function partitionOf(time: Date): string {
  * batch overwrites its earlier objects instead of adding copies.
  */
 export function planArchive(records: readonly RawRecord[], prefix: string, timestampField: string): ArchiveObject[] {
-  const byPartition = new Map<string, RawRecord[]>();
+  const byPartition = new Map<string, { records: RawRecord[]; lines: string[] }>();
   for (const record of records) {
-    const partition = partitionOf(eventTime(record, timestampField));
-    const list = byPartition.get(partition) ?? [];
-    list.push(record);
-    byPartition.set(partition, list);
+    const decoded = decodePayload(record);
+    const partition = partitionOf(eventTime(record, timestampField, decoded));
+    let group = byPartition.get(partition);
+    if (!group) {
+      group = { records: [], lines: [] };
+      byPartition.set(partition, group);
+    }
+    group.records.push(record);
+    group.lines.push(toLine(record, decoded));
   }
-  return [...byPartition.entries()].map(([partition, list]) => ({
-    key: `${prefix}${partition}${list[0].shardId}-${list[0].sequenceNumber}.ndjson.gz`,
-    records: list,
+  return [...byPartition.entries()].map(([partition, group]) => ({
+    key: `${prefix}${partition}${group.records[0].shardId}-${group.records[0].sequenceNumber}.ndjson.gz`,
+    ...group,
   }));
 }
 
@@ -71,28 +87,22 @@ export function planArchive(records: readonly RawRecord[], prefix: string, times
  * One JSON line per record: the payload as the device sent it (a JSON value
  * when it parses, else the UTF-8 text, else base64) with its Kinesis metadata.
  */
-export function toLine(record: RawRecord): string {
-  const text = decodeUtf8(record.data);
-  let payload: Record<string, unknown>;
-  if (text === undefined) {
-    payload = { dataBase64: record.data };
-  } else {
-    try {
-      payload = { data: JSON.parse(text) };
-    } catch {
-      payload = { text };
-    }
-  }
+export function toLine(record: RawRecord, decoded: DecodedPayload = decodePayload(record)): string {
   return JSON.stringify({
     shardId: record.shardId,
     sequenceNumber: record.sequenceNumber,
     partitionKey: record.partitionKey,
     approximateArrivalTimestamp: new Date(record.approximateArrivalTimestamp * 1000).toISOString(),
-    ...payload,
+    ...decoded,
   });
 }
 
 /** gzip-compressed newline-delimited JSON. */
+export function gzipLines(lines: readonly string[]): Buffer {
+  return gzipSync(lines.join('\n') + '\n');
+}
+
+/** The archive body of `records`. */
 export function archiveBody(records: readonly RawRecord[]): Buffer {
-  return gzipSync(records.map(toLine).join('\n') + '\n');
+  return gzipLines(records.map((record) => toLine(record)));
 }

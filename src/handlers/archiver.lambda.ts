@@ -1,7 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
-import { archiveBody, planArchive, RawRecord } from './archive';
+import { gzipLines, planArchive, RawRecord } from './archive';
 import { required, s3Client } from './environment';
 
 export interface ArchiverDeps {
@@ -31,7 +31,7 @@ export async function archiveBatch(event: KinesisStreamEvent, deps: ArchiverDeps
   const results = await Promise.allSettled(plan.map((object) => deps.s3.send(new PutObjectCommand({
     Bucket: deps.bucket,
     Key: object.key,
-    Body: archiveBody(object.records),
+    Body: gzipLines(object.lines),
     ContentType: 'application/x-ndjson',
     ContentEncoding: 'gzip',
   }))));

@@ -135,7 +135,7 @@ describe('toLine and archiveBody', () => {
     const text = gunzipSync(archiveBody(records)).toString('utf8');
     expect(text.endsWith('\n')).toBe(true);
     const lines = text.slice(0, -1).split('\n');
-    expect(lines).toEqual(records.map(toLine));
+    expect(lines).toEqual(records.map((r) => toLine(r)));
     expect(lines.map((l) => JSON.parse(l).sequenceNumber)).toEqual(['1', '2', '3']);
     expect(JSON.parse(lines[1]).text).toBe('plain\ntext');
     expect(JSON.parse(lines[2]).dataBase64).toBe('ww==');
