@@ -1,9 +1,10 @@
 import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { createBundledFunction, grantPutObjects, validateHandlerOptions } from './handler-function';
+import { createBundledFunction, validateHandlerOptions } from './handler-function';
 import { HandlerFunctionOptions, StreamConsumerOptions } from './options';
 import { ArchiverBinding, IArchiver, ISensorIngestPipeline } from './pipeline-interfaces';
+import { grantPutObjects } from './resources';
 import { attachToStream, validateConsumerOptions } from './stream-consumer';
 import { validateDuration } from './validation';
 

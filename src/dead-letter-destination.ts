@@ -1,9 +1,8 @@
-import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { grantPutObjects } from './handler-function';
+import { createFailureQueue, grantPutObjects } from './resources';
 
 /**
  * What a bound dead-letter destination gives the processor.
@@ -68,11 +67,7 @@ export class DeadLetterDestination {
       grantPutObjects(this.bucket, prefix, grantee);
       return { environment: { DEAD_LETTER_BUCKET: this.bucket.bucketName, DEAD_LETTER_PREFIX: prefix } };
     }
-    const queue = this.existingQueue ?? new sqs.Queue(scope, 'InvalidRecords', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
+    const queue = this.existingQueue ?? createFailureQueue(scope, 'InvalidRecords');
     queue.grantSendMessages(grantee);
     return { environment: { DEAD_LETTER_QUEUE_URL: queue.queueUrl }, queue };
   }

@@ -2,7 +2,6 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { HANDLER_ARCHITECTURE, HANDLER_RUNTIME, handlerCode } from './handler-code';
 import { HandlerFunctionOptions, HandlerLogLevel } from './options';
@@ -28,10 +27,7 @@ export function createBundledFunction(scope: Construct, id: string, props: Bundl
     assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
     description: props.description,
   });
-  role.addToPrincipalPolicy(new iam.PolicyStatement({
-    actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-    resources: [logGroup.logGroupArn],
-  }));
+  logGroup.grantWrite(role);
   return new lambda.Function(scope, id, {
     role,
     description: props.description,
@@ -54,18 +50,4 @@ export function createBundledFunction(scope: Construct, id: string, props: Bundl
 export function validateHandlerOptions(propsName: string, options: HandlerFunctionOptions): void {
   validateInteger(`${propsName}.memorySize`, options.memorySize, 128, 10_240);
   validateDuration(`${propsName}.timeout`, options.timeout, Duration.seconds(1), Duration.minutes(15));
-}
-
-/**
- * s3:PutObject under `prefix` and nothing else (bucket.grantPut adds tagging,
- * legal-hold, retention and s3:Abort* actions that the handlers never use).
- */
-export function grantPutObjects(bucket: s3.IBucket, prefix: string, grantee: iam.IGrantable): void {
-  iam.Grant.addToPrincipalOrResource({
-    grantee,
-    actions: ['s3:PutObject'],
-    resourceArns: [bucket.arnForObjects(`${prefix}*`)],
-    resource: bucket,
-  });
-  bucket.encryptionKey?.grantEncrypt(grantee);
 }

@@ -5,6 +5,7 @@ import { KinesisEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { StreamConsumerOptions } from './options';
+import { createFailureQueue } from './resources';
 import { validateDuration, validateInteger } from './validation';
 
 /** Defaults that differ per consumer kind. */
@@ -36,11 +37,7 @@ export function attachToStream(
   let failureQueue: sqs.Queue | undefined;
   let onFailure = options.onFailure;
   if (!onFailure) {
-    failureQueue = new sqs.Queue(scope, 'FailedBatches', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
+    failureQueue = createFailureQueue(scope, 'FailedBatches');
     onFailure = new SqsDlq(failureQueue);
   }
   fn.addEventSource(new KinesisEventSource(stream, {
