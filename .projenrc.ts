@@ -48,7 +48,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   tsconfigDevFile: 'tsconfig.dev.json',
   eslintOptions: {
     dirs: ['src'],
-    devdirs: ['test', 'examples', 'bench', 'projenrc', '.projenrc.ts'],
+    devdirs: ['test', 'examples', 'bench', 'local', 'projenrc', '.projenrc.ts'],
     tsconfigPath: './tsconfig.dev.json',
     projectService: false,
   },
@@ -103,7 +103,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
 });
 
 // The handlers' compiled sources are not needed at synth time: the bundles in assets/ are.
-project.npmignore?.addPatterns('/examples/', '/bench/', '/.ci/', 'tsconfig.dev.json', '/lib/handlers/');
+project.npmignore?.addPatterns('/examples/', '/bench/', '/local/', '/.ci/', 'tsconfig.dev.json', '/lib/handlers/');
 // The bundled handlers are part of the package.
 project.addPackageIgnore('!/assets/');
 

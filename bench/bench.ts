@@ -17,21 +17,13 @@
 import { fork } from 'child_process';
 import type { IncomingMessage } from 'http';
 import type { KinesisStreamEvent } from 'aws-lambda';
+import { FakeCloudWatch, LocalAws, LocalEndpoints, makeDeviceRecords, toKinesisEvents } from '../local/src';
 import type * as Archiver from '../src/handlers/archiver.lambda';
 import type * as Processor from '../src/handlers/processor.lambda';
 import { decodeRecord, Reading } from '../src/handlers/reading';
 import { aggregate } from '../src/handlers/sensor-metrics';
 import { chunk, dedupeByKey, MAX_BATCH_WRITE, toPutRequest } from '../src/handlers/table-writer';
-import {
-  bundlePath,
-  FakeCloudWatch,
-  LocalAws,
-  LocalEndpoints,
-  loadBundle,
-  makeDeviceRecords,
-  setEnv,
-  toKinesisEvents,
-} from '../test/integration/local-aws';
+import { bundlePath, loadBundle, setEnv } from '../test/integration/bundles';
 
 const READINGS = 10_000;
 const PROCESSOR_BATCH = 500;

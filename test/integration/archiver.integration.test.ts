@@ -6,7 +6,8 @@ import * as http from 'http';
 import { AddressInfo } from 'net';
 import { gunzipSync } from 'zlib';
 import type { KinesisStreamBatchResponse } from 'aws-lambda';
-import { closeServer, LocalAws, loadBundle, runEventSourceMapping, setEnv, SHARD_ID, StreamRecord, toKinesisEvent } from './local-aws';
+import { loadBundle, setEnv } from './bundles';
+import { closeServer, LocalAws, runEventSourceMapping, SHARD_ID, StreamRecord, toKinesisEvent } from '../../local/src';
 import type * as Archiver from '../../src/handlers/archiver.lambda';
 
 jest.setTimeout(60_000);

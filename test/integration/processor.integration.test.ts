@@ -5,23 +5,23 @@
  */
 import { BatchWriteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
-import { FaultKind, FaultProxy } from './fault-proxy';
+import { loadBundle, setEnv } from './bundles';
 import {
   CREDENTIALS,
   DeviceRecord,
   fakeContext,
   FakeCloudWatch,
+  FaultKind,
+  FaultProxy,
   LocalAws,
-  loadBundle,
   makeDeviceRecords,
   MALFORMED_REASONS,
   REGION,
   runEventSourceMapping,
-  setEnv,
   SHARD_ID,
   StreamRecord,
   toKinesisEvent,
-} from './local-aws';
+} from '../../local/src';
 import type * as Processor from '../../src/handlers/processor.lambda';
 
 jest.setTimeout(120_000);

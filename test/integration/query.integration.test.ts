@@ -3,7 +3,8 @@
  * dynalite, with seeded data.
  */
 import { BatchWriteItemCommand } from '@aws-sdk/client-dynamodb';
-import { LocalAws, loadBundle, setEnv } from './local-aws';
+import { loadBundle, setEnv } from './bundles';
+import { LocalAws } from '../../local/src';
 import type * as Query from '../../src/handlers/query.lambda';
 
 jest.setTimeout(60_000);

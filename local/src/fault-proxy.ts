@@ -18,7 +18,8 @@
 import * as http from 'http';
 import { AddressInfo } from 'net';
 import * as zlib from 'zlib';
-import { closeServer, seededRandom } from './local-aws';
+import { seededRandom } from './device-records';
+import { closeServer } from './servers';
 
 export type FaultKind = 'unprocessed' | 'throttle' | 'error500' | 'reset';
 
