@@ -1,16 +1,8 @@
 import { awscdk, javascript } from 'projen';
-
-// Handlers that run in Lambda. Each one is bundled by esbuild into
-// assets/handlers/<name>.lambda/index.js when the library is built, and those
-// files ship inside the npm tarball (and so inside the Python wheel and the
-// Maven jar): nobody needs esbuild, Docker or Node.js at synth time.
-const HANDLERS = ['processor', 'archiver', 'query'];
-
-// The Lambda runtime the bundles are built for. Pinned so that synthesized
-// templates do not drift with the CDK version (projen's default picks the
-// "latest" runtime per region); keep in step with LAMBDA_RUNTIME in
-// src/handler-code.ts.
-const NODE_TARGET = 'node22';
+// The handler names and the runtime come from the contract the constructs and
+// the handlers share, so that the bundles' esbuild target always matches the
+// runtime the functions are deployed on.
+import { esbuildTarget, HANDLER_NAMES, HANDLER_RUNTIME } from './src/private/handler-contract';
 
 const project = new awscdk.AwsCdkConstructLibrary({
   name: 'cdk-iot-ingest',
@@ -107,10 +99,14 @@ project.npmignore?.addPatterns('/examples/', '/bench/', '/local/', '/.ci/', 'tsc
 // The bundled handlers are part of the package.
 project.addPackageIgnore('!/assets/');
 
-for (const name of HANDLERS) {
+// Each handler is bundled by esbuild into assets/handlers/<name>.lambda/index.js
+// when the library is built, and those files ship inside the npm tarball (and
+// so inside the Python wheel and the Maven jar): nobody needs esbuild, Docker
+// or Node.js at synth time.
+for (const name of HANDLER_NAMES) {
   project.bundler.addBundle(`src/handlers/${name}.lambda.ts`, {
     platform: 'node',
-    target: NODE_TARGET,
+    target: esbuildTarget(HANDLER_RUNTIME),
     // The AWS SDK is bundled on purpose (see README, "Why the SDK is bundled").
     externals: [],
     minify: true,
@@ -124,7 +120,8 @@ for (const name of HANDLERS) {
 project.postCompileTask.exec('jsii-rosetta extract --strict');
 
 // jsii no longer supports Node.js 20 and says so in a 20-line banner from
-// every process; the build machine runs 20 (the handlers run on 22 in Lambda).
+// every process; the build machine runs 20 (the handlers run on the pinned
+// runtime in Lambda).
 project.tasks.addEnvironment('JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION', '20');
 
 // Handler code is bundled into assets/: its imports are build-time dependencies.

@@ -234,8 +234,7 @@ async function main(): Promise<void> {
 
     const base = aws.handlerEnv({
       AWS_ENDPOINT_URL_CLOUDWATCH: servers.cloudwatch,
-      DEAD_LETTER_BUCKET,
-      DEAD_LETTER_PREFIX: 'dead-letter/',
+      DEAD_LETTER_DESTINATION: `s3://${DEAD_LETTER_BUCKET}/dead-letter/`,
       POWERTOOLS_LOG_LEVEL: 'SILENT',
     });
     const floor = floorMicros(processorEvents);

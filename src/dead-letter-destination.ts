@@ -1,28 +1,33 @@
+import { Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { createFailureQueue, grantPutObjects } from './resources';
+import { DeadLetterTarget } from './private/handler-contract';
+import { createFailureQueue, grantPutObjects } from './private/resources';
 
 /**
- * What a bound dead-letter destination gives the processor.
+ * A dead-letter destination bound to a processor.
  *
  * @internal
  */
 export interface DeadLetterBinding {
-  /** Environment variables naming the destination for the handler. */
-  readonly environment: Record<string, string>;
+  /** Where the handler sends dead letters. */
+  readonly target: DeadLetterTarget;
   /** The queue, when the destination is one. */
   readonly queue?: sqs.IQueue;
+  /** Lets the processor's function write to the destination. */
+  grant(grantee: iam.IGrantable): void;
 }
 
 /**
- * Where records that fail validation go, each with its raw payload, the
- * reason, and its shard and sequence number.
+ * The dead-letter destination: where records that fail validation go, each
+ * with its raw payload, the reason, and its shard and sequence number.
  *
  * - `DeadLetterDestination.queue()`: one SQS message per record; easy to
- *   alarm on and redrive. A payload over about 200 KiB is cut (the message
- *   says `truncated: true`); messages are kept at most 14 days.
+ *   alarm on and redrive. A record whose message would pass SQS's 256 KiB
+ *   limit has its payload cut to fit (the message says `truncated: true`);
+ *   messages are kept at most 14 days.
  * - `DeadLetterDestination.bucket()`: one NDJSON object per batch under a
  *   prefix; keeps payloads of any size for as long as the bucket keeps them.
  */
@@ -30,7 +35,7 @@ export class DeadLetterDestination {
   /**
    * An SQS queue.
    *
-   * @param queue the queue to use; by default an SQS-encrypted, TLS-only queue that keeps messages 14 days is created
+   * @param queue the queue to use; by default a new SQS-encrypted, TLS-only queue that keeps messages 14 days
    */
   public static queue(queue?: sqs.IQueue): DeadLetterDestination {
     return new DeadLetterDestination(queue, undefined, undefined);
@@ -44,7 +49,7 @@ export class DeadLetterDestination {
    */
   public static bucket(bucket: s3.IBucket, prefix?: string): DeadLetterDestination {
     const p = prefix ?? 'dead-letter/';
-    if (p.length > 0 && !p.endsWith('/')) {
+    if (!Token.isUnresolved(p) && p.length > 0 && !p.endsWith('/')) {
       throw new Error(`DeadLetterDestination.bucket: prefix must end with "/", got "${p}"`);
     }
     return new DeadLetterDestination(undefined, bucket, p);
@@ -57,18 +62,24 @@ export class DeadLetterDestination {
   ) {}
 
   /**
-   * Creates what the destination needs in `scope` and lets `grantee` write to it.
+   * Creates what the destination needs in `scope`.
    *
    * @internal
    */
-  public _bind(scope: Construct, grantee: iam.IGrantable): DeadLetterBinding {
+  public _bind(scope: Construct): DeadLetterBinding {
     if (this.bucket) {
+      const bucket = this.bucket;
       const prefix = this.prefix ?? '';
-      grantPutObjects(this.bucket, prefix, grantee);
-      return { environment: { DEAD_LETTER_BUCKET: this.bucket.bucketName, DEAD_LETTER_PREFIX: prefix } };
+      return {
+        target: { bucket: bucket.bucketName, prefix },
+        grant: (grantee) => grantPutObjects(bucket, prefix, grantee),
+      };
     }
-    const queue = this.existingQueue ?? createFailureQueue(scope, 'InvalidRecords');
-    queue.grantSendMessages(grantee);
-    return { environment: { DEAD_LETTER_QUEUE_URL: queue.queueUrl }, queue };
+    const queue = this.existingQueue ?? createFailureQueue(scope, 'DeadLetterQueue');
+    return {
+      target: { queueUrl: queue.queueUrl },
+      queue,
+      grant: (grantee) => { queue.grantSendMessages(grantee); },
+    };
   }
 }

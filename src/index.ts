@@ -1,4 +1,5 @@
 export * from './options';
+export * from './payload-mapping';
 export * from './pipeline-interfaces';
 export * from './sensor-ingest-pipeline';
 export * from './processors';

@@ -48,7 +48,7 @@ export interface StreamConsumerOptions {
   /**
    * Where in the stream a new consumer starts.
    *
-   * @default lambda.StartingPosition.TRIM_HORIZON - every record still in the stream, as the reference
+   * @default lambda.StartingPosition.TRIM_HORIZON - every record still in the stream
    */
   readonly startingPosition?: lambda.StartingPosition;
 
@@ -60,32 +60,39 @@ export interface StreamConsumerOptions {
   readonly bisectBatchOnError?: boolean;
 
   /**
-   * Retries of a failing batch before its records go to the on-failure
-   * destination, 0 to 10,000.
+   * Retries of a failing batch before the event source mapping gives up on it
+   * and reports it to the failed-batches destination (`onFailure`), 0 to 10,000.
    *
    * @default 10
    */
   readonly retryAttempts?: number;
 
   /**
-   * Records older than this are sent to the on-failure destination instead of
-   * being processed, 1 minute to 7 days.
+   * Records older than this are not processed: the event source mapping
+   * reports them to the failed-batches destination (`onFailure`), 1 minute to
+   * 7 days.
    *
    * @default Duration.days(1)
    */
   readonly maxRecordAge?: Duration;
 
   /**
-   * Where the event source mapping sends the shard and sequence range of a
-   * batch it gives up on (after `retryAttempts` or `maxRecordAge`).
+   * The failed-batches destination: where the event source mapping sends the
+   * shard and sequence range of a batch it gives up on (after `retryAttempts`
+   * or `maxRecordAge`). The records themselves stay in the stream until its
+   * retention ends. Not to be confused with the dead-letter destination, which
+   * receives the records that fail validation.
    *
-   * @default - an encrypted SQS queue that keeps messages 14 days
+   * @default - a new failed-batches queue: encrypted SQS, messages kept 14 days
    */
   readonly onFailure?: lambda.IEventSourceDlq;
 
   /**
    * Let the function report the first record it could not process, so that
-   * only the rest of the batch is retried.
+   * only the rest of the batch is retried. The built-in processor and
+   * archiver report failures this way and refuse `false`: without it the
+   * event source mapping would ignore their reports and the failed records
+   * would be lost.
    *
    * @default true
    */

@@ -1,9 +1,11 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
+import { PayloadMapping } from './payload-mapping';
 
 /** What processors and archivers see of the pipeline they are plugged into. */
 export interface ISensorIngestPipeline extends IConstruct {
@@ -11,15 +13,24 @@ export interface ISensorIngestPipeline extends IConstruct {
   readonly stream: kinesis.IStream;
   /** The table readings are stored in: partition key `SensorId` (S), sort key `Timestamp` (S). */
   readonly table: dynamodb.ITable;
+  /** How device payloads map to readings, every field filled in (defaults included). */
+  readonly payloadMapping: PayloadMapping;
+  /** The longest sensor id the pipeline accepts, in UTF-8 bytes. */
+  readonly maxSensorIdLength: number;
+  /** What happens to the resources the pipeline and its parts create when they leave the stack. */
+  readonly removalPolicy: RemovalPolicy;
 }
 
 /** What a processor hands back to the pipeline once bound. */
 export interface ProcessorBinding {
   /** The function that consumes the stream. */
   readonly lambdaFunction: lambda.IFunction;
-  /** Where records that fail validation go, when the processor has such a queue. */
+  /** The dead-letter queue: where records that fail validation go, when the processor sends them to a queue. */
   readonly deadLetterQueue?: sqs.IQueue;
-  /** Where the event source mapping reports batches it gave up on, when one was created. */
+  /**
+   * The failed-batches queue: where the event source mapping reports the
+   * batches it gives up on, when the pipeline created that queue.
+   */
   readonly failedBatchesQueue?: sqs.IQueue;
 }
 
@@ -41,7 +52,10 @@ export interface ArchiverBinding {
   readonly lambdaFunction?: lambda.IFunction;
   /** The bucket the archive is written to, when there is one. */
   readonly bucket?: s3.IBucket;
-  /** Where the event source mapping reports batches it gave up on, when one was created. */
+  /**
+   * The failed-batches queue: where the event source mapping reports the
+   * batches it gives up on, when the pipeline created that queue.
+   */
   readonly failedBatchesQueue?: sqs.IQueue;
 }
 

@@ -3,11 +3,13 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { DeadLetterDestination } from './dead-letter-destination';
-import { createBundledFunction, validateHandlerOptions } from './handler-function';
 import { HandlerFunctionOptions, StreamConsumerOptions } from './options';
 import { IIngestProcessor, ISensorIngestPipeline, ProcessorBinding } from './pipeline-interfaces';
-import { attachToStream, validateConsumerOptions } from './stream-consumer';
-import { validateInteger, validateNonEmpty } from './validation';
+import { defaultOf, PROCESSOR_SETTINGS } from './private/handler-contract';
+import { createBundledFunction, validateHandlerOptions } from './private/handler-function';
+import { withDefaults } from './private/payload';
+import { attachToStream, validateConsumerOptions } from './private/stream-consumer';
+import { validateNonEmpty } from './private/validation';
 
 /** How the processor publishes the per-sensor CloudWatch metric. */
 export enum MetricsMode {
@@ -17,59 +19,12 @@ export enum MetricsMode {
    */
   EMBEDDED_METRIC_FORMAT = 'EMF',
   /**
-   * PutMetricData calls, as the reference, but aggregated: one datum per
-   * sensor and minute, up to 1,000 data per call.
+   * PutMetricData calls, aggregated: one datum per sensor and minute, up to
+   * 1,000 data per call.
    */
   PUT_METRIC_DATA = 'PUT_METRIC_DATA',
   /** No metric. */
   NONE = 'NONE',
-}
-
-/**
- * How a device payload maps to readings. The defaults read the reference's
- * `{"sensorid": "s1", "value": 21.5, "timestamp": "2024-01-01T00:00:00Z"}`.
- */
-export interface PayloadMapping {
-  /**
-   * The field holding the sensor (or device) id.
-   *
-   * @default "sensorid"
-   */
-  readonly sensorIdField?: string;
-
-  /**
-   * The field holding the time of the reading: ISO-8601, or epoch seconds or
-   * milliseconds.
-   *
-   * @default "timestamp"
-   */
-  readonly timestampField?: string;
-
-  /**
-   * The field holding the value: a number or a numeric string. Unused when
-   * `measurementFields` is set.
-   *
-   * @default "value"
-   */
-  readonly valueField?: string;
-
-  /**
-   * For records carrying several measurements: each listed field present in
-   * a record becomes one reading, stored under the sensor id
-   * `<id><measurementSeparator><field>`. For example `["temperature", "humidity"]`
-   * turns `{"deviceId": "d1", "ts": 1700000000, "temperature": 21.5, "humidity": 40}`
-   * into readings of `d1#temperature` and `d1#humidity`.
-   *
-   * @default - one reading per record, from `valueField`
-   */
-  readonly measurementFields?: string[];
-
-  /**
-   * What joins the id and the measurement name.
-   *
-   * @default "#"
-   */
-  readonly measurementSeparator?: string;
 }
 
 /** Props of the built-in DynamoDB + CloudWatch-metrics processor. */
@@ -103,24 +58,11 @@ export interface DynamoDbProcessorProps extends StreamConsumerOptions, HandlerFu
   readonly metricDimensionName?: string;
 
   /**
-   * How device payloads map to readings.
+   * The dead-letter destination: where records that fail validation go, with
+   * the reason. Not to be confused with the failed-batches destination
+   * (`onFailure`), which receives batches the event source mapping gives up on.
    *
-   * @default - the reference's fields: sensorid, value, timestamp
-   */
-  readonly payloadMapping?: PayloadMapping;
-
-  /**
-   * The longest sensor id accepted, in UTF-8 bytes (DynamoDB allows 2,048 for
-   * a partition key). Longer ids are dead-lettered.
-   *
-   * @default 256
-   */
-  readonly maxSensorIdLength?: number;
-
-  /**
-   * Where records that fail validation go, with the reason.
-   *
-   * @default DeadLetterDestination.queue() - a new encrypted SQS queue
+   * @default DeadLetterDestination.queue() - a new dead-letter queue: encrypted SQS, messages kept 14 days
    */
   readonly deadLetterDestination?: DeadLetterDestination;
 }
@@ -129,8 +71,8 @@ export interface DynamoDbProcessorProps extends StreamConsumerOptions, HandlerFu
  * The built-in processor: validates each record, stores readings in the
  * table with BatchWriteItem (25 per call, throttled writes retried with
  * backoff and jitter), publishes the per-sensor metric, sends invalid records
- * to a dead-letter destination, and reports partial batch failures so that a
- * shard never stalls.
+ * to the dead-letter destination, and reports partial batch failures so that
+ * a shard never stalls.
  */
 export class DynamoDbProcessor implements IIngestProcessor {
   constructor(private readonly props: DynamoDbProcessorProps = {}) {
@@ -139,39 +81,38 @@ export class DynamoDbProcessor implements IIngestProcessor {
 
   public bind(scope: Construct, pipeline: ISensorIngestPipeline): ProcessorBinding {
     const props = this.props;
-    const mode = props.metricsMode ?? MetricsMode.EMBEDDED_METRIC_FORMAT;
-    const mapping = props.payloadMapping ?? {};
+    const metricsMode = props.metricsMode ?? MetricsMode.EMBEDDED_METRIC_FORMAT;
+    const metricNamespace = props.metricNamespace ?? defaultOf(PROCESSOR_SETTINGS.metricNamespace);
+    // The function needs its role before the dead-letter destination can be
+    // granted to it, and the destination before its settings are complete.
+    const deadLetter = (props.deadLetterDestination ?? DeadLetterDestination.queue())._bind(scope);
     const fn = createBundledFunction(scope, 'Function', {
       ...props,
       handler: 'processor',
       description: 'Stores sensor readings from the stream in DynamoDB and publishes their metric',
       defaultTimeout: Duration.seconds(60),
-      environment: {
-        TABLE_NAME: pipeline.table.tableName,
-        METRICS_MODE: mode,
-        METRICS_NAMESPACE: props.metricNamespace ?? 'Sensors',
-        METRIC_NAME: props.metricName ?? 'SensorData',
-        METRIC_DIMENSION_NAME: props.metricDimensionName ?? 'SensorId',
-        MAX_SENSOR_ID_LENGTH: String(props.maxSensorIdLength ?? 256),
-        ...(mapping.sensorIdField ? { PAYLOAD_SENSOR_ID_FIELD: mapping.sensorIdField } : {}),
-        ...(mapping.timestampField ? { PAYLOAD_TIMESTAMP_FIELD: mapping.timestampField } : {}),
-        ...(mapping.valueField ? { PAYLOAD_VALUE_FIELD: mapping.valueField } : {}),
-        ...(mapping.measurementFields?.length ? { PAYLOAD_MEASUREMENT_FIELDS: mapping.measurementFields.join(',') } : {}),
-        ...(mapping.measurementSeparator ? { PAYLOAD_MEASUREMENT_SEPARATOR: mapping.measurementSeparator } : {}),
+      settings: {
+        tableName: pipeline.table.tableName,
+        deadLetterTarget: deadLetter.target,
+        metricsMode,
+        metricNamespace,
+        metricName: props.metricName ?? defaultOf(PROCESSOR_SETTINGS.metricName),
+        metricDimensionName: props.metricDimensionName ?? defaultOf(PROCESSOR_SETTINGS.metricDimensionName),
+        ...withDefaults(pipeline.payloadMapping),
+        maxSensorIdLength: pipeline.maxSensorIdLength,
       },
     });
-    const deadLetter = (props.deadLetterDestination ?? DeadLetterDestination.queue())._bind(scope, fn);
-    for (const [key, value] of Object.entries(deadLetter.environment)) fn.addEnvironment(key, value);
+    deadLetter.grant(fn);
 
     // Puts only: the processor never reads, updates or deletes readings.
     pipeline.table.grant(fn, 'dynamodb:BatchWriteItem', 'dynamodb:PutItem');
     if (pipeline.table.encryptionKey) pipeline.table.encryptionKey.grantEncryptDecrypt(fn);
-    if (mode === MetricsMode.PUT_METRIC_DATA) {
+    if (metricsMode === MetricsMode.PUT_METRIC_DATA) {
       // PutMetricData has no resource-level permissions; the condition keeps the grant to one namespace.
       fn.addToRolePolicy(new iam.PolicyStatement({
         actions: ['cloudwatch:PutMetricData'],
         resources: ['*'],
-        conditions: { StringEquals: { 'cloudwatch:namespace': props.metricNamespace ?? 'Sensors' } },
+        conditions: { StringEquals: { 'cloudwatch:namespace': metricNamespace } },
       }));
     }
     const failedBatchesQueue = attachToStream(scope, fn, pipeline.stream, props, {
@@ -184,24 +125,13 @@ export class DynamoDbProcessor implements IIngestProcessor {
 
 function validateProcessorProps(props: DynamoDbProcessorProps): void {
   const name = 'DynamoDbProcessorProps';
-  validateConsumerOptions(name, props);
+  validateConsumerOptions(name, props, true);
   validateHandlerOptions(name, props);
-  validateInteger(`${name}.maxSensorIdLength`, props.maxSensorIdLength, 1, 2_048);
   validateNonEmpty(`${name}.metricNamespace`, props.metricNamespace);
   validateNonEmpty(`${name}.metricName`, props.metricName);
   validateNonEmpty(`${name}.metricDimensionName`, props.metricDimensionName);
   if (props.metricNamespace && !Token.isUnresolved(props.metricNamespace) && props.metricNamespace.startsWith('AWS/')) {
     throw new Error(`${name}.metricNamespace must not start with "AWS/" (reserved by AWS), got ${props.metricNamespace}`);
-  }
-  const mapping = props.payloadMapping ?? {};
-  for (const field of ['sensorIdField', 'timestampField', 'valueField', 'measurementSeparator'] as const) {
-    validateNonEmpty(`${name}.payloadMapping.${field}`, mapping[field]);
-  }
-  for (const field of mapping.measurementFields ?? []) {
-    if (Token.isUnresolved(field)) continue;
-    if (field.trim().length === 0 || field.includes(',')) {
-      throw new Error(`${name}.payloadMapping.measurementFields must hold non-empty names without commas, got "${field}"`);
-    }
   }
 }
 
@@ -222,13 +152,13 @@ export interface FunctionProcessorOptions extends StreamConsumerOptions {
  */
 export class FunctionProcessor implements IIngestProcessor {
   constructor(private readonly fn: lambda.IFunction, private readonly options: FunctionProcessorOptions = {}) {
-    validateConsumerOptions('FunctionProcessorOptions', options);
+    validateConsumerOptions('FunctionProcessorOptions', options, false);
   }
 
   public bind(scope: Construct, pipeline: ISensorIngestPipeline): ProcessorBinding {
     if (this.options.grantTableAccess ?? true) {
       pipeline.table.grantReadWriteData(this.fn);
-      if (this.fn instanceof lambda.Function) this.fn.addEnvironment('TABLE_NAME', pipeline.table.tableName);
+      if (this.fn instanceof lambda.Function) this.fn.addEnvironment(PROCESSOR_SETTINGS.tableName.variable, pipeline.table.tableName);
     }
     const failedBatchesQueue = attachToStream(scope, this.fn, pipeline.stream, this.options, { batchSize: 100 });
     return { lambdaFunction: this.fn, failedBatchesQueue };

@@ -7,11 +7,14 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { Archiver } from './archivers';
-import { createBundledFunction, validateHandlerOptions } from './handler-function';
 import { HandlerFunctionOptions } from './options';
-import { IArchiver, IIngestProcessor, ISensorIngestPipeline, ProcessorBinding } from './pipeline-interfaces';
+import { PayloadMapping } from './payload-mapping';
+import { ArchiverBinding, IArchiver, IIngestProcessor, ISensorIngestPipeline, ProcessorBinding } from './pipeline-interfaces';
+import { defaultOf, PAYLOAD_SETTINGS, QUERY_SETTINGS } from './private/handler-contract';
+import { createBundledFunction, validateHandlerOptions } from './private/handler-function';
+import { validatePayloadMapping, withDefaults } from './private/payload';
+import { validateDuration, validateInteger } from './private/validation';
 import { IngestProcessor } from './processors';
-import { validateDuration, validateInteger } from './validation';
 
 /** Props of the query function. */
 export interface SensorQueryOptions extends HandlerFunctionOptions {
@@ -83,12 +86,32 @@ export interface SensorIngestPipelineProps {
   readonly pointInTimeRecovery?: boolean;
 
   /**
-   * What happens to a new stream and table (and a new archive bucket) when
-   * they leave the stack.
+   * What happens to the stateful resources the pipeline and its built-in
+   * parts create (stream, table, archive bucket) when they leave the stack.
+   * An archiver's own `removalPolicy` overrides it for its bucket.
    *
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
+
+  /**
+   * How device payloads map to readings: the processor reads readings with
+   * it, the archiver partitions the archive by its timestamp field, and the
+   * query function accepts the sensor ids it produces.
+   *
+   * @default - fields `sensorid`, `value` and `timestamp`, one reading per record
+   */
+  readonly payloadMapping?: PayloadMapping;
+
+  /**
+   * The longest sensor id the pipeline accepts, in UTF-8 bytes, from 1 to
+   * 2,048 (DynamoDB's limit for a partition key). The processor sends records
+   * with longer ids to the dead-letter destination; the query function answers
+   * 400 for them.
+   *
+   * @default 256
+   */
+  readonly maxSensorIdLength?: number;
 
   /**
    * What stores the readings.
@@ -129,9 +152,19 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
   public readonly stream: kinesis.IStream;
   /** The table readings are stored in. */
   public readonly table: dynamodb.ITable;
+  /** How device payloads map to readings, every field filled in. */
+  public readonly payloadMapping: PayloadMapping;
+  /** The longest sensor id the pipeline accepts, in UTF-8 bytes. */
+  public readonly maxSensorIdLength: number;
+  /** What happens to the stateful resources the pipeline creates when they leave the stack. */
+  public readonly removalPolicy: RemovalPolicy;
+  /** What the pipeline's processor built: its function, dead-letter queue and failed-batches queue. */
+  public readonly processorBinding: ProcessorBinding;
+  /** What the archiver built: its function, bucket and failed-batches queue, where it has them. */
+  public readonly archiverBinding: ArchiverBinding;
   /** The function that stores readings. */
   public readonly processorFunction: lambda.IFunction;
-  /** Where the processor sends records that fail validation, when that is a queue. */
+  /** The processor's dead-letter queue, where records that fail validation go, when that is a queue. */
   public readonly deadLetterQueue?: sqs.IQueue;
   /** The function that archives raw records, unless archiving is off or done without Lambda. */
   public readonly archiverFunction?: lambda.IFunction;
@@ -140,12 +173,15 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
   /** The function that answers queries for a sensor's readings. */
   public readonly queryFunction: lambda.IFunction;
 
-  private readonly processors: ProcessorBinding[] = [];
+  private readonly added: ProcessorBinding[] = [];
 
   constructor(scope: Construct, id: string, props: SensorIngestPipelineProps = {}) {
     super(scope, id);
     validatePipelineProps(props);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    this.removalPolicy = removalPolicy;
+    this.payloadMapping = withDefaults(props.payloadMapping);
+    this.maxSensorIdLength = props.maxSensorIdLength ?? defaultOf(PAYLOAD_SETTINGS.maxSensorIdLength);
 
     this.stream = props.stream ?? this.createStream(props, removalPolicy);
     this.table = props.table ?? new dynamodb.Table(this, 'Table', {
@@ -157,12 +193,13 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
       removalPolicy,
     });
 
-    const processor = this.addProcessor('Processor', props.processor ?? IngestProcessor.dynamoDb());
+    const processor = (props.processor ?? IngestProcessor.dynamoDb()).bind(new Construct(this, 'Processor'), this);
+    this.processorBinding = processor;
     this.processorFunction = processor.lambdaFunction;
     this.deadLetterQueue = processor.deadLetterQueue;
 
-    const archiver = props.archiver ?? Archiver.s3({ removalPolicy });
-    const archive = archiver.bind(new Construct(this, 'Archiver'), this);
+    const archive = (props.archiver ?? Archiver.s3()).bind(new Construct(this, 'Archiver'), this);
+    this.archiverBinding = archive;
     this.archiverFunction = archive.lambdaFunction;
     this.archiveBucket = archive.bucket;
 
@@ -172,14 +209,20 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
       handler: 'query',
       description: "Returns a sensor's newest readings",
       defaultTimeout: Duration.seconds(10),
-      environment: {
-        TABLE_NAME: this.table.tableName,
-        QUERY_DEFAULT_LIMIT: String(query.defaultLimit ?? 20),
-        QUERY_MAX_LIMIT: String(query.maxLimit ?? 1000),
+      settings: {
+        tableName: this.table.tableName,
+        defaultLimit: query.defaultLimit ?? defaultOf(QUERY_SETTINGS.defaultLimit),
+        maxLimit: query.maxLimit ?? defaultOf(QUERY_SETTINGS.maxLimit),
+        maxSensorIdLength: this.maxSensorIdLength,
       },
     });
     this.table.grant(this.queryFunction, 'dynamodb:Query');
     this.table.encryptionKey?.grantDecrypt(this.queryFunction);
+  }
+
+  /** The processors added with `addProcessor`, in the order they were added. */
+  public get additionalProcessors(): ProcessorBinding[] {
+    return [...this.added];
   }
 
   /**
@@ -189,7 +232,7 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
    */
   public addProcessor(id: string, processor: IIngestProcessor): ProcessorBinding {
     const binding = processor.bind(new Construct(this, id), this);
-    this.processors.push(binding);
+    this.added.push(binding);
     return binding;
   }
 
@@ -237,9 +280,11 @@ function validatePipelineProps(props: SensorIngestPipelineProps): void {
     throw new Error(`${name}.streamEncryption KMS needs a key of your own: create the stream yourself and pass it as ${name}.stream`);
   }
   validateInteger(`${name}.shardCount`, props.shardCount, 1, 10_000);
+  validateInteger(`${name}.maxSensorIdLength`, props.maxSensorIdLength, 1, 2_048);
+  validatePayloadMapping(`${name}.payloadMapping`, props.payloadMapping);
   validateDuration(`${name}.retentionPeriod`, props.retentionPeriod, Duration.hours(24), Duration.days(365));
   const query = props.query ?? {};
   validateHandlerOptions(`${name}.query`, query);
   validateInteger(`${name}.query.maxLimit`, query.maxLimit, 1, 10_000);
-  validateInteger(`${name}.query.defaultLimit`, query.defaultLimit, 1, query.maxLimit ?? 1000);
+  validateInteger(`${name}.query.defaultLimit`, query.defaultLimit, 1, query.maxLimit ?? defaultOf(QUERY_SETTINGS.maxLimit));
 }

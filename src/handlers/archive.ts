@@ -1,16 +1,6 @@
 import { gzipSync } from 'zlib';
-import { decodeUtf8, parseTimestamp } from './reading';
-
-/** The part of a Kinesis record that the archive keeps. */
-export interface RawRecord {
-  readonly shardId: string;
-  readonly sequenceNumber: string;
-  readonly partitionKey: string;
-  /** Epoch seconds, as Lambda reports it. */
-  readonly approximateArrivalTimestamp: number;
-  /** Base64, as Lambda delivers it. */
-  readonly data: string;
-}
+import { decodePayload, DecodedPayload, RawRecord, recordFields } from './raw-record';
+import { parseTimestamp } from './reading';
 
 /** One archive object: the records of a batch that fall in one hour of event time. */
 export interface ArchiveObject {
@@ -21,28 +11,11 @@ export interface ArchiveObject {
 }
 
 /**
- * A record's payload as the archive keeps it: the JSON value when it parses,
- * else the UTF-8 text, else the bytes in base64.
- */
-export type DecodedPayload = { readonly data: unknown } | { readonly text: string } | { readonly dataBase64: string };
-
-/** Decodes a payload once, for both its event time and its archive line. */
-export function decodePayload(record: RawRecord): DecodedPayload {
-  const text = decodeUtf8(record.data);
-  if (text === undefined) return { dataBase64: record.data };
-  try {
-    return { data: JSON.parse(text) };
-  } catch {
-    return { text };
-  }
-}
-
-/**
  * The event time of a record: its payload's timestamp field when it has a
  * readable one, otherwise the time Kinesis received it.
  */
 export function eventTime(record: RawRecord, timestampField: string, decoded: DecodedPayload = decodePayload(record)): Date {
-  const payload = 'data' in decoded ? decoded.data : undefined;
+  const payload = decoded.json;
   // The same reading of the time as the processor's, so both agree on the hour.
   const time = typeof payload === 'object' && payload !== null && Object.prototype.hasOwnProperty.call(payload, timestampField)
     ? parseTimestamp((payload as Record<string, unknown>)[timestampField])
@@ -83,26 +56,12 @@ export function planArchive(records: readonly RawRecord[], prefix: string, times
   }));
 }
 
-/**
- * One JSON line per record: the payload as the device sent it (a JSON value
- * when it parses, else the UTF-8 text, else base64) with its Kinesis metadata.
- */
+/** One JSON line per record: its Kinesis metadata and its payload (see `recordFields`). */
 export function toLine(record: RawRecord, decoded: DecodedPayload = decodePayload(record)): string {
-  return JSON.stringify({
-    shardId: record.shardId,
-    sequenceNumber: record.sequenceNumber,
-    partitionKey: record.partitionKey,
-    approximateArrivalTimestamp: new Date(record.approximateArrivalTimestamp * 1000).toISOString(),
-    ...decoded,
-  });
+  return JSON.stringify(recordFields(record, decoded));
 }
 
 /** gzip-compressed newline-delimited JSON. */
 export function gzipLines(lines: readonly string[]): Buffer {
   return gzipSync(lines.join('\n') + '\n');
-}
-
-/** The archive body of `records`. */
-export function archiveBody(records: readonly RawRecord[]): Buffer {
-  return gzipLines(records.map((record) => toLine(record)));
 }

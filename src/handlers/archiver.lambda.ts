@@ -1,8 +1,10 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
-import { gzipLines, planArchive, RawRecord } from './archive';
-import { required, s3Client } from './environment';
+import { gzipLines, planArchive } from './archive';
+import { s3Client } from './environment';
+import { rawRecord } from './raw-record';
+import { ARCHIVER_SETTINGS, readSettings } from '../private/handler-contract';
 
 export interface ArchiverDeps {
   readonly s3: S3Client;
@@ -19,13 +21,7 @@ export interface ArchiverDeps {
  * item failure, so the event source mapping retries the whole batch.
  */
 export async function archiveBatch(event: KinesisStreamEvent, deps: ArchiverDeps): Promise<KinesisStreamBatchResponse & { objects: number }> {
-  const records: RawRecord[] = (event.Records ?? []).map((r) => ({
-    shardId: r.eventID.split(':')[0],
-    sequenceNumber: r.kinesis.sequenceNumber,
-    partitionKey: r.kinesis.partitionKey,
-    approximateArrivalTimestamp: r.kinesis.approximateArrivalTimestamp,
-    data: r.kinesis.data,
-  }));
+  const records = (event.Records ?? []).map(rawRecord);
   if (records.length === 0) return { batchItemFailures: [], objects: 0 };
   const plan = planArchive(records, deps.prefix, deps.timestampField);
   const results = await Promise.allSettled(plan.map((object) => deps.s3.send(new PutObjectCommand({
@@ -52,13 +48,15 @@ export async function archiveBatch(event: KinesisStreamEvent, deps: ArchiverDeps
   };
 }
 
+/** Builds the archiver's dependencies from its settings (environment variables). */
 export function depsFromEnv(env: NodeJS.ProcessEnv): ArchiverDeps {
+  const settings = readSettings(ARCHIVER_SETTINGS, env);
   return {
     s3: s3Client(env),
-    bucket: required(env, 'ARCHIVE_BUCKET'),
-    prefix: env.ARCHIVE_PREFIX ?? '',
-    timestampField: env.PAYLOAD_TIMESTAMP_FIELD || 'timestamp',
-    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || 'sensor-archiver' }),
+    bucket: settings.archiveBucket,
+    prefix: settings.archivePrefix,
+    timestampField: settings.timestampField,
+    logger: new Logger({ serviceName: settings.serviceName, logLevel: settings.logLevel }),
   };
 }
 

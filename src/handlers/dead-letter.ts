@@ -1,29 +1,21 @@
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { decodeUtf8 } from './reading';
+import { RawRecord, RecordFields, recordFields } from './raw-record';
 
-/** A record that could not be processed, and why. */
-export interface DeadLetter {
+/** A record that failed validation, and why. */
+export interface DeadLetter extends RawRecord {
   readonly reason: string;
-  readonly shardId: string;
-  readonly sequenceNumber: string;
-  readonly partitionKey: string;
-  readonly approximateArrivalTimestamp: number;
-  /** The raw payload as the device sent it, base64. */
-  readonly data: string;
 }
 
-/** The message body of a dead letter: the raw payload, as UTF-8 text where it is valid UTF-8. */
-export function deadLetterBody(letter: DeadLetter): Record<string, unknown> {
-  const text = decodeUtf8(letter.data);
-  return {
-    reason: letter.reason,
-    shardId: letter.shardId,
-    sequenceNumber: letter.sequenceNumber,
-    partitionKey: letter.partitionKey,
-    approximateArrivalTimestamp: new Date(letter.approximateArrivalTimestamp * 1000).toISOString(),
-    ...(text !== undefined ? { payload: text } : { payloadBase64: letter.data }),
-  };
+/** A dead letter as stored: the reason, then the same fields as an archive line. */
+export interface DeadLetterBody extends RecordFields {
+  readonly reason: string;
+  /** Set when the payload was cut to fit an SQS message. */
+  readonly truncated?: boolean;
+}
+
+export function deadLetterBody(letter: DeadLetter): DeadLetterBody {
+  return { reason: letter.reason, ...recordFields(letter) };
 }
 
 /** Where dead letters go. `send` resolves with the letters it could not deliver. */
@@ -31,14 +23,17 @@ export interface DeadLetterSink {
   send(letters: readonly DeadLetter[]): Promise<DeadLetter[]>;
 }
 
-/** SQS takes at most 10 messages and 256 KiB per SendMessageBatch. */
+/** SQS takes at most 10 messages per SendMessageBatch, and 256 KiB per message and per batch. */
 const SQS_BATCH = 10;
 const SQS_MAX_BYTES = 256 * 1024;
+/** The largest dead-letter message: SQS's limit less a margin, so that a letter is never refused for its size. */
+export const MAX_MESSAGE_BYTES = SQS_MAX_BYTES - 1024;
 
 /**
- * An SQS queue: one message per record. A payload too large for one message
- * (over about 250 KiB) is cut, and the message says so (`truncated: true`);
- * choose the S3 destination to keep payloads of any size.
+ * An SQS queue: one message per record. A record whose message would pass
+ * 255 KiB (SQS's 256 KiB limit less a margin) has its payload cut to fit, and
+ * the message says so (`truncated: true`); choose the S3 destination to keep
+ * payloads of any size.
  */
 export class QueueDeadLetterSink implements DeadLetterSink {
   constructor(private readonly client: SQSClient, private readonly queueUrl: string) {}
@@ -74,22 +69,23 @@ export class QueueDeadLetterSink implements DeadLetterSink {
   }
 }
 
-function fitMessage(body: Record<string, unknown>): string {
-  const limit = SQS_MAX_BYTES - 1024;
+/** The message of a dead letter, its payload cut where the whole would not fit one SQS message. */
+export function fitMessage(body: DeadLetterBody): string {
   const full = JSON.stringify(body);
-  if (Buffer.byteLength(full) <= limit) return full;
-  const key = 'payload' in body ? 'payload' : 'payloadBase64';
-  const value = String(body[key]);
+  if (Buffer.byteLength(full) <= MAX_MESSAGE_BYTES) return full;
+  const { payload, payloadBase64, ...meta } = body;
+  const key = payloadBase64 !== undefined ? 'payloadBase64' : 'payload';
+  const value = payloadBase64 ?? payload ?? '';
   // Multi-byte characters and JSON escapes make the message longer in bytes
   // than the payload is in characters: shrink the cut until the message fits.
-  let length = Math.min(value.length, 200 * 1024);
+  let length = value.length;
   for (;;) {
     let cut = value.slice(0, length);
     if (/[\ud800-\udbff]$/.test(cut)) cut = cut.slice(0, -1); // do not split a surrogate pair
-    const message = JSON.stringify({ ...body, [key]: cut, truncated: true });
+    const message = JSON.stringify({ ...meta, [key]: cut, truncated: true });
     const bytes = Buffer.byteLength(message);
-    if (bytes <= limit || length === 0) return message;
-    length = Math.floor((length * limit) / bytes);
+    if (bytes <= MAX_MESSAGE_BYTES || length === 0) return message;
+    length = Math.min(length - 1, Math.floor((length * MAX_MESSAGE_BYTES) / bytes));
   }
 }
 

@@ -1,17 +1,13 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
+import { LOCAL_SETTINGS, readSettings } from '../private/handler-contract';
 
-/**
- * Settings come from environment variables that the constructs set (see
- * README, "Handler environment"). Endpoints of every client follow the SDK's
- * own AWS_ENDPOINT_URL_<SERVICE> variables, which is how the tests and the
- * local runner point the handlers at local servers.
+/*
+ * The handlers' clients. Settings come from the environment variables the
+ * constructs write (src/private/handler-contract.ts); endpoints of every
+ * client follow the SDK's own AWS_ENDPOINT_URL_<SERVICE> variables, which is
+ * how the tests and the local run point the handlers at local servers.
  */
-export function required(env: NodeJS.ProcessEnv, name: string): string {
-  const value = env[name];
-  if (!value) throw new Error(`environment variable ${name} is not set`);
-  return value;
-}
 
 export function dynamoDbClient(maxAttempts = 1): DynamoDBClient {
   // The processor retries throttling, 5xx and UnprocessedItems itself, with
@@ -22,6 +18,5 @@ export function dynamoDbClient(maxAttempts = 1): DynamoDBClient {
 }
 
 export function s3Client(env: NodeJS.ProcessEnv): S3Client {
-  // S3-compatible local servers need path-style addressing.
-  return new S3Client({ forcePathStyle: env.S3_FORCE_PATH_STYLE === 'true' });
+  return new S3Client({ forcePathStyle: readSettings(LOCAL_SETTINGS, env).s3ForcePathStyle });
 }

@@ -5,12 +5,14 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { BucketDeadLetterSink, DeadLetter, DeadLetterSink, QueueDeadLetterSink } from './dead-letter';
-import { dynamoDbClient, required, s3Client } from './environment';
-import { decodeRecord, mappingFromEnv, PayloadMapping, Reading } from './reading';
+import { dynamoDbClient, s3Client } from './environment';
+import { rawRecord } from './raw-record';
+import { decodeRecord, mappingOf, PayloadMapping, Reading } from './reading';
 import { aggregate, createEmfMetrics, MetricSettings, publishEmf, putMetricData, toMetricData } from './sensor-metrics';
 import { dedupeByKey, writeItems, WriteOptions } from './table-writer';
+import { MetricsModeName, PROCESSOR_SETTINGS, readSettings } from '../private/handler-contract';
 
-export type MetricsMode = 'EMF' | 'PUT_METRIC_DATA' | 'NONE';
+export type MetricsMode = MetricsModeName;
 
 export interface ProcessorDeps {
   readonly tableName: string;
@@ -59,17 +61,7 @@ export async function processBatch(
     if (result.ok) {
       for (const reading of result.readings) readings.push({ reading, source });
     } else {
-      letters.push({
-        source,
-        letter: {
-          reason: result.reason,
-          shardId: record.eventID.split(':')[0],
-          sequenceNumber: record.kinesis.sequenceNumber,
-          partitionKey: record.kinesis.partitionKey,
-          approximateArrivalTimestamp: record.kinesis.approximateArrivalTimestamp,
-          data: record.kinesis.data,
-        },
-      });
+      letters.push({ source, letter: { ...rawRecord(record), reason: result.reason } });
     }
   });
 
@@ -131,35 +123,28 @@ export async function processBatch(
   };
 }
 
-/** Builds the processor's dependencies from its environment variables. */
+/** Builds the processor's dependencies from its settings (environment variables). */
 export function depsFromEnv(env: NodeJS.ProcessEnv): ProcessorDeps {
-  const metricsMode = (env.METRICS_MODE ?? 'EMF') as MetricsMode;
-  if (!['EMF', 'PUT_METRIC_DATA', 'NONE'].includes(metricsMode)) {
-    throw new Error(`METRICS_MODE must be EMF, PUT_METRIC_DATA or NONE, got ${metricsMode}`);
-  }
+  const settings = readSettings(PROCESSOR_SETTINGS, env);
   const metricSettings: MetricSettings = {
-    namespace: env.METRICS_NAMESPACE || 'Sensors',
-    metricName: env.METRIC_NAME || 'SensorData',
-    dimensionName: env.METRIC_DIMENSION_NAME || 'SensorId',
+    namespace: settings.metricNamespace,
+    metricName: settings.metricName,
+    dimensionName: settings.metricDimensionName,
   };
-  let deadLetters: DeadLetterSink;
-  if (env.DEAD_LETTER_QUEUE_URL) {
-    deadLetters = new QueueDeadLetterSink(new SQSClient({}), env.DEAD_LETTER_QUEUE_URL);
-  } else if (env.DEAD_LETTER_BUCKET) {
-    deadLetters = new BucketDeadLetterSink(s3Client(env), env.DEAD_LETTER_BUCKET, env.DEAD_LETTER_PREFIX ?? 'dead-letter/');
-  } else {
-    throw new Error('environment variable DEAD_LETTER_QUEUE_URL or DEAD_LETTER_BUCKET must be set');
-  }
+  const target = settings.deadLetterTarget;
+  const deadLetters: DeadLetterSink = 'queueUrl' in target
+    ? new QueueDeadLetterSink(new SQSClient({}), target.queueUrl)
+    : new BucketDeadLetterSink(s3Client(env), target.bucket, target.prefix);
   return {
-    tableName: required(env, 'TABLE_NAME'),
+    tableName: settings.tableName,
     dynamodb: dynamoDbClient(),
-    mapping: mappingFromEnv(env),
+    mapping: mappingOf(settings),
     deadLetters,
-    metricsMode,
+    metricsMode: settings.metricsMode,
     metricSettings,
-    cloudwatch: metricsMode === 'PUT_METRIC_DATA' ? new CloudWatchClient({}) : undefined,
-    emf: metricsMode === 'EMF' ? createEmfMetrics(metricSettings) : undefined,
-    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || 'sensor-processor' }),
+    cloudwatch: settings.metricsMode === 'PUT_METRIC_DATA' ? new CloudWatchClient({}) : undefined,
+    emf: settings.metricsMode === 'EMF' ? createEmfMetrics(metricSettings) : undefined,
+    logger: new Logger({ serviceName: settings.serviceName, logLevel: settings.logLevel }),
   };
 }
 

@@ -1,4 +1,5 @@
 import { parseTimestamp } from './reading';
+import { defaultOf, QUERY_SETTINGS } from '../private/handler-contract';
 
 export interface QueryLimits {
   readonly defaultLimit: number;
@@ -6,7 +7,11 @@ export interface QueryLimits {
   readonly maxSensorIdLength: number;
 }
 
-export const DEFAULT_LIMITS: QueryLimits = { defaultLimit: 20, maxLimit: 1000, maxSensorIdLength: 256 };
+export const DEFAULT_LIMITS: QueryLimits = {
+  defaultLimit: defaultOf(QUERY_SETTINGS.defaultLimit),
+  maxLimit: defaultOf(QUERY_SETTINGS.maxLimit),
+  maxSensorIdLength: defaultOf(QUERY_SETTINGS.maxSensorIdLength),
+};
 
 export interface SensorQuery {
   readonly sensorId: string;

@@ -1,7 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { AttributeValue, DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
-import { dynamoDbClient, required } from './environment';
-import { DEFAULT_LIMITS, encodeToken, parseQuery, QueryLimits, SensorQuery } from './query-input';
+import { dynamoDbClient } from './environment';
+import { encodeToken, parseQuery, QueryLimits, SensorQuery } from './query-input';
+import { QUERY_SETTINGS, readSettings } from '../private/handler-contract';
 
 export interface QueryDeps {
   readonly dynamodb: DynamoDBClient;
@@ -108,21 +109,20 @@ export async function handleQuery(event: unknown, deps: QueryDeps): Promise<Dire
   }
 }
 
+/** Builds the query function's dependencies from its settings (environment variables). */
 export function depsFromEnv(env: NodeJS.ProcessEnv): QueryDeps {
-  const maxLimit = positiveInteger(env.QUERY_MAX_LIMIT, DEFAULT_LIMITS.maxLimit);
-  const defaultLimit = Math.min(positiveInteger(env.QUERY_DEFAULT_LIMIT, DEFAULT_LIMITS.defaultLimit), maxLimit);
+  const settings = readSettings(QUERY_SETTINGS, env);
   return {
     dynamodb: dynamoDbClient(3),
-    tableName: required(env, 'TABLE_NAME'),
-    limits: { defaultLimit, maxLimit, maxSensorIdLength: positiveInteger(env.MAX_SENSOR_ID_LENGTH, DEFAULT_LIMITS.maxSensorIdLength) },
-    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || 'sensor-query' }),
+    tableName: settings.tableName,
+    limits: {
+      // The constructs keep the default within the maximum; a hand-set environment may not.
+      defaultLimit: Math.min(settings.defaultLimit, settings.maxLimit),
+      maxLimit: settings.maxLimit,
+      maxSensorIdLength: settings.maxSensorIdLength,
+    },
+    logger: new Logger({ serviceName: settings.serviceName, logLevel: settings.logLevel }),
   };
-}
-
-/** A positive integer setting, or the default when it is unset or not one (the constructs validate at synth). */
-function positiveInteger(raw: string | undefined, fallback: number): number {
-  const n = Number(raw);
-  return raw !== undefined && Number.isInteger(n) && n > 0 ? n : fallback;
 }
 
 let deps: QueryDeps | undefined;

@@ -2,6 +2,7 @@
  * Decoding and validation of device records: the functional core shared by the
  * processor and the archiver. Nothing here talks to AWS.
  */
+import { PAYLOAD_SETTINGS, readSettings, Settings } from '../private/handler-contract';
 
 /** One stored reading: a row of the sensor table and one metric value. */
 export interface Reading {
@@ -25,14 +26,20 @@ export interface PayloadMapping {
   readonly maxSensorIdLength: number;
 }
 
-export const DEFAULT_MAPPING: PayloadMapping = {
-  sensorIdField: 'sensorid',
-  timestampField: 'timestamp',
-  valueField: 'value',
-  measurementFields: [],
-  measurementSeparator: '#',
-  maxSensorIdLength: 256,
-};
+/** The payload mapping of a handler's settings. */
+export function mappingOf(settings: Settings<typeof PAYLOAD_SETTINGS>): PayloadMapping {
+  return {
+    sensorIdField: settings.sensorIdField,
+    timestampField: settings.timestampField,
+    valueField: settings.valueField,
+    measurementFields: settings.measurementFields,
+    measurementSeparator: settings.measurementSeparator,
+    maxSensorIdLength: settings.maxSensorIdLength,
+  };
+}
+
+/** The mapping of a pipeline whose payload mapping is left at its defaults. */
+export const DEFAULT_MAPPING: PayloadMapping = mappingOf(readSettings(PAYLOAD_SETTINGS, {}));
 
 export type DecodeResult =
   | { readonly ok: true; readonly readings: Reading[] }
@@ -183,24 +190,4 @@ export function decodeRecord(dataBase64: string, mapping: PayloadMapping = DEFAU
     return { ok: false, reason: 'payload is not valid JSON' };
   }
   return toReadings(payload, mapping);
-}
-
-/** Reads the payload mapping from the environment variables the constructs set. */
-export function mappingFromEnv(env: NodeJS.ProcessEnv): PayloadMapping {
-  const fields = (env.PAYLOAD_MEASUREMENT_FIELDS ?? '').split(',').map((f) => f.trim()).filter((f) => f.length > 0);
-  const maxLength = Number(env.MAX_SENSOR_ID_LENGTH ?? DEFAULT_MAPPING.maxSensorIdLength);
-  return {
-    sensorIdField: env.PAYLOAD_SENSOR_ID_FIELD || DEFAULT_MAPPING.sensorIdField,
-    timestampField: env.PAYLOAD_TIMESTAMP_FIELD || DEFAULT_MAPPING.timestampField,
-    valueField: env.PAYLOAD_VALUE_FIELD || DEFAULT_MAPPING.valueField,
-    measurementFields: fields,
-    measurementSeparator: env.PAYLOAD_MEASUREMENT_SEPARATOR || DEFAULT_MAPPING.measurementSeparator,
-    maxSensorIdLength: Number.isInteger(maxLength) && maxLength > 0 ? maxLength : DEFAULT_MAPPING.maxSensorIdLength,
-  };
-}
-
-/** Compares two Kinesis sequence numbers (decimal strings longer than Number can hold). */
-export function compareSequenceNumbers(a: string, b: string): number {
-  if (a.length !== b.length) return a.length - b.length;
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -28,10 +28,10 @@ describe('cdk-nag AwsSolutions on a default pipeline', () => {
       'AwsSolutions-L1: /Test/Pipeline/QueryFunction/Resource',
       // s3:PutObject on <bucket>/raw/*: object keys are made per batch.
       'AwsSolutions-IAM5[Resource: /Test/Pipeline/Archiver/FunctionRole/DefaultPolicy/Resource',
-      // The failure and dead-letter queues are themselves dead-letter queues.
+      // The failed-batches and dead-letter queues are themselves where failures end.
       'AwsSolutions-SQS3: /Test/Pipeline/Archiver/FailedBatches/Resource',
       'AwsSolutions-SQS3: /Test/Pipeline/Processor/FailedBatches/Resource',
-      'AwsSolutions-SQS3: /Test/Pipeline/Processor/InvalidRecords/Resource',
+      'AwsSolutions-SQS3: /Test/Pipeline/Processor/DeadLetterQueue/Resource',
     ].sort());
   });
 });

@@ -5,7 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { allActions, environmentOf, logicalId, newStack, synth } from './util';
-import { Archiver, HandlerLogLevel, SensorIngestPipeline } from '../../src';
+import { Archiver, HandlerLogLevel, IngestProcessor, MetricsMode, SensorIngestPipeline } from '../../src';
 
 describe('SensorIngestPipeline defaults', () => {
   const { template, pipeline } = synth();
@@ -79,10 +79,15 @@ describe('SensorIngestPipeline defaults', () => {
       METRICS_NAMESPACE: 'Sensors',
       METRIC_NAME: 'SensorData',
       METRIC_DIMENSION_NAME: 'SensorId',
+      PAYLOAD_SENSOR_ID_FIELD: 'sensorid',
+      PAYLOAD_TIMESTAMP_FIELD: 'timestamp',
+      PAYLOAD_VALUE_FIELD: 'value',
+      PAYLOAD_MEASUREMENT_FIELDS: '',
+      PAYLOAD_MEASUREMENT_SEPARATOR: '#',
       MAX_SENSOR_ID_LENGTH: '256',
       POWERTOOLS_SERVICE_NAME: 'sensor-processor',
       POWERTOOLS_LOG_LEVEL: 'INFO',
-      DEAD_LETTER_QUEUE_URL: { Ref: logicalId(template, 'AWS::SQS::Queue', 'PipelineProcessorInvalidRecords') },
+      DEAD_LETTER_DESTINATION: { Ref: logicalId(template, 'AWS::SQS::Queue', 'PipelineProcessorDeadLetterQueue') },
     });
     template.hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('Stores sensor readings'),
@@ -115,13 +120,26 @@ describe('SensorIngestPipeline defaults', () => {
     template.hasResourceProperties('AWS::S3::BucketPolicy', {
       PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
     });
-    expect(environmentOf(template, 'PipelineArchiverFunction')).toMatchObject({ ARCHIVE_PREFIX: 'raw/', ARCHIVE_BUCKET: { Ref: logicalId(template, 'AWS::S3::Bucket', 'PipelineArchiverBucket') } });
+    expect(environmentOf(template, 'PipelineArchiverFunction')).toEqual({
+      ARCHIVE_PREFIX: 'raw/',
+      ARCHIVE_BUCKET: { Ref: logicalId(template, 'AWS::S3::Bucket', 'PipelineArchiverBucket') },
+      PAYLOAD_TIMESTAMP_FIELD: 'timestamp',
+      POWERTOOLS_SERVICE_NAME: 'sensor-archiver',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+    });
     expect(pipeline.archiveBucket).toBeDefined();
     expect(pipeline.archiverFunction).toBeDefined();
   });
 
   test('the query function: 10 s, 20 readings by default, 1,000 at most, Query only', () => {
-    expect(environmentOf(template, 'PipelineQueryFunction')).toMatchObject({ QUERY_DEFAULT_LIMIT: '20', QUERY_MAX_LIMIT: '1000' });
+    expect(environmentOf(template, 'PipelineQueryFunction')).toEqual({
+      TABLE_NAME: { Ref: logicalId(template, 'AWS::DynamoDB::Table', 'PipelineTable') },
+      QUERY_DEFAULT_LIMIT: '20',
+      QUERY_MAX_LIMIT: '1000',
+      MAX_SENSOR_ID_LENGTH: '256',
+      POWERTOOLS_SERVICE_NAME: 'sensor-query',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+    });
     template.hasResourceProperties('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('newest readings'), Timeout: 10 });
     template.hasResourceProperties('AWS::IAM::Policy', {
       Roles: [{ Ref: logicalId(template, 'AWS::IAM::Role', 'PipelineQueryFunctionRole') }],
@@ -158,12 +176,26 @@ describe('SensorIngestPipeline defaults', () => {
     });
   });
 
-  test('exposes the stream, table, functions, bucket and dead-letter queue', () => {
+  test('exposes the stream, table, functions, bucket, dead-letter queue and failed-batches queues', () => {
     expect(pipeline.stream).toBeInstanceOf(kinesis.Stream);
     expect(pipeline.table).toBeInstanceOf(dynamodb.Table);
     expect(pipeline.processorFunction.node.path).toBe('Test/Pipeline/Processor/Function');
     expect(pipeline.queryFunction.node.path).toBe('Test/Pipeline/QueryFunction');
-    expect(pipeline.deadLetterQueue).toBeDefined();
+    expect(pipeline.deadLetterQueue?.node.path).toBe('Test/Pipeline/Processor/DeadLetterQueue');
+    expect(pipeline.processorBinding.lambdaFunction).toBe(pipeline.processorFunction);
+    expect(pipeline.processorBinding.deadLetterQueue).toBe(pipeline.deadLetterQueue);
+    expect(pipeline.processorBinding.failedBatchesQueue?.node.path).toBe('Test/Pipeline/Processor/FailedBatches');
+    expect(pipeline.archiverBinding.failedBatchesQueue?.node.path).toBe('Test/Pipeline/Archiver/FailedBatches');
+    expect(pipeline.archiverBinding.bucket).toBe(pipeline.archiveBucket);
+    expect(pipeline.additionalProcessors).toEqual([]);
+  });
+
+  test('exposes the payload mapping and sensor-id limit every part reads, defaults filled in', () => {
+    expect(pipeline.payloadMapping).toEqual({
+      sensorIdField: 'sensorid', timestampField: 'timestamp', valueField: 'value', measurementFields: [], measurementSeparator: '#',
+    });
+    expect(pipeline.maxSensorIdLength).toBe(256);
+    expect(pipeline.removalPolicy).toBe(RemovalPolicy.RETAIN);
   });
 });
 
@@ -209,6 +241,41 @@ describe('SensorIngestPipeline props', () => {
       Roles: [{ Ref: logicalId(template, 'AWS::IAM::Role', 'PipelineProcessorFunctionRole') }],
       PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: 'kms:Decrypt' })]) },
     });
+  });
+
+  test('the payload mapping reaches the processor whole, and its timestamp field the archiver', () => {
+    const { template } = synth({
+      payloadMapping: { sensorIdField: 'deviceId', timestampField: 'ts', valueField: 'v', measurementFields: ['temperature', 'humidity'], measurementSeparator: '/' },
+    });
+    expect(environmentOf(template, 'PipelineProcessorFunction')).toMatchObject({
+      PAYLOAD_SENSOR_ID_FIELD: 'deviceId',
+      PAYLOAD_TIMESTAMP_FIELD: 'ts',
+      PAYLOAD_VALUE_FIELD: 'v',
+      PAYLOAD_MEASUREMENT_FIELDS: 'temperature,humidity',
+      PAYLOAD_MEASUREMENT_SEPARATOR: '/',
+    });
+    // The archive is partitioned by the same event time the processor stores.
+    expect(environmentOf(template, 'PipelineArchiverFunction').PAYLOAD_TIMESTAMP_FIELD).toBe('ts');
+  });
+
+  test('the sensor-id limit reaches both the processor and the query function', () => {
+    const { template } = synth({ maxSensorIdLength: 512 });
+    expect(environmentOf(template, 'PipelineProcessorFunction').MAX_SENSOR_ID_LENGTH).toBe('512');
+    // Without it the query function answered 400 for every id the processor stored above 256 bytes.
+    expect(environmentOf(template, 'PipelineQueryFunction').MAX_SENSOR_ID_LENGTH).toBe('512');
+  });
+
+  test('addProcessor bindings are exposed in order', () => {
+    const stack = newStack();
+    const pipeline = new SensorIngestPipeline(stack, 'Pipeline');
+    const hot = pipeline.addProcessor('Hot', IngestProcessor.dynamoDb({ metricsMode: MetricsMode.NONE }));
+    const cold = pipeline.addProcessor('Cold', IngestProcessor.dynamoDb({ metricsMode: MetricsMode.NONE }));
+    expect(pipeline.additionalProcessors).toEqual([hot, cold]);
+    expect(hot.failedBatchesQueue?.node.path).toBe('Test/Pipeline/Hot/FailedBatches');
+    expect(cold.deadLetterQueue?.node.path).toBe('Test/Pipeline/Cold/DeadLetterQueue');
+    // The list is a copy: it cannot be changed from outside.
+    pipeline.additionalProcessors.pop();
+    expect(pipeline.additionalProcessors).toHaveLength(2);
   });
 
   test('Archiver.none(): no archive bucket and no archiver function', () => {
@@ -290,6 +357,10 @@ describe('SensorIngestPipeline validation', () => {
     ['query.maxLimit 0', () => synth({ query: { maxLimit: 0 } }), /SensorIngestPipelineProps\.query\.maxLimit/],
     ['query.memorySize 64', () => synth({ query: { memorySize: 64 } }), /SensorIngestPipelineProps\.query\.memorySize must be an integer from 128 to 10,240, got 64/],
     ['query.timeout 20 minutes', () => synth({ query: { timeout: Duration.minutes(20) } }), /SensorIngestPipelineProps\.query\.timeout must be from 1 second to 15 minutes/],
+    ['maxSensorIdLength 4096', () => synth({ maxSensorIdLength: 4096 }), /SensorIngestPipelineProps\.maxSensorIdLength must be an integer from 1 to 2,048, got 4096/],
+    ['empty payloadMapping.sensorIdField', () => synth({ payloadMapping: { sensorIdField: '' } }), /SensorIngestPipelineProps\.payloadMapping\.sensorIdField must not be empty/],
+    ['measurement field with a comma', () => synth({ payloadMapping: { measurementFields: ['a,b'] } }),
+      /SensorIngestPipelineProps\.payloadMapping\.measurementFields must hold non-empty names without commas, got "a,b"/],
   ];
   test.each(cases)('%s fails at synth naming the prop', (_name, make, message) => {
     expect(make).toThrow(message);

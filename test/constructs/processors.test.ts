@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { CfnParameter, Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -30,7 +30,6 @@ describe('DynamoDbProcessor', () => {
         retryAttempts: 3,
         maxRecordAge: Duration.hours(6),
         onFailure: new SqsDlq(failures),
-        reportBatchItemFailures: false,
       }),
     });
     const template = Template.fromStack(stack);
@@ -43,9 +42,10 @@ describe('DynamoDbProcessor', () => {
       MaximumRetryAttempts: 3,
       MaximumRecordAgeInSeconds: 21600,
       DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [logicalId(template, 'AWS::SQS::Queue', 'MyFailures'), 'Arn'] } } },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
     }));
-    expect(processorMapping(template).FunctionResponseTypes).toBeUndefined();
-    // No failure queue is created when one is given.
+    // No failed-batches queue is created when a destination is given.
+    expect(pipeline.processorBinding.failedBatchesQueue).toBeUndefined();
     expect(Object.keys(template.findResources('AWS::SQS::Queue')).filter((id) => id.startsWith('PipelineProcessorFailedBatches'))).toEqual([]);
     expect(pipeline.processorFunction).toBeDefined();
   });
@@ -83,30 +83,15 @@ describe('DynamoDbProcessor', () => {
     expect(allActions(template)).not.toContain('cloudwatch:PutMetricData');
   });
 
-  test('payload mapping and id length reach the handler environment', () => {
-    const template = processor({
-      payloadMapping: { sensorIdField: 'deviceId', timestampField: 'ts', valueField: 'v', measurementFields: ['temperature', 'humidity'], measurementSeparator: '/' },
-      maxSensorIdLength: 64,
-    });
-    expect(environmentOf(template, 'PipelineProcessorFunction')).toMatchObject({
-      PAYLOAD_SENSOR_ID_FIELD: 'deviceId',
-      PAYLOAD_TIMESTAMP_FIELD: 'ts',
-      PAYLOAD_VALUE_FIELD: 'v',
-      PAYLOAD_MEASUREMENT_FIELDS: 'temperature,humidity',
-      PAYLOAD_MEASUREMENT_SEPARATOR: '/',
-      MAX_SENSOR_ID_LENGTH: '64',
-    });
-  });
-
   test('dead letters to an S3 prefix: put granted on that prefix only, no queue created', () => {
     const stack = newStack();
     const bucket = new s3.Bucket(stack, 'Rejects');
     new SensorIngestPipeline(stack, 'Pipeline', { processor: IngestProcessor.dynamoDb({ deadLetterDestination: DeadLetterDestination.bucket(bucket, 'bad/') }) });
     const template = Template.fromStack(stack);
-    const env = environmentOf(template, 'PipelineProcessorFunction');
-    expect(env).toMatchObject({ DEAD_LETTER_BUCKET: { Ref: logicalId(template, 'AWS::S3::Bucket', 'Rejects') }, DEAD_LETTER_PREFIX: 'bad/' });
-    expect(env.DEAD_LETTER_QUEUE_URL).toBeUndefined();
-    expect(Object.keys(template.findResources('AWS::SQS::Queue')).filter((id) => id.includes('InvalidRecords'))).toEqual([]);
+    expect(environmentOf(template, 'PipelineProcessorFunction').DEAD_LETTER_DESTINATION).toEqual({
+      'Fn::Join': ['', ['s3://', { Ref: logicalId(template, 'AWS::S3::Bucket', 'Rejects') }, '/bad/']],
+    });
+    expect(Object.keys(template.findResources('AWS::SQS::Queue')).filter((id) => id.includes('DeadLetterQueue'))).toEqual([]);
     template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: 's3:PutObject', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(template, 'AWS::S3::Bucket', 'Rejects'), 'Arn'] }, '/bad/*']] } })]) },
     });
@@ -117,7 +102,7 @@ describe('DynamoDbProcessor', () => {
     const queue = new sqs.Queue(stack, 'Rejects');
     const pipeline = new SensorIngestPipeline(stack, 'Pipeline', { processor: IngestProcessor.dynamoDb({ deadLetterDestination: DeadLetterDestination.queue(queue) }) });
     const template = Template.fromStack(stack);
-    expect(environmentOf(template, 'PipelineProcessorFunction').DEAD_LETTER_QUEUE_URL).toEqual({ Ref: logicalId(template, 'AWS::SQS::Queue', 'Rejects') });
+    expect(environmentOf(template, 'PipelineProcessorFunction').DEAD_LETTER_DESTINATION).toEqual({ Ref: logicalId(template, 'AWS::SQS::Queue', 'Rejects') });
     expect(pipeline.deadLetterQueue).toBe(queue);
   });
 
@@ -129,20 +114,24 @@ describe('DynamoDbProcessor', () => {
     ['maxBatchingWindow 6 minutes', { maxBatchingWindow: Duration.minutes(6) }, /DynamoDbProcessorProps\.maxBatchingWindow must be from 0 seconds to 5 minutes/],
     ['maxRecordAge 30 seconds', { maxRecordAge: Duration.seconds(30) }, /DynamoDbProcessorProps\.maxRecordAge must be from 1 minute to 7 days/],
     ['memorySize 100', { memorySize: 100 }, /DynamoDbProcessorProps\.memorySize/],
-    ['maxSensorIdLength 4096', { maxSensorIdLength: 4096 }, /DynamoDbProcessorProps\.maxSensorIdLength must be an integer from 1 to 2,048/],
     ['empty metricNamespace', { metricNamespace: ' ' }, /DynamoDbProcessorProps\.metricNamespace must not be empty/],
     ['AWS/ namespace', { metricNamespace: 'AWS/Kinesis' }, /DynamoDbProcessorProps\.metricNamespace must not start with "AWS\/"/],
     ['empty metricName', { metricName: '' }, /DynamoDbProcessorProps\.metricName must not be empty/],
-    ['empty payloadMapping.sensorIdField', { payloadMapping: { sensorIdField: '' } }, /DynamoDbProcessorProps\.payloadMapping\.sensorIdField must not be empty/],
-    ['measurement field with a comma', { payloadMapping: { measurementFields: ['a,b'] } }, /DynamoDbProcessorProps\.payloadMapping\.measurementFields must hold non-empty names without commas/],
+    ['reportBatchItemFailures false', { reportBatchItemFailures: false },
+      /DynamoDbProcessorProps\.reportBatchItemFailures must not be false: this consumer reports the records it could not finish in its response, which the event source mapping ignores without ReportBatchItemFailures, so they would be lost/],
   ];
   test.each(invalid)('%s fails when the processor is made, naming the prop', (_name, props, message) => {
     expect(() => IngestProcessor.dynamoDb(props)).toThrow(message);
   });
 
-  test('a dead-letter prefix must end with a slash', () => {
+  test('a dead-letter prefix must end with a slash; a token is left to deploy time, as every other check does', () => {
     const stack = newStack();
     expect(() => DeadLetterDestination.bucket(new s3.Bucket(stack, 'B'), 'bad')).toThrow(/prefix must end with "\/"/);
+    const prefix = new CfnParameter(stack, 'Prefix').valueAsString;
+    new SensorIngestPipeline(stack, 'Pipeline', { processor: IngestProcessor.dynamoDb({ deadLetterDestination: DeadLetterDestination.bucket(new s3.Bucket(stack, 'C'), prefix) }) });
+    expect(environmentOf(Template.fromStack(stack), 'PipelineProcessorFunction').DEAD_LETTER_DESTINATION).toEqual({
+      'Fn::Join': ['', ['s3://', { Ref: logicalId(Template.fromStack(stack), 'AWS::S3::Bucket', 'C') }, '/', { Ref: 'Prefix' }]],
+    });
   });
 });
 
@@ -192,5 +181,16 @@ describe('FunctionProcessor', () => {
     const stack = newStack();
     const fn = lambda.Function.fromFunctionName(stack, 'F', 'existing');
     expect(() => IngestProcessor.fromFunction(fn, { batchSize: 20_000 })).toThrow(/FunctionProcessorOptions\.batchSize must be an integer from 1 to 10,000/);
+  });
+
+  test('your own function may turn ReportBatchItemFailures off: it decides how it reports failures', () => {
+    const stack = newStack();
+    const fn = new lambda.Function(stack, 'Mine', { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => ({})') });
+    new SensorIngestPipeline(stack, 'Pipeline', { processor: IngestProcessor.fromFunction(fn, { reportBatchItemFailures: false }) });
+    const template = Template.fromStack(stack);
+    const mapping = Object.values(template.findResources('AWS::Lambda::EventSourceMapping', {
+      Properties: { FunctionName: { Ref: logicalId(template, 'AWS::Lambda::Function', 'Mine') } },
+    }))[0];
+    expect(mapping.Properties.FunctionResponseTypes).toBeUndefined();
   });
 });

@@ -1,7 +1,8 @@
 import { gunzipSync } from 'zlib';
 import * as fc from 'fast-check';
 import { b64, b64json } from './helpers';
-import { archiveBody, eventTime, partitionOf, planArchive, RawRecord, toLine } from '../../src/handlers/archive';
+import { eventTime, gzipLines, partitionOf, planArchive, toLine } from '../../src/handlers/archive';
+import { RawRecord } from '../../src/handlers/raw-record';
 
 const ARRIVAL = Date.UTC(2024, 0, 2, 10, 30) / 1000; // epoch seconds, as Lambda reports it
 
@@ -75,7 +76,8 @@ describe('planArchive', () => {
     const first = planArchive(make(), 'p/', 'timestamp');
     const second = planArchive(make(), 'p/', 'timestamp');
     expect(second).toEqual(first);
-    expect(second.map((o) => archiveBody(o.records))).toEqual(first.map((o) => archiveBody(o.records)));
+    expect(second.map((o) => gzipLines(o.lines))).toEqual(first.map((o) => gzipLines(o.lines)));
+    expect(first.map((o) => o.lines)).toEqual(first.map((o) => o.records.map((r) => toLine(r))));
   });
 
   test('property: every record lands in exactly one object, under its partition', () => {
@@ -103,57 +105,55 @@ describe('planArchive', () => {
   });
 });
 
-describe('toLine and archiveBody', () => {
-  test('a JSON payload is kept as JSON with its Kinesis metadata', () => {
+describe('toLine and gzipLines', () => {
+  test('a payload is kept as the text the device sent, with its Kinesis metadata', () => {
     const line = JSON.parse(toLine(rec('42', payload('2024-01-02T03:04:05Z'))));
     expect(line).toEqual({
       shardId: 'shardId-000000000001',
       sequenceNumber: '42',
       partitionKey: 'pk-42',
       approximateArrivalTimestamp: '2024-01-02T10:30:00.000Z',
-      data: { sensorid: 's1', value: 1, timestamp: '2024-01-02T03:04:05Z' },
+      payload: '{"sensorid":"s1","value":1,"timestamp":"2024-01-02T03:04:05Z"}',
     });
   });
 
   test('non-JSON text is kept as text, non-UTF-8 bytes as base64', () => {
-    expect(JSON.parse(toLine(rec('1', b64('temp=21.5; id=é'))))).toMatchObject({ text: 'temp=21.5; id=é' });
+    expect(JSON.parse(toLine(rec('1', b64('temp=21.5; id=é'))))).toMatchObject({ payload: 'temp=21.5; id=é' });
     const bytes = Buffer.from([0x00, 0xff, 0xfe, 0x80, 0x41]).toString('base64');
     const line = JSON.parse(toLine(rec('2', bytes)));
-    expect(line.dataBase64).toBe(bytes);
-    expect(line).not.toHaveProperty('text');
-    expect(line).not.toHaveProperty('data');
+    expect(line.payloadBase64).toBe(bytes);
+    expect(line).not.toHaveProperty('payload');
   });
 
-  test('JSON scalars are data too, and a line never holds a raw newline', () => {
-    expect(JSON.parse(toLine(rec('1', b64('42')))).data).toBe(42);
-    expect(JSON.parse(toLine(rec('1', b64('null')))).data).toBeNull();
+  test('JSON is kept exactly as sent (digits, spacing), and a line never holds a raw newline', () => {
+    expect(JSON.parse(toLine(rec('1', b64('{"v": 12345678901234567890123}')))).payload).toBe('{"v": 12345678901234567890123}');
+    expect(JSON.parse(toLine(rec('1', b64('null')))).payload).toBe('null');
     expect(toLine(rec('1', b64('line one\nline two')))).not.toContain('\n');
   });
 
   test('gunzip gives one JSON line per record, newline-terminated', () => {
     const records = [rec('1', payload('2024-01-02T03:04:05Z')), rec('2', b64('plain\ntext')), rec('3', Buffer.from([0xc3]).toString('base64'))];
-    const text = gunzipSync(archiveBody(records)).toString('utf8');
+    const text = gunzipSync(gzipLines(records.map((r) => toLine(r)))).toString('utf8');
     expect(text.endsWith('\n')).toBe(true);
     const lines = text.slice(0, -1).split('\n');
     expect(lines).toEqual(records.map((r) => toLine(r)));
     expect(lines.map((l) => JSON.parse(l).sequenceNumber)).toEqual(['1', '2', '3']);
-    expect(JSON.parse(lines[1]).text).toBe('plain\ntext');
-    expect(JSON.parse(lines[2]).dataBase64).toBe('ww==');
+    expect(JSON.parse(lines[1]).payload).toBe('plain\ntext');
+    expect(JSON.parse(lines[2]).payloadBase64).toBe('ww==');
   });
 
   test('property: any payload bytes survive the archive', () => {
     fc.assert(fc.property(fc.array(fc.oneof(fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)), fc.string({ unit: 'binary' }).map((s) => Buffer.from(s, 'utf8')),
       fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v), 'utf8'))), { minLength: 1, maxLength: 20 }), (payloads) => {
       const records = payloads.map((p, i) => rec(i, p.toString('base64')));
-      const lines = gunzipSync(archiveBody(records)).toString('utf8').split('\n');
+      const lines = gunzipSync(gzipLines(records.map((r) => toLine(r)))).toString('utf8').split('\n');
       expect(lines.pop()).toBe('');
       expect(lines).toHaveLength(records.length);
       lines.forEach((l, i) => {
         const line = JSON.parse(l);
-        const restored = 'dataBase64' in line ? Buffer.from(line.dataBase64, 'base64')
-          : 'text' in line ? Buffer.from(line.text, 'utf8') : null;
-        if (restored !== null) expect(restored.equals(payloads[i])).toBe(true);
-        else expect(line.data).toEqual(JSON.parse(payloads[i].toString('utf8')));
+        const restored = 'payloadBase64' in line ? Buffer.from(line.payloadBase64, 'base64') : Buffer.from(line.payload, 'utf8');
+        // Byte for byte, but for a leading byte-order mark (see below).
+        expect(restored.equals(payloads[i]) || Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), restored]).equals(payloads[i])).toBe(true);
       });
     }));
   });
@@ -162,6 +162,6 @@ describe('toLine and archiveBody', () => {
 describe('byte-order mark', () => {
   test('a leading UTF-8 BOM is dropped from text (TextDecoder strips it), the rest is kept', () => {
     const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"a":1}', 'utf8')]);
-    expect(JSON.parse(toLine(rec('1', withBom.toString('base64')))).data).toEqual({ a: 1 });
+    expect(JSON.parse(toLine(rec('1', withBom.toString('base64')))).payload).toBe('{"a":1}');
   });
 });

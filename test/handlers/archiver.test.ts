@@ -56,7 +56,7 @@ describe('archiveBatch', () => {
     const lines = gunzipSync(Buffer.from(inputs[0].Body as Uint8Array)).toString('utf8').trim().split('\n');
     expect(lines.map((l) => JSON.parse(l).sequenceNumber)).toEqual([seq(0), seq(3)]);
     expect(lines[0]).toBe(toLine({ shardId: SHARD, sequenceNumber: seq(0), partitionKey: 'pk-0', approximateArrivalTimestamp: Date.UTC(2024, 0, 2, 9) / 1000, data: payloads[0] }));
-    expect(JSON.parse(gunzipSync(Buffer.from(inputs[2].Body as Uint8Array)).toString('utf8')).text).toBe('not json');
+    expect(JSON.parse(gunzipSync(Buffer.from(inputs[2].Body as Uint8Array)).toString('utf8')).payload).toBe('not json');
   });
 
   test('an empty batch writes nothing', async () => {

@@ -2,7 +2,8 @@ import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import type { SendMessageBatchCommandInput, SendMessageBatchCommandOutput, SQSClient } from '@aws-sdk/client-sqs';
 import * as fc from 'fast-check';
 import { asClient, b64, FakeClient, serviceError } from './helpers';
-import { BucketDeadLetterSink, DeadLetter, deadLetterBody, QueueDeadLetterSink } from '../../src/handlers/dead-letter';
+import { toLine } from '../../src/handlers/archive';
+import { BucketDeadLetterSink, DeadLetter, deadLetterBody, MAX_MESSAGE_BYTES, QueueDeadLetterSink } from '../../src/handlers/dead-letter';
 
 const QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/dead-letters';
 const SQS_MAX_BYTES = 256 * 1024;
@@ -32,6 +33,19 @@ describe('deadLetterBody', () => {
       approximateArrivalTimestamp: '2024-01-02T03:04:05.000Z',
       payload: '{"sensorid":"été"',
     });
+  });
+
+  test('a JSON payload is kept as the device sent it: text, not a parsed value that would lose digits or spacing', () => {
+    const sent = '{"sensorid": "s1", "value": 12345678901234567890123}';
+    expect(deadLetterBody(letter(0, b64(sent), 'why')).payload).toBe(sent);
+  });
+
+  test('is the archive line of the same record, with the reason: one record model, the same field names', () => {
+    for (const data of [b64('{"sensorid":"s1"}'), b64('not json'), Buffer.from([0xff, 0x00]).toString('base64'), b64('42')]) {
+      const { reason, ...rest } = deadLetterBody(letter(0, data, 'why'));
+      expect(reason).toBe('why');
+      expect(rest).toEqual(JSON.parse(toLine(letter(0, data))));
+    }
   });
 
   test('a payload that is not UTF-8 is kept as base64', () => {
@@ -91,20 +105,22 @@ describe('QueueDeadLetterSink', () => {
     expect(failed).toEqual(sent.slice(10, 20));
   });
 
-  test('an oversized payload is cut and the message says so', async () => {
+  test('an oversized payload is cut to fill one message, and the message says so', async () => {
     const fake = new FakeClient();
     const big = letter(0, b64(`{"blob":"${'x'.repeat(400 * 1024)}`));
     await new QueueDeadLetterSink(asClient<SQSClient>(fake), QUEUE_URL).send([big, letter(1)]);
     const inputs = fake.inputs as SendMessageBatchCommandInput[];
     const messages = inputs.flatMap((i) => i.Entries!.map((e) => e.MessageBody!));
     expect(messages).toHaveLength(2);
-    expect(Buffer.byteLength(messages[0])).toBeLessThanOrEqual(SQS_MAX_BYTES - 1024);
+    // Cut to fill the message up to 255 KiB, no shorter (it was cut to 200 KiB, unlike its documentation).
+    expect(MAX_MESSAGE_BYTES).toBe(SQS_MAX_BYTES - 1024);
+    expect(Buffer.byteLength(messages[0])).toBeLessThanOrEqual(MAX_MESSAGE_BYTES);
+    expect(Buffer.byteLength(messages[0])).toBeGreaterThan(MAX_MESSAGE_BYTES - 64);
     const body = JSON.parse(messages[0]);
     expect(body.truncated).toBe(true);
     expect(body.reason).toBe(big.reason);
     expect(body.sequenceNumber).toBe(big.sequenceNumber);
     expect(body.payload.startsWith('{"blob":"xxxx')).toBe(true);
-    expect(body.payload.length).toBeGreaterThan(100 * 1024);
     expect(JSON.parse(messages[1])).not.toHaveProperty('truncated');
     // each request stays within the SQS batch size
     for (const input of inputs) {
@@ -112,12 +128,21 @@ describe('QueueDeadLetterSink', () => {
     }
   });
 
+  test('a payload that fits is kept whole', async () => {
+    const fake = new FakeClient();
+    const text = 'x'.repeat(250 * 1024);
+    await new QueueDeadLetterSink(asClient<SQSClient>(fake), QUEUE_URL).send([letter(0, b64(text))]);
+    const body = JSON.parse((fake.inputs[0] as SendMessageBatchCommandInput).Entries![0].MessageBody!);
+    expect(body.payload).toBe(text);
+    expect(body).not.toHaveProperty('truncated');
+  });
+
   test('an oversized non-UTF-8 payload is cut in its base64 form', async () => {
     const fake = new FakeClient();
     const bytes = Buffer.alloc(300 * 1024, 0xff);
     await new QueueDeadLetterSink(asClient<SQSClient>(fake), QUEUE_URL).send([letter(0, bytes.toString('base64'))]);
     const message = (fake.inputs[0] as SendMessageBatchCommandInput).Entries![0].MessageBody!;
-    expect(Buffer.byteLength(message)).toBeLessThanOrEqual(SQS_MAX_BYTES - 1024);
+    expect(Buffer.byteLength(message)).toBeLessThanOrEqual(MAX_MESSAGE_BYTES);
     const body = JSON.parse(message);
     expect(body.truncated).toBe(true);
     expect(bytes.toString('base64').startsWith(body.payloadBase64)).toBe(true);
@@ -128,7 +153,7 @@ describe('QueueDeadLetterSink', () => {
       const fake = new FakeClient();
       await new QueueDeadLetterSink(asClient<SQSClient>(fake), QUEUE_URL).send([letter(0, b64(text))]);
       const message = (fake.inputs[0] as SendMessageBatchCommandInput).Entries![0].MessageBody!;
-      expect(Buffer.byteLength(message)).toBeLessThanOrEqual(SQS_MAX_BYTES - 1024);
+      expect(Buffer.byteLength(message)).toBeLessThanOrEqual(MAX_MESSAGE_BYTES);
       const body = JSON.parse(message);
       expect(body.truncated).toBe(true);
       expect(text.startsWith(body.payload)).toBe(true);
@@ -142,7 +167,7 @@ describe('QueueDeadLetterSink', () => {
       const fake = new FakeClient();
       await new QueueDeadLetterSink(asClient<SQSClient>(fake), QUEUE_URL).send([letter(0, b64(text))]);
       const message = (fake.inputs[0] as SendMessageBatchCommandInput).Entries![0].MessageBody!;
-      expect(Buffer.byteLength(message)).toBeLessThanOrEqual(SQS_MAX_BYTES - 1024);
+      expect(Buffer.byteLength(message)).toBeLessThanOrEqual(MAX_MESSAGE_BYTES);
       const body = JSON.parse(message);
       expect(text.startsWith(body.payload)).toBe(true);
       expect(body.truncated ?? false).toBe(body.payload !== text);

@@ -3,7 +3,7 @@ import type { CloudWatchClient, PutMetricDataCommandInput } from '@aws-sdk/clien
 import type { BatchWriteItemCommandInput, DynamoDBClient, WriteRequest } from '@aws-sdk/client-dynamodb';
 import type { KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 import { asClient, b64, b64json, FakeClient } from './helpers';
-import { DeadLetter, DeadLetterSink } from '../../src/handlers/dead-letter';
+import { BucketDeadLetterSink, DeadLetter, DeadLetterSink, QueueDeadLetterSink } from '../../src/handlers/dead-letter';
 import { depsFromEnv, processBatch, ProcessorDeps } from '../../src/handlers/processor.lambda';
 import { DEFAULT_MAPPING } from '../../src/handlers/reading';
 import { createEmfMetrics } from '../../src/handlers/sensor-metrics';
@@ -236,19 +236,30 @@ describe('processBatch', () => {
 });
 
 describe('depsFromEnv', () => {
-  test('rejects a bad METRICS_MODE and a missing dead-letter destination', () => {
-    expect(() => depsFromEnv({ METRICS_MODE: 'LOUD', TABLE_NAME: 't', DEAD_LETTER_QUEUE_URL: 'q' })).toThrow(/METRICS_MODE/);
-    expect(() => depsFromEnv({ TABLE_NAME: 't' })).toThrow(/DEAD_LETTER_QUEUE_URL or DEAD_LETTER_BUCKET/);
-    expect(() => depsFromEnv({ DEAD_LETTER_QUEUE_URL: 'q' })).toThrow(/TABLE_NAME/);
+  test('rejects a bad METRICS_MODE and a missing or unreadable dead-letter destination, naming the variable', () => {
+    const queue = 'https://sqs.eu-west-1.amazonaws.com/123456789012/dead-letters';
+    expect(() => depsFromEnv({ METRICS_MODE: 'LOUD', TABLE_NAME: 't', DEAD_LETTER_DESTINATION: queue }))
+      .toThrow('environment variable METRICS_MODE must be one of EMF, PUT_METRIC_DATA, NONE, got "LOUD"');
+    expect(() => depsFromEnv({ TABLE_NAME: 't' })).toThrow('environment variable DEAD_LETTER_DESTINATION is not set');
+    expect(() => depsFromEnv({ TABLE_NAME: 't', DEAD_LETTER_DESTINATION: 'dead-letters' }))
+      .toThrow('environment variable DEAD_LETTER_DESTINATION must be an SQS queue URL or s3://<bucket>/<prefix>, got "dead-letters"');
+    expect(() => depsFromEnv({ DEAD_LETTER_DESTINATION: queue })).toThrow('environment variable TABLE_NAME is not set');
   });
 
   test('reads settings without contacting AWS', () => {
-    const deps = depsFromEnv({ TABLE_NAME: 't', DEAD_LETTER_BUCKET: 'b', METRICS_MODE: 'NONE', METRIC_DIMENSION_NAME: 'Device', PAYLOAD_SENSOR_ID_FIELD: 'deviceId' });
+    const deps = depsFromEnv({
+      TABLE_NAME: 't', DEAD_LETTER_DESTINATION: 's3://b/bad/', METRICS_MODE: 'NONE', METRIC_DIMENSION_NAME: 'Device', PAYLOAD_SENSOR_ID_FIELD: 'deviceId',
+    });
     expect(deps.tableName).toBe('t');
     expect(deps.metricsMode).toBe('NONE');
     expect(deps.metricSettings).toEqual({ namespace: 'Sensors', metricName: 'SensorData', dimensionName: 'Device' });
     expect(deps.mapping.sensorIdField).toBe('deviceId');
     expect(deps.cloudwatch).toBeUndefined();
     expect(deps.emf).toBeUndefined();
+    expect(deps.deadLetters).toBeInstanceOf(BucketDeadLetterSink);
+    expect(deps.deadLetters).toMatchObject({ bucket: 'b', prefix: 'bad/' });
+    const queued = depsFromEnv({ TABLE_NAME: 't', DEAD_LETTER_DESTINATION: 'https://sqs.eu-west-1.amazonaws.com/1/q' });
+    expect(queued.deadLetters).toBeInstanceOf(QueueDeadLetterSink);
+    expect(queued.deadLetters).toMatchObject({ queueUrl: 'https://sqs.eu-west-1.amazonaws.com/1/q' });
   });
 });

@@ -1,17 +1,17 @@
 import * as fc from 'fast-check';
 import { b64, b64json } from './helpers';
 import {
-  compareSequenceNumbers,
   decodeRecord,
   decodeUtf8,
   DEFAULT_MAPPING,
-  mappingFromEnv,
+  mappingOf,
   parseTimestamp,
   parseValue,
   PayloadMapping,
   Reading,
   toReadings,
 } from '../../src/handlers/reading';
+import { PAYLOAD_SETTINGS, readSettings } from '../../src/private/handler-contract';
 
 const MIN_TIME = Date.UTC(1970, 0, 1);
 const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
@@ -239,9 +239,14 @@ describe('measurement fields', () => {
   });
 });
 
-describe('mappingFromEnv', () => {
+describe('the payload mapping from the handler settings', () => {
+  const mappingFromEnv = (env: Record<string, string>) => mappingOf(readSettings(PAYLOAD_SETTINGS, env));
+
   test('defaults when nothing is set', () => {
     expect(mappingFromEnv({})).toEqual(DEFAULT_MAPPING);
+    expect(DEFAULT_MAPPING).toEqual({
+      sensorIdField: 'sensorid', timestampField: 'timestamp', valueField: 'value', measurementFields: [], measurementSeparator: '#', maxSensorIdLength: 256,
+    });
   });
 
   test('reads every variable', () => {
@@ -262,20 +267,22 @@ describe('mappingFromEnv', () => {
     });
   });
 
-  test('empty or invalid values fall back to the defaults', () => {
-    const mapping = mappingFromEnv({
+  test('empty values take the defaults; an invalid limit is an error naming the variable', () => {
+    expect(mappingFromEnv({
       PAYLOAD_SENSOR_ID_FIELD: '',
       PAYLOAD_TIMESTAMP_FIELD: '',
       PAYLOAD_VALUE_FIELD: '',
       PAYLOAD_MEASUREMENT_FIELDS: ' , ',
       PAYLOAD_MEASUREMENT_SEPARATOR: '',
-      MAX_SENSOR_ID_LENGTH: 'lots',
-    });
-    expect(mapping).toEqual(DEFAULT_MAPPING);
-    for (const bad of ['0', '-5', '2.5', '']) expect(mappingFromEnv({ MAX_SENSOR_ID_LENGTH: bad }).maxSensorIdLength).toBe(256);
+      MAX_SENSOR_ID_LENGTH: '',
+    })).toEqual(DEFAULT_MAPPING);
+    for (const bad of ['lots', '0', '-5', '2.5', '4096']) {
+      expect(() => mappingFromEnv({ MAX_SENSOR_ID_LENGTH: bad }))
+        .toThrow(`environment variable MAX_SENSOR_ID_LENGTH must be an integer from 1 to 2048, got "${bad}"`);
+    }
   });
 
-  test('the mapping it returns drives decodeRecord', () => {
+  test('the mapping drives decodeRecord', () => {
     const mapping = mappingFromEnv({ PAYLOAD_SENSOR_ID_FIELD: 'deviceId', PAYLOAD_TIMESTAMP_FIELD: 'ts', PAYLOAD_MEASUREMENT_FIELDS: 'temperature,humidity' });
     const readings = readingsOf(b64json({ deviceId: 'd1', ts: '2024-01-02T03:04:05Z', temperature: 21.5, humidity: 40 }), mapping);
     expect(readings.map((r) => r.sensorId)).toEqual(['d1#temperature', 'd1#humidity']);
@@ -286,27 +293,6 @@ describe('decodeUtf8', () => {
   test('strict', () => {
     expect(decodeUtf8(b64('héllo 🌡'))).toBe('héllo 🌡');
     expect(decodeUtf8(Buffer.from([0xed, 0xa0, 0x80]).toString('base64'))).toBeUndefined(); // an encoded surrogate
-  });
-});
-
-describe('compareSequenceNumbers', () => {
-  test('orders long digit strings numerically', () => {
-    const a = '49590338271490256608559692538361571095921575989136588898';
-    const b = '49590338271490256608559692538361571095921575989136588899';
-    expect(compareSequenceNumbers(a, b)).toBeLessThan(0);
-    expect(compareSequenceNumbers(b, a)).toBeGreaterThan(0);
-    expect(compareSequenceNumbers(a, a)).toBe(0);
-    // Number() cannot tell these apart.
-    expect(Number(a)).toBe(Number(b));
-    expect(compareSequenceNumbers('9', '10')).toBeLessThan(0);
-    expect(['300', '21', '1000', '4'].sort(compareSequenceNumbers)).toEqual(['4', '21', '300', '1000']);
-  });
-
-  test('agrees with BigInt comparison', () => {
-    fc.assert(fc.property(fc.bigInt({ min: 0n, max: 10n ** 60n }), fc.bigInt({ min: 0n, max: 10n ** 60n }), (x, y) => {
-      const expected = x < y ? -1 : x > y ? 1 : 0;
-      expect(Math.sign(compareSequenceNumbers(x.toString(), y.toString()))).toBe(expected);
-    }));
   });
 });
 

@@ -167,8 +167,7 @@ describe('10,000 readings through the fault proxy', () => {
       restoreEnv = setEnv(aws.handlerEnv({
         AWS_ENDPOINT_URL_DYNAMODB: proxy.endpoint,
         TABLE_NAME: tableName,
-        DEAD_LETTER_BUCKET,
-        DEAD_LETTER_PREFIX: 'faults/',
+        DEAD_LETTER_DESTINATION: `s3://${DEAD_LETTER_BUCKET}/faults/`,
         METRICS_MODE: 'NONE',
       }));
       const processor = loadBundle<typeof Processor>('processor');
@@ -247,7 +246,7 @@ describe('a crash in the middle of a batch', () => {
     // Two batches; the crash is in the second, so the retry starts mid-stream.
     const records = makeDeviceRecords({ count: 2 * BATCH_SIZE, malformedEvery: 0, sensors: 12, seed: 11 });
     const { streamName, sequenceNumbers } = await streamWith(records);
-    restoreEnv = setEnv(aws.handlerEnv({ TABLE_NAME: tableName, DEAD_LETTER_BUCKET, DEAD_LETTER_PREFIX: 'crash/', METRICS_MODE: 'NONE' }));
+    restoreEnv = setEnv(aws.handlerEnv({ TABLE_NAME: tableName, DEAD_LETTER_DESTINATION: `s3://${DEAD_LETTER_BUCKET}/crash/`, METRICS_MODE: 'NONE' }));
 
     /**
      * A sandbox whose DynamoDB client lets `survive` BatchWriteItem calls
@@ -327,8 +326,7 @@ describe('a crash in the middle of a batch', () => {
       restoreEnv = setEnv(aws.handlerEnv({
         AWS_ENDPOINT_URL_DYNAMODB: proxy.endpoint,
         TABLE_NAME: tableName,
-        DEAD_LETTER_BUCKET,
-        DEAD_LETTER_PREFIX: 'reset/',
+        DEAD_LETTER_DESTINATION: `s3://${DEAD_LETTER_BUCKET}/reset/`,
         METRICS_MODE: 'NONE',
       }));
       const processor = loadBundle<typeof Processor>('processor');
@@ -388,8 +386,7 @@ describe('metrics', () => {
       restoreEnv = setEnv(aws.handlerEnv({
         AWS_ENDPOINT_URL_CLOUDWATCH: cloudwatch.endpoint,
         TABLE_NAME: tableName,
-        DEAD_LETTER_BUCKET,
-        DEAD_LETTER_PREFIX: 'pmd/',
+        DEAD_LETTER_DESTINATION: `s3://${DEAD_LETTER_BUCKET}/pmd/`,
         METRICS_MODE: 'PUT_METRIC_DATA',
       }));
       const processor = loadBundle<typeof Processor>('processor');
@@ -441,8 +438,7 @@ describe('metrics', () => {
       restoreEnv = setEnv(aws.handlerEnv({
         AWS_ENDPOINT_URL_CLOUDWATCH: cloudwatch.endpoint,
         TABLE_NAME: tableName,
-        DEAD_LETTER_BUCKET,
-        DEAD_LETTER_PREFIX: 'emf/',
+        DEAD_LETTER_DESTINATION: `s3://${DEAD_LETTER_BUCKET}/emf/`,
         METRICS_MODE: 'EMF',
         POWERTOOLS_DEV: undefined,
         POWERTOOLS_METRICS_DISABLED: undefined,

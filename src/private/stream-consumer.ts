@@ -4,9 +4,9 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { KinesisEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { StreamConsumerOptions } from './options';
 import { createFailureQueue } from './resources';
 import { validateDuration, validateInteger } from './validation';
+import { StreamConsumerOptions } from '../options';
 
 /** Defaults that differ per consumer kind. */
 export interface ConsumerDefaults {
@@ -14,8 +14,17 @@ export interface ConsumerDefaults {
   readonly maxBatchingWindow?: Duration;
 }
 
-/** Validates the options, naming the prop as `<propsName>.<prop>`. */
-export function validateConsumerOptions(propsName: string, options: StreamConsumerOptions): void {
+/**
+ * Validates the options, naming the prop as `<propsName>.<prop>`. A built-in
+ * consumer reports failed records in its response, so it needs
+ * ReportBatchItemFailures: without it Lambda ignores the response and the
+ * records are lost.
+ */
+export function validateConsumerOptions(propsName: string, options: StreamConsumerOptions, builtIn: boolean): void {
+  if (builtIn && options.reportBatchItemFailures === false) {
+    throw new Error(`${propsName}.reportBatchItemFailures must not be false: this consumer reports the records it could not finish `
+      + 'in its response, which the event source mapping ignores without ReportBatchItemFailures, so they would be lost');
+  }
   validateInteger(`${propsName}.batchSize`, options.batchSize, 1, 10_000);
   validateInteger(`${propsName}.parallelizationFactor`, options.parallelizationFactor, 1, 10);
   validateInteger(`${propsName}.retryAttempts`, options.retryAttempts, 0, 10_000);
@@ -25,7 +34,7 @@ export function validateConsumerOptions(propsName: string, options: StreamConsum
 
 /**
  * Attaches `fn` to the stream with the options' event source mapping, and
- * returns the on-failure queue when one was created for it.
+ * returns the failed-batches queue when one was created for it.
  */
 export function attachToStream(
   scope: Construct,

@@ -18,7 +18,7 @@ export function grantPutObjects(bucket: s3.IBucket, prefix: string, grantee: iam
   bucket.encryptionKey?.grantEncrypt(grantee);
 }
 
-/** The queues the pipeline creates for records and batches it gives up on: encrypted, TLS only, 14 days. */
+/** A queue for what the pipeline gives up on (the dead-letter queue, the failed-batches queues): encrypted, TLS only, 14 days. */
 export function createFailureQueue(scope: Construct, id: string): sqs.Queue {
   return new sqs.Queue(scope, id, {
     encryption: sqs.QueueEncryption.SQS_MANAGED,
