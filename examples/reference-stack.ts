@@ -22,7 +22,8 @@ export class ReferenceDeploymentStack extends Stack {
     // their roles and event source mappings.
     this.pipeline = new SensorIngestPipeline(this, 'Pipeline', {
       shardCount: 1,
-      // A demo: everything goes when the stack is deleted.
+      // A demo: everything goes when the stack is deleted, the archive bucket
+      // with its objects (below).
       removalPolicy: RemovalPolicy.DESTROY,
       processor: IngestProcessor.dynamoDb({
         // The reference's batch size and starting position, and its metric
@@ -36,7 +37,8 @@ export class ReferenceDeploymentStack extends Stack {
         batchSize: 100,
         maxBatchingWindow: Duration.seconds(0),
         startingPosition: lambda.StartingPosition.TRIM_HORIZON,
-        removalPolicy: RemovalPolicy.DESTROY,
+        // CloudFormation deletes only an empty bucket.
+        autoDeleteObjects: true,
       }),
     });
     const archiveBucket = this.pipeline.archiveBucket!;

@@ -36,7 +36,8 @@ class ReferenceDeploymentStack(Stack):
             self,
             "Pipeline",
             shard_count=1,
-            # A demo: everything goes when the stack is deleted.
+            # A demo: everything goes when the stack is deleted, the archive
+            # bucket with its objects (below).
             removal_policy=RemovalPolicy.DESTROY,
             # The reference's batch size and starting position, and its metric
             # published with PutMetricData (aggregated per sensor and minute).
@@ -50,7 +51,8 @@ class ReferenceDeploymentStack(Stack):
                 batch_size=100,
                 max_batching_window=Duration.seconds(0),
                 starting_position=lambda_.StartingPosition.TRIM_HORIZON,
-                removal_policy=RemovalPolicy.DESTROY,
+                # CloudFormation deletes only an empty bucket.
+                auto_delete_objects=True,
             ),
         )
         archive_bucket = self.pipeline.archive_bucket

@@ -18,9 +18,10 @@ describe('the reference deployment example', () => {
     template.resourceCountIs('AWS::Kinesis::Stream', 1);
     template.resourceCountIs('AWS::DynamoDB::Table', 2);
     template.resourceCountIs('AWS::S3::Bucket', 1);
-    // ApiFunction, DdbCloudWatchEventProcessorFunction, EventArchiverFunction and their roles
-    template.resourceCountIs('AWS::Lambda::Function', 3);
-    template.resourceCountIs('AWS::IAM::Role', 3);
+    // ApiFunction, DdbCloudWatchEventProcessorFunction, EventArchiverFunction and their
+    // roles, and the function (and role) that empties the archive bucket on delete
+    template.resourceCountIs('AWS::Lambda::Function', 4);
+    template.resourceCountIs('AWS::IAM::Role', 4);
     // DdbCloudWatchProcessorSourceMapping, EventArchiverSourceMapping
     template.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
     // TestClientUser, TestClientPolicy (the user's policy), TestClientKeys
@@ -28,6 +29,15 @@ describe('the reference deployment example', () => {
     template.resourceCountIs('AWS::IAM::AccessKey', 1);
     // ConfigHelperStack
     template.resourceCountIs('AWS::CloudFormation::Stack', 1);
+  });
+
+  test('everything goes when the stack is deleted: the archive bucket is emptied first', () => {
+    const bucket = Object.keys(template.findResources('AWS::S3::Bucket'))[0];
+    template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Delete' });
+    template.hasResourceProperties('Custom::S3AutoDeleteObjects', { BucketName: { Ref: bucket } });
+    for (const type of ['AWS::Kinesis::Stream', 'AWS::DynamoDB::Table']) {
+      expect(Object.values(template.findResources(type)).map((r) => r.DeletionPolicy)).toEqual(Object.keys(template.findResources(type)).map(() => 'Delete'));
+    }
   });
 
   test('event source mappings at the reference batch sizes, from the trim horizon', () => {

@@ -69,9 +69,11 @@ def test_has_every_resource_of_the_reference(template):
     template.resource_count_is("AWS::Kinesis::Stream", 1)
     template.resource_count_is("AWS::DynamoDB::Table", 2)
     template.resource_count_is("AWS::S3::Bucket", 1)
-    # ApiFunction, DdbCloudWatchEventProcessorFunction, EventArchiverFunction and their roles
-    template.resource_count_is("AWS::Lambda::Function", 3)
-    template.resource_count_is("AWS::IAM::Role", 3)
+    # ApiFunction, DdbCloudWatchEventProcessorFunction, EventArchiverFunction and their
+    # roles, and the function (and role) that empties the archive bucket on delete
+    template.resource_count_is("AWS::Lambda::Function", 4)
+    template.resource_count_is("AWS::IAM::Role", 4)
+    template.resource_count_is("Custom::S3AutoDeleteObjects", 1)
     # DdbCloudWatchProcessorSourceMapping, EventArchiverSourceMapping
     template.resource_count_is("AWS::Lambda::EventSourceMapping", 2)
     # TestClientUser, TestClientPolicy (the user's policy), TestClientKeys
@@ -82,8 +84,17 @@ def test_has_every_resource_of_the_reference(template):
     template.resource_count_is("AWS::CloudFormation::Stack", 1)
 
 
+def handler_functions(template):
+    """The functions running a bundled handler (they, and only they, carry its settings)."""
+    return {
+        logical_id: function
+        for logical_id, function in template.find_resources("AWS::Lambda::Function").items()
+        if "POWERTOOLS_SERVICE_NAME" in function["Properties"].get("Environment", {}).get("Variables", {})
+    }
+
+
 def test_functions_run_the_bundled_handlers_on_node22_arm64(template):
-    functions = template.find_resources("AWS::Lambda::Function")
+    functions = handler_functions(template)
     assert len(functions) == 3
     for function in functions.values():
         props = function["Properties"]
@@ -159,7 +170,7 @@ def test_the_template_deploys_the_handlers_bundled_in_the_wheel(synth):
             files.update(json.load(f)["files"])
 
     seen = {}
-    for function in synth["template"].find_resources("AWS::Lambda::Function").values():
+    for function in handler_functions(synth["template"]).values():
         props = function["Properties"]
         name = props["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"].removeprefix("sensor-")
         s3_key = props["Code"]["S3Key"]

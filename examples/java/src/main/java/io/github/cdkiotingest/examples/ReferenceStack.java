@@ -60,7 +60,8 @@ public class ReferenceStack extends Stack {
                         .batchSize(100)
                         .maxBatchingWindow(Duration.seconds(0))
                         .startingPosition(StartingPosition.TRIM_HORIZON)
-                        .removalPolicy(RemovalPolicy.DESTROY)
+                        // CloudFormation deletes only an empty bucket.
+                        .autoDeleteObjects(true)
                         .build()))
                 .build();
         IBucket archiveBucket = pipeline.getArchiveBucket(); // never null with Archiver.s3()

@@ -67,9 +67,11 @@ class ReferenceStackTest {
         template.resourceCountIs("AWS::Kinesis::Stream", 1);
         template.resourceCountIs("AWS::DynamoDB::Table", 2);
         template.resourceCountIs("AWS::S3::Bucket", 1);
-        // ApiFunction, DdbCloudWatchEventProcessorFunction, EventArchiverFunction and their roles
-        template.resourceCountIs("AWS::Lambda::Function", 3);
-        template.resourceCountIs("AWS::IAM::Role", 3);
+        // ApiFunction, DdbCloudWatchEventProcessorFunction, EventArchiverFunction and their
+        // roles, and the function (and role) that empties the archive bucket on delete
+        template.resourceCountIs("AWS::Lambda::Function", 4);
+        template.resourceCountIs("AWS::IAM::Role", 4);
+        template.resourceCountIs("Custom::S3AutoDeleteObjects", 1);
         // DdbCloudWatchProcessorSourceMapping, EventArchiverSourceMapping
         template.resourceCountIs("AWS::Lambda::EventSourceMapping", 2);
         // TestClientUser, TestClientPolicy (the user's policy), TestClientKeys
@@ -82,7 +84,7 @@ class ReferenceStackTest {
 
     @Test
     void functionsRunTheBundledHandlersOnNode22Arm64() {
-        Collection<Map<String, Object>> functions = template.findResources("AWS::Lambda::Function").values();
+        Collection<Map<String, Object>> functions = handlerFunctions();
         assertEquals(3, functions.size());
         List<String> services = new ArrayList<>();
         for (Map<String, Object> function : functions) {
@@ -180,7 +182,7 @@ class ReferenceStackTest {
         assertFalse(files.isEmpty(), "no asset manifest in " + outdir);
 
         Map<String, String> seen = new TreeMap<>();
-        for (Map<String, Object> function : template.findResources("AWS::Lambda::Function").values()) {
+        for (Map<String, Object> function : handlerFunctions()) {
             Map<String, Object> props = map(function.get("Properties"));
             String name = handlerName(props);
             String s3Key = (String) map(props.get("Code")).get("S3Key");
@@ -197,6 +199,18 @@ class ReferenceStackTest {
             seen.put(name, sha256(Files.readAllBytes(dir.resolve("index.js"))));
         }
         assertEquals(expected, seen);
+    }
+
+    /** The functions running a bundled handler (they, and only they, carry its settings). */
+    private static List<Map<String, Object>> handlerFunctions() {
+        List<Map<String, Object>> functions = new ArrayList<>();
+        for (Map<String, Object> function : template.findResources("AWS::Lambda::Function").values()) {
+            Object environment = map(function.get("Properties")).get("Environment");
+            if (environment != null && map(map(environment).get("Variables")).containsKey("POWERTOOLS_SERVICE_NAME")) {
+                functions.add(function);
+            }
+        }
+        return functions;
     }
 
     /** The handler a function runs, from its POWERTOOLS_SERVICE_NAME (sensor-<handler>). */
