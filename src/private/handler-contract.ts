@@ -15,12 +15,14 @@ export const HANDLER_NAMES = ['processor', 'archiver', 'query'] as const;
 export type HandlerName = (typeof HANDLER_NAMES)[number];
 
 /**
- * The Lambda runtime every bundled handler runs on. Pinned rather than
- * "latest" so that templates do not change when aws-cdk-lib is upgraded.
+ * The Lambda runtime every bundled handler runs on: the newest Node.js that
+ * Lambda supports and our aws-cdk-lib floor knows. Pinned rather than
+ * "latest" so that templates do not change when aws-cdk-lib is upgraded; a
+ * release of this library moves it.
  */
-export const HANDLER_RUNTIME = 'nodejs22.x';
+export const HANDLER_RUNTIME = 'nodejs24.x';
 
-/** The esbuild target of a Lambda Node.js runtime: `nodejs22.x` is `node22`. */
+/** The esbuild target of a Lambda Node.js runtime: `nodejs24.x` is `node24`. */
 export function esbuildTarget(runtime: string = HANDLER_RUNTIME): string {
   const match = /^nodejs(\d+)\.x$/.exec(runtime);
   if (!match) throw new Error(`not a Lambda Node.js runtime: ${runtime}`);

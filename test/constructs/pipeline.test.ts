@@ -47,10 +47,10 @@ describe('SensorIngestPipeline defaults', () => {
     }
   });
 
-  test('three functions on the pinned Node.js 22 runtime, arm64, with bundled code and a log group kept one month', () => {
+  test('three functions on the pinned Node.js 24 runtime, arm64, with bundled code and a log group kept one month', () => {
     template.resourceCountIs('AWS::Lambda::Function', 3);
     template.allResourcesProperties('AWS::Lambda::Function', {
-      Runtime: 'nodejs22.x',
+      Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
       Handler: 'index.handler',
       Code: { S3Key: Match.stringLikeRegexp('^[0-9a-f]{64}\\.zip$') },

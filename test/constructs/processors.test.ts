@@ -138,7 +138,7 @@ describe('DynamoDbProcessor', () => {
 describe('FunctionProcessor', () => {
   test('your own function: attached with its options, granted the table, told its name', () => {
     const stack = newStack();
-    const fn = new lambda.Function(stack, 'Mine', { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => ({})') });
+    const fn = new lambda.Function(stack, 'Mine', { runtime: lambda.Runtime.NODEJS_24_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => ({})') });
     const pipeline = new SensorIngestPipeline(stack, 'Pipeline', { processor: IngestProcessor.fromFunction(fn, { batchSize: 50 }) });
     const template = Template.fromStack(stack);
     expect(pipeline.processorFunction).toBe(fn);
@@ -158,7 +158,7 @@ describe('FunctionProcessor', () => {
 
   test('grantTableAccess false leaves the table alone', () => {
     const stack = newStack();
-    const fn = new lambda.Function(stack, 'Mine', { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => ({})') });
+    const fn = new lambda.Function(stack, 'Mine', { runtime: lambda.Runtime.NODEJS_24_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => ({})') });
     new SensorIngestPipeline(stack, 'Pipeline', { processor: IngestProcessor.fromFunction(fn, { grantTableAccess: false }) });
     const template = Template.fromStack(stack);
     const policy = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: logicalId(template, 'AWS::IAM::Role', 'MineServiceRole') }] } }))[0];
@@ -185,7 +185,7 @@ describe('FunctionProcessor', () => {
 
   test('your own function may turn ReportBatchItemFailures off: it decides how it reports failures', () => {
     const stack = newStack();
-    const fn = new lambda.Function(stack, 'Mine', { runtime: lambda.Runtime.NODEJS_22_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => ({})') });
+    const fn = new lambda.Function(stack, 'Mine', { runtime: lambda.Runtime.NODEJS_24_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => ({})') });
     new SensorIngestPipeline(stack, 'Pipeline', { processor: IngestProcessor.fromFunction(fn, { reportBatchItemFailures: false }) });
     const template = Template.fromStack(stack);
     const mapping = Object.values(template.findResources('AWS::Lambda::EventSourceMapping', {

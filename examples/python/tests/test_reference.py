@@ -93,12 +93,12 @@ def handler_functions(template):
     }
 
 
-def test_functions_run_the_bundled_handlers_on_node22_arm64(template):
+def test_functions_run_the_bundled_handlers_on_node24_arm64(template):
     functions = handler_functions(template)
     assert len(functions) == 3
     for function in functions.values():
         props = function["Properties"]
-        assert props["Runtime"] == "nodejs22.x"
+        assert props["Runtime"] == "nodejs24.x"
         assert props["Architectures"] == ["arm64"]
         assert props["Handler"] == "index.handler"
     services = sorted(f["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] for f in functions.values())

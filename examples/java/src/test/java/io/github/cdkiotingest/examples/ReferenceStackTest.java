@@ -83,13 +83,13 @@ class ReferenceStackTest {
     }
 
     @Test
-    void functionsRunTheBundledHandlersOnNode22Arm64() {
+    void functionsRunTheBundledHandlersOnNode24Arm64() {
         Collection<Map<String, Object>> functions = handlerFunctions();
         assertEquals(3, functions.size());
         List<String> services = new ArrayList<>();
         for (Map<String, Object> function : functions) {
             Map<String, Object> props = map(function.get("Properties"));
-            assertEquals("nodejs22.x", props.get("Runtime"));
+            assertEquals("nodejs24.x", props.get("Runtime"));
             assertEquals(List.of("arm64"), props.get("Architectures"));
             assertEquals("index.handler", props.get("Handler"));
             services.add(handlerName(props));
