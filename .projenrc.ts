@@ -40,7 +40,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   tsconfigDevFile: 'tsconfig.dev.json',
   eslintOptions: {
     dirs: ['src'],
-    devdirs: ['test', 'examples', 'bench', 'local', 'projenrc', '.projenrc.ts'],
+    devdirs: ['test', 'examples', 'bench', 'local', 'docs', 'projenrc', '.projenrc.ts'],
     tsconfigPath: './tsconfig.dev.json',
     projectService: false,
   },
@@ -95,7 +95,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
 });
 
 // The handlers' compiled sources are not needed at synth time: the bundles in assets/ are.
-project.npmignore?.addPatterns('/examples/', '/bench/', '/local/', '/.ci/', 'tsconfig.dev.json', '/lib/handlers/');
+project.npmignore?.addPatterns('/examples/', '/bench/', '/local/', '/docs/', '/.ci/', 'tsconfig.dev.json', '/lib/handlers/');
 // The bundled handlers are part of the package.
 project.addPackageIgnore('!/assets/');
 
@@ -164,6 +164,11 @@ project.addTask('bench', {
     { spawn: 'bundle' },
     { exec: 'ts-node --transpile-only --project tsconfig.dev.json bench/bench.ts' },
   ],
+});
+
+project.addTask('docs:dashboard', {
+  description: 'Draw docs/dashboard.svg, the layout of the dashboard a pipeline synthesizes',
+  exec: 'ts-node --transpile-only --project tsconfig.dev.json docs/dashboard-picture.ts',
 });
 
 project.addTask('reference', {

@@ -1,10 +1,12 @@
 import { Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { DeadLetterTarget } from './private/handler-contract';
-import { createFailureQueue, grantPutObjects } from './private/resources';
+import { suppressKeyGrants } from './private/nag';
+import { createFailureQueue, FailureQueueKind, grantPutObjects } from './private/resources';
 
 /**
  * A dead-letter destination bound to a processor.
@@ -62,24 +64,28 @@ export class DeadLetterDestination {
   ) {}
 
   /**
-   * Creates what the destination needs in `scope`.
+   * Creates what the destination needs in `scope`; a queue it creates is
+   * encrypted with `key` when one is given.
    *
    * @internal
    */
-  public _bind(scope: Construct): DeadLetterBinding {
+  public _bind(scope: Construct, key?: kms.IKey): DeadLetterBinding {
     if (this.bucket) {
       const bucket = this.bucket;
       const prefix = this.prefix ?? '';
       return {
         target: { bucket: bucket.bucketName, prefix },
-        grant: (grantee) => grantPutObjects(bucket, prefix, grantee),
+        grant: (grantee) => grantPutObjects(bucket, prefix, grantee, 'The processor writes one dead-letter object per batch'),
       };
     }
-    const queue = this.existingQueue ?? createFailureQueue(scope, 'DeadLetterQueue');
+    const queue = this.existingQueue ?? createFailureQueue(scope, 'DeadLetterQueue', FailureQueueKind.DEAD_LETTERS, key);
     return {
       target: { queueUrl: queue.queueUrl },
       queue,
-      grant: (grantee) => { queue.grantSendMessages(grantee); },
+      grant: (grantee) => {
+        queue.grantSendMessages(grantee);
+        if (queue.encryptionMasterKey) suppressKeyGrants(grantee);
+      },
     };
   }
 }

@@ -1,6 +1,8 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -19,6 +21,18 @@ export interface ISensorIngestPipeline extends IConstruct {
   readonly maxSensorIdLength: number;
   /** What happens to the resources the pipeline and its parts create when they leave the stack. */
   readonly removalPolicy: RemovalPolicy;
+  /** The customer-managed key that encrypts what the pipeline and its parts create, when there is one. */
+  readonly encryptionKey?: kms.IKey;
+}
+
+/** The per-sensor CloudWatch metric a processor publishes. */
+export interface SensorMetric {
+  /** Its namespace. */
+  readonly namespace: string;
+  /** Its name. */
+  readonly metricName: string;
+  /** The name of its one dimension, whose value is the sensor id. */
+  readonly dimensionName: string;
 }
 
 /** What a processor hands back to the pipeline once bound. */
@@ -32,6 +46,12 @@ export interface ProcessorBinding {
    * batches it gives up on, when the pipeline created that queue.
    */
   readonly failedBatchesQueue?: sqs.IQueue;
+  /** Counts the records sent to the dead-letter destination; the pipeline alarms on it. */
+  readonly deadLettersMetric?: cloudwatch.IMetric;
+  /** Counts the readings stored; the pipeline's dashboard shows it. */
+  readonly readingsStoredMetric?: cloudwatch.IMetric;
+  /** The per-sensor metric the processor publishes, when it publishes one. */
+  readonly sensorMetric?: SensorMetric;
 }
 
 /**
@@ -57,6 +77,8 @@ export interface ArchiverBinding {
    * batches it gives up on, when the pipeline created that queue.
    */
   readonly failedBatchesQueue?: sqs.IQueue;
+  /** Counts the archive objects written; the pipeline's dashboard shows it. */
+  readonly archiveObjectsMetric?: cloudwatch.IMetric;
 }
 
 /**

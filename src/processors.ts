@@ -1,12 +1,15 @@
 import { Duration, Token } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { DeadLetterDestination } from './dead-letter-destination';
 import { HandlerFunctionOptions, StreamConsumerOptions } from './options';
 import { IIngestProcessor, ISensorIngestPipeline, ProcessorBinding } from './pipeline-interfaces';
-import { defaultOf, PROCESSOR_SETTINGS } from './private/handler-contract';
+import { defaultOf, LOG_METRICS, PROCESSOR_SETTINGS } from './private/handler-contract';
 import { createBundledFunction, validateHandlerOptions } from './private/handler-function';
+import { logMetric } from './private/monitoring';
+import { suppressKeyGrants, suppressOnPrincipalPolicy } from './private/nag';
 import { withDefaults } from './private/payload';
 import { attachToStream, validateConsumerOptions } from './private/stream-consumer';
 import { validateNonEmpty } from './private/validation';
@@ -85,7 +88,7 @@ export class DynamoDbProcessor implements IIngestProcessor {
     const metricNamespace = props.metricNamespace ?? defaultOf(PROCESSOR_SETTINGS.metricNamespace);
     // The function needs its role before the dead-letter destination can be
     // granted to it, and the destination before its settings are complete.
-    const deadLetter = (props.deadLetterDestination ?? DeadLetterDestination.queue())._bind(scope);
+    const deadLetter = (props.deadLetterDestination ?? DeadLetterDestination.queue())._bind(scope, pipeline.encryptionKey);
     const fn = createBundledFunction(scope, 'Function', {
       ...props,
       handler: 'processor',
@@ -106,7 +109,10 @@ export class DynamoDbProcessor implements IIngestProcessor {
 
     // Puts only: the processor never reads, updates or deletes readings.
     pipeline.table.grant(fn, 'dynamodb:BatchWriteItem', 'dynamodb:PutItem');
-    if (pipeline.table.encryptionKey) pipeline.table.encryptionKey.grantEncryptDecrypt(fn);
+    if (pipeline.table.encryptionKey) {
+      pipeline.table.encryptionKey.grantEncryptDecrypt(fn);
+      suppressKeyGrants(fn);
+    }
     if (metricsMode === MetricsMode.PUT_METRIC_DATA) {
       // PutMetricData has no resource-level permissions; the condition keeps the grant to one namespace.
       fn.addToRolePolicy(new iam.PolicyStatement({
@@ -114,12 +120,32 @@ export class DynamoDbProcessor implements IIngestProcessor {
         resources: ['*'],
         conditions: { StringEquals: { 'cloudwatch:namespace': metricNamespace } },
       }));
+      suppressOnPrincipalPolicy(fn, [{
+        id: 'AwsSolutions-IAM5',
+        reason: 'cloudwatch:PutMetricData has no resource-level permissions, so its resource is *; '
+          + 'the cloudwatch:namespace condition holds the statement to the processor\'s one namespace.',
+        appliesTo: ['Resource::*'],
+      }]);
     }
     const failedBatchesQueue = attachToStream(scope, fn, pipeline.stream, props, {
       batchSize: 500,
       maxBatchingWindow: Duration.seconds(1),
+      encryptionKey: pipeline.encryptionKey,
     });
-    return { lambdaFunction: fn, deadLetterQueue: deadLetter.queue, failedBatchesQueue };
+    return {
+      lambdaFunction: fn,
+      deadLetterQueue: deadLetter.queue,
+      failedBatchesQueue,
+      deadLettersMetric: deadLetter.queue
+        ? deadLetter.queue.metricNumberOfMessagesSent({ statistic: cloudwatch.Stats.SUM })
+        : logMetric(fn, 'DeadLetters', LOG_METRICS.deadLettered),
+      readingsStoredMetric: logMetric(fn, 'ReadingsStored', LOG_METRICS.readingsStored),
+      sensorMetric: metricsMode === MetricsMode.NONE ? undefined : {
+        namespace: metricNamespace,
+        metricName: props.metricName ?? defaultOf(PROCESSOR_SETTINGS.metricName),
+        dimensionName: props.metricDimensionName ?? defaultOf(PROCESSOR_SETTINGS.metricDimensionName),
+      },
+    };
   }
 }
 
@@ -160,7 +186,10 @@ export class FunctionProcessor implements IIngestProcessor {
       pipeline.table.grantReadWriteData(this.fn);
       if (this.fn instanceof lambda.Function) this.fn.addEnvironment(PROCESSOR_SETTINGS.tableName.variable, pipeline.table.tableName);
     }
-    const failedBatchesQueue = attachToStream(scope, this.fn, pipeline.stream, this.options, { batchSize: 100 });
+    const failedBatchesQueue = attachToStream(scope, this.fn, pipeline.stream, this.options, {
+      batchSize: 100,
+      encryptionKey: pipeline.encryptionKey,
+    });
     return { lambdaFunction: this.fn, failedBatchesQueue };
   }
 }

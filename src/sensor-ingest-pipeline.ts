@@ -1,7 +1,9 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -10,8 +12,12 @@ import { Archiver } from './archivers';
 import { HandlerFunctionOptions } from './options';
 import { PayloadMapping } from './payload-mapping';
 import { ArchiverBinding, IArchiver, IIngestProcessor, ISensorIngestPipeline, ProcessorBinding } from './pipeline-interfaces';
+import { PipelineAlarmsProps } from './pipeline-monitoring';
+import { PipelineDashboard } from './private/dashboard';
 import { defaultOf, PAYLOAD_SETTINGS, QUERY_SETTINGS } from './private/handler-contract';
 import { createBundledFunction, validateHandlerOptions } from './private/handler-function';
+import { PipelineAlarms, validateAlarmsProps } from './private/monitoring';
+import { suppressKeyGrants, suppressNag } from './private/nag';
 import { validatePayloadMapping, withDefaults } from './private/payload';
 import { validateDuration, validateInteger } from './private/validation';
 import { IngestProcessor } from './processors';
@@ -64,11 +70,22 @@ export interface SensorIngestPipelineProps {
   readonly retentionPeriod?: Duration;
 
   /**
-   * Encryption of a new stream.
+   * Encryption of a new stream. `StreamEncryption.KMS` needs `encryptionKey`.
    *
-   * @default kinesis.StreamEncryption.MANAGED - the AWS-managed `aws/kinesis` KMS key
+   * @default - `StreamEncryption.KMS` with `encryptionKey` when one is given, else `StreamEncryption.MANAGED` (the AWS-managed `aws/kinesis` key)
    */
   readonly streamEncryption?: kinesis.StreamEncryption;
+
+  /**
+   * A customer-managed KMS key for everything the pipeline and its built-in
+   * parts create: the stream, the table, the dead-letter and failed-batches
+   * queues and the archive bucket (its access-log bucket excepted: S3 log
+   * delivery takes no KMS key). The functions are granted its use; devices
+   * are granted it by `grantPutRecords`.
+   *
+   * @default - AWS-managed keys: `aws/kinesis`, `aws/dynamodb`, SQS-managed and S3-managed encryption
+   */
+  readonly encryptionKey?: kms.IKey;
 
   /**
    * A table of your own, with partition key `SensorId` (S) and sort key
@@ -133,6 +150,31 @@ export interface SensorIngestPipelineProps {
    * @default - 20 readings by default, at most 1,000
    */
   readonly query?: SensorQueryOptions;
+
+  /**
+   * CloudWatch alarms on each sign of trouble (see `PipelineAlarmsProps`),
+   * and a composite "pipeline unhealthy" alarm over them to page on.
+   *
+   * @default - every alarm, with no action
+   */
+  readonly alarms?: PipelineAlarmsProps;
+
+  /**
+   * Create a CloudWatch dashboard of the pipeline: records in, iterator age,
+   * readings stored, dead letters and failed batches, invocations, errors and
+   * duration per function, archive objects, the sensor metric of the busiest
+   * sensors, and the alarms.
+   *
+   * @default false
+   */
+  readonly dashboard?: boolean;
+
+  /**
+   * The dashboard's name (only with `dashboard`).
+   *
+   * @default - a name CloudFormation makes
+   */
+  readonly dashboardName?: string;
 }
 
 /**
@@ -172,8 +214,16 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
   public readonly archiveBucket?: s3.IBucket;
   /** The function that answers queries for a sensor's readings. */
   public readonly queryFunction: lambda.IFunction;
+  /** The customer-managed key of what the pipeline creates, when one was given. */
+  public readonly encryptionKey?: kms.IKey;
+  /** The composite alarm that fires when any alarm of the pipeline does, unless alarms are off. */
+  public readonly unhealthyAlarm?: cloudwatch.CompositeAlarm;
+  /** The dashboard, when one was asked for. */
+  public readonly dashboard?: cloudwatch.Dashboard;
 
   private readonly added: ProcessorBinding[] = [];
+  private readonly monitor?: PipelineAlarms;
+  private readonly board?: PipelineDashboard;
 
   constructor(scope: Construct, id: string, props: SensorIngestPipelineProps = {}) {
     super(scope, id);
@@ -182,26 +232,48 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
     this.removalPolicy = removalPolicy;
     this.payloadMapping = withDefaults(props.payloadMapping);
     this.maxSensorIdLength = props.maxSensorIdLength ?? defaultOf(PAYLOAD_SETTINGS.maxSensorIdLength);
+    this.encryptionKey = props.encryptionKey;
 
     this.stream = props.stream ?? this.createStream(props, removalPolicy);
     this.table = props.table ?? new dynamodb.Table(this, 'Table', {
       partitionKey: { name: 'SensorId', type: dynamodb.AttributeType.STRING },
       sortKey: { name: 'Timestamp', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      encryption: props.encryptionKey ? dynamodb.TableEncryption.CUSTOMER_MANAGED : dynamodb.TableEncryption.AWS_MANAGED,
+      encryptionKey: props.encryptionKey,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: props.pointInTimeRecovery ?? true },
       removalPolicy,
     });
+
+    if (props.alarms?.enabled !== false) {
+      // A stream of your own: its retention is unknown here, so the 24-hour minimum is assumed.
+      const retention = props.stream ? Duration.hours(24) : props.retentionPeriod ?? Duration.hours(24);
+      this.monitor = new PipelineAlarms(this, 'Alarms', props.alarms ?? {}, retention);
+      this.monitor.addStream(this.stream);
+      this.monitor.addTable(this.table);
+    }
+    if (props.dashboard) {
+      this.board = new PipelineDashboard(this, 'Dashboard', { dashboardName: props.dashboardName, stream: this.stream });
+      this.dashboard = this.board.dashboard;
+    }
 
     const processor = (props.processor ?? IngestProcessor.dynamoDb()).bind(new Construct(this, 'Processor'), this);
     this.processorBinding = processor;
     this.processorFunction = processor.lambdaFunction;
     this.deadLetterQueue = processor.deadLetterQueue;
+    this.monitorProcessor('Processor', 'the processor', processor);
 
     const archive = (props.archiver ?? Archiver.s3()).bind(new Construct(this, 'Archiver'), this);
     this.archiverBinding = archive;
     this.archiverFunction = archive.lambdaFunction;
     this.archiveBucket = archive.bucket;
+    if (archive.lambdaFunction) {
+      this.monitor?.addConsumer({ id: 'Archiver', label: 'the archiver', fn: archive.lambdaFunction, failedBatchesQueue: archive.failedBatchesQueue },
+        this.stream.streamName);
+      this.board?.addPart({ label: 'archiver', fn: archive.lambdaFunction, consumer: true });
+    }
+    if (archive.failedBatchesQueue) this.board?.addRejected('archiver failed batches', archive.failedBatchesQueue.metricNumberOfMessagesSent());
+    if (archive.archiveObjectsMetric) this.board?.addArchiveObjects('objects', archive.archiveObjectsMetric);
 
     const query = props.query ?? {};
     this.queryFunction = createBundledFunction(this, 'QueryFunction', {
@@ -218,6 +290,19 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
     });
     this.table.grant(this.queryFunction, 'dynamodb:Query');
     this.table.encryptionKey?.grantDecrypt(this.queryFunction);
+    this.monitor?.addFunction('Query', 'the query function', this.queryFunction);
+    this.board?.addPart({ label: 'query', fn: this.queryFunction, consumer: false });
+
+    // With every alarm turned off one by one there is nothing to watch.
+    if (this.monitor && this.monitor.created.length > 0) {
+      this.unhealthyAlarm = this.monitor.addComposite();
+      this.board?.addAlarms(this.monitor.created);
+    }
+  }
+
+  /** The pipeline's alarms (the composite `unhealthyAlarm` excepted), those of processors added later included. */
+  public get alarms(): cloudwatch.Alarm[] {
+    return [...(this.monitor?.created ?? [])];
   }
 
   /** The processors added with `addProcessor`, in the order they were added. */
@@ -233,17 +318,43 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
   public addProcessor(id: string, processor: IIngestProcessor): ProcessorBinding {
     const binding = processor.bind(new Construct(this, id), this);
     this.added.push(binding);
+    this.monitorProcessor(id, `the processor ${id}`, binding);
     return binding;
   }
 
-  /** Allows `grantee` to put records on the stream (kinesis:PutRecord, PutRecords, ListShards). */
-  public grantPutRecords(grantee: iam.IGrantable): iam.Grant {
-    return this.stream.grantWrite(grantee);
+  /**
+   * The per-sensor metric of one sensor, as the pipeline's processor
+   * publishes it (for an alarm on a sensor's readings, say).
+   *
+   * @param sensorId the sensor
+   */
+  public metricSensor(sensorId: string, props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    const metric = this.processorBinding.sensorMetric;
+    if (!metric) throw new Error('SensorIngestPipeline.metricSensor: the processor publishes no per-sensor metric (MetricsMode.NONE or a processor of your own)');
+    return new cloudwatch.Metric({
+      namespace: metric.namespace,
+      metricName: metric.metricName,
+      dimensionsMap: { [metric.dimensionName]: sensorId },
+      statistic: cloudwatch.Stats.AVERAGE,
+      ...props,
+    });
   }
 
-  /** Allows `grantee` to invoke the query function. */
+  /** Allows `grantee` to put records on the stream (kinesis:PutRecord, PutRecords, ListShards; the key's use when it is a customer-managed one). */
+  public grantPutRecords(grantee: iam.IGrantable): iam.Grant {
+    const grant = this.stream.grantWrite(grantee);
+    if (this.stream.encryptionKey) suppressKeyGrants(grantee);
+    return grant;
+  }
+
+  /**
+   * Allows `grantee` to invoke the query function. A role or user gets a
+   * statement on this function only (it has no version or alias, so no
+   * `:*` wildcard); any other principal gets a resource policy on the function.
+   */
   public grantQuery(grantee: iam.IGrantable): iam.Grant {
-    return this.queryFunction.grantInvoke(grantee);
+    const grant = iam.Grant.addToPrincipal({ grantee, actions: ['lambda:InvokeFunction'], resourceArns: [this.queryFunction.functionArn] });
+    return grant.success ? grant : this.queryFunction.grantInvoke(grantee);
   }
 
   /** Allows `grantee` to read the stored readings directly from the table (Query, GetItem, ...). */
@@ -251,15 +362,36 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
     return this.table.grantReadData(grantee);
   }
 
+  private monitorProcessor(id: string, label: string, binding: ProcessorBinding): void {
+    const fn = binding.lambdaFunction;
+    this.monitor?.addConsumer({ id, label, fn, failedBatchesQueue: binding.failedBatchesQueue, deadLettersMetric: binding.deadLettersMetric },
+      this.stream.streamName);
+    const name = id === 'Processor' ? 'processor' : id;
+    this.board?.addPart({ label: name, fn, consumer: true });
+    if (binding.readingsStoredMetric) this.board?.addReadingsStored(name, binding.readingsStoredMetric);
+    if (binding.deadLettersMetric) this.board?.addRejected(`${name} dead letters`, binding.deadLettersMetric);
+    if (binding.failedBatchesQueue) this.board?.addRejected(`${name} failed batches`, binding.failedBatchesQueue.metricNumberOfMessagesSent());
+    if (binding.sensorMetric) this.board?.addSensorMetric(binding.sensorMetric);
+  }
+
   private createStream(props: SensorIngestPipelineProps, removalPolicy: RemovalPolicy): kinesis.Stream {
     const onDemand = props.streamMode === kinesis.StreamMode.ON_DEMAND;
-    return new kinesis.Stream(this, 'Stream', {
+    const stream = new kinesis.Stream(this, 'Stream', {
       streamMode: props.streamMode ?? kinesis.StreamMode.PROVISIONED,
       shardCount: onDemand ? undefined : props.shardCount ?? 1,
       retentionPeriod: props.retentionPeriod ?? Duration.hours(24),
-      encryption: props.streamEncryption ?? kinesis.StreamEncryption.MANAGED,
+      encryption: props.streamEncryption ?? (props.encryptionKey ? kinesis.StreamEncryption.KMS : kinesis.StreamEncryption.MANAGED),
+      encryptionKey: props.encryptionKey,
       removalPolicy,
     });
+    if (props.encryptionKey) {
+      suppressNag(stream, [{
+        id: 'AwsSolutions-KDS3',
+        reason: 'The stream is encrypted with the customer-managed key given as SensorIngestPipelineProps.encryptionKey, '
+          + 'which the user asked for instead of aws/kinesis, accepting its per-request KMS cost.',
+      }]);
+    }
+    return stream;
   }
 }
 
@@ -276,9 +408,16 @@ function validatePipelineProps(props: SensorIngestPipelineProps): void {
   if (props.streamMode === kinesis.StreamMode.ON_DEMAND && props.shardCount !== undefined) {
     throw new Error(`${name}.shardCount must not be set with streamMode ON_DEMAND (on-demand streams scale their shards themselves)`);
   }
-  if (props.streamEncryption === kinesis.StreamEncryption.KMS) {
-    throw new Error(`${name}.streamEncryption KMS needs a key of your own: create the stream yourself and pass it as ${name}.stream`);
+  if (props.streamEncryption === kinesis.StreamEncryption.KMS && !props.encryptionKey) {
+    throw new Error(`${name}.streamEncryption KMS needs ${name}.encryptionKey, the customer-managed key to encrypt with`);
   }
+  if (props.encryptionKey && props.streamEncryption !== undefined && props.streamEncryption !== kinesis.StreamEncryption.KMS) {
+    throw new Error(`${name}.streamEncryption must be KMS (or unset) with ${name}.encryptionKey, got ${props.streamEncryption}`);
+  }
+  if (props.dashboardName !== undefined && !props.dashboard) {
+    throw new Error(`${name}.dashboardName needs ${name}.dashboard: true`);
+  }
+  validateAlarmsProps(`${name}.alarms`, props.alarms);
   validateInteger(`${name}.shardCount`, props.shardCount, 1, 10_000);
   validateInteger(`${name}.maxSensorIdLength`, props.maxSensorIdLength, 1, 2_048);
   validatePayloadMapping(`${name}.payloadMapping`, props.payloadMapping);

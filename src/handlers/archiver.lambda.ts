@@ -4,7 +4,7 @@ import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda'
 import { gzipLines, planArchive } from './archive';
 import { s3Client } from './environment';
 import { rawRecord } from './raw-record';
-import { ARCHIVER_SETTINGS, readSettings } from '../private/handler-contract';
+import { ARCHIVER_SETTINGS, LOG_METRICS, readSettings } from '../private/handler-contract';
 
 export interface ArchiverDeps {
   readonly s3: S3Client;
@@ -38,7 +38,8 @@ export async function archiveBatch(event: KinesisStreamEvent, deps: ArchiverDeps
       error: (failed[0].reason as Error)?.name,
     });
   }
-  deps.logger.info('batch archived', { records: records.length, objects: plan.length, failed: failed.length });
+  // Counted by a metric filter of the constructs (LOG_METRICS.archiveObjects).
+  deps.logger.info(LOG_METRICS.archiveObjects.message, { records: records.length, objects: plan.length, failed: failed.length });
   // Objects of one batch interleave by hour: a retry from a later record would
   // name them differently and archive some records twice. Retrying the whole
   // batch rewrites the same keys, so it overwrites instead.

@@ -10,7 +10,7 @@ import { rawRecord } from './raw-record';
 import { decodeRecord, mappingOf, PayloadMapping, Reading } from './reading';
 import { aggregate, createEmfMetrics, MetricSettings, publishEmf, putMetricData, toMetricData } from './sensor-metrics';
 import { dedupeByKey, writeItems, WriteOptions } from './table-writer';
-import { MetricsModeName, PROCESSOR_SETTINGS, readSettings } from '../private/handler-contract';
+import { LOG_METRICS, MetricsModeName, PROCESSOR_SETTINGS, readSettings } from '../private/handler-contract';
 
 export type MetricsMode = MetricsModeName;
 
@@ -68,7 +68,8 @@ export async function processBatch(
   if (letters.length > 0) {
     const undelivered = new Set(await deps.deadLetters.send(letters.map((l) => l.letter)));
     for (const l of letters) if (undelivered.has(l.letter)) failed.add(l.source);
-    deps.logger.warn('records sent to the dead-letter destination', {
+    // Counted by a metric filter of the constructs (LOG_METRICS.deadLettered).
+    deps.logger.warn(LOG_METRICS.deadLettered.message, {
       count: letters.length - undelivered.size,
       undelivered: undelivered.size,
       firstReason: letters[0].letter.reason,
@@ -116,7 +117,8 @@ export async function processBatch(
     retries: write.retries,
     metricCalls,
   };
-  deps.logger.info('batch processed', { ...summary });
+  // Counted by a metric filter of the constructs (LOG_METRICS.readingsStored).
+  deps.logger.info(LOG_METRICS.readingsStored.message, { ...summary });
   return {
     batchItemFailures: firstFailed < 0 ? [] : [{ itemIdentifier: records[firstFailed].kinesis.sequenceNumber }],
     summary,

@@ -37,6 +37,21 @@ export type MetricsModeName = (typeof METRICS_MODES)[number];
 export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT'] as const;
 export type LogLevelName = (typeof LOG_LEVELS)[number];
 
+/**
+ * Log lines of the handlers that the constructs count with CloudWatch Logs
+ * metric filters: the line's `message` and the field holding the count.
+ */
+export const LOG_METRICS = {
+  /** The processor's line per batch (INFO). */
+  readingsStored: { message: 'batch processed', field: 'stored' },
+  /** The processor's line per batch with invalid records (WARN). */
+  deadLettered: { message: 'records sent to the dead-letter destination', field: 'count' },
+  /** The archiver's line per batch (INFO). */
+  archiveObjects: { message: 'batch archived', field: 'objects' },
+} as const;
+
+export type LogMetric = (typeof LOG_METRICS)[keyof typeof LOG_METRICS];
+
 /** Where the processor sends records that fail validation. */
 export type DeadLetterTarget =
   | { readonly queueUrl: string }

@@ -6,6 +6,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { HANDLER_RUNTIME, HANDLER_SETTINGS, HandlerName, HandlerSettings, writeSettings } from './handler-contract';
+import { suppressNag } from './nag';
 import { validateDuration, validateInteger } from './validation';
 import { HandlerFunctionOptions, HandlerLogLevel } from '../options';
 
@@ -62,7 +63,7 @@ export function createBundledFunction<H extends HandlerName>(scope: Construct, i
     serviceName: spec.serviceName.default,
     logLevel: props.logLevel ?? HandlerLogLevel.INFO,
   } as HandlerSettings<H>;
-  return new lambda.Function(scope, id, {
+  const fn = new lambda.Function(scope, id, {
     role,
     description: props.description,
     runtime: BUNDLED_RUNTIME,
@@ -76,6 +77,12 @@ export function createBundledFunction<H extends HandlerName>(scope: Construct, i
       // A number token (a CfnParameter, say) must stay a token in the template.
       typeof value === 'number' && Token.isUnresolved(value) ? Token.asString(value) : setting.write(value)),
   });
+  suppressNag(fn, [{
+    id: 'AwsSolutions-L1',
+    reason: `The runtime is pinned to ${HANDLER_RUNTIME}, the newest when this library version was built, and the bundle is built for it; `
+      + 'pinned so that templates do not change with aws-cdk-lib upgrades. Releases of the library move it forward.',
+  }]);
+  return fn;
 }
 
 /** Validates the options, naming the prop as `<propsName>.<prop>`. */

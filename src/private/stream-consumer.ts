@@ -1,10 +1,12 @@
 import { Duration } from 'aws-cdk-lib';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { KinesisEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { createFailureQueue } from './resources';
+import { suppressKeyGrants } from './nag';
+import { createFailureQueue, FailureQueueKind } from './resources';
 import { validateDuration, validateInteger } from './validation';
 import { StreamConsumerOptions } from '../options';
 
@@ -12,6 +14,8 @@ import { StreamConsumerOptions } from '../options';
 export interface ConsumerDefaults {
   readonly batchSize: number;
   readonly maxBatchingWindow?: Duration;
+  /** The key of a failed-batches queue the pipeline creates. */
+  readonly encryptionKey?: kms.IKey;
 }
 
 /**
@@ -46,7 +50,7 @@ export function attachToStream(
   let failureQueue: sqs.Queue | undefined;
   let onFailure = options.onFailure;
   if (!onFailure) {
-    failureQueue = createFailureQueue(scope, 'FailedBatches');
+    failureQueue = createFailureQueue(scope, 'FailedBatches', FailureQueueKind.FAILED_BATCHES, defaults.encryptionKey);
     onFailure = new SqsDlq(failureQueue);
   }
   fn.addEventSource(new KinesisEventSource(stream, {
@@ -60,5 +64,7 @@ export function attachToStream(
     onFailure,
     reportBatchItemFailures: options.reportBatchItemFailures ?? true,
   }));
+  // The mapping sends to the failed-batches queue as the function's role.
+  if (failureQueue?.encryptionMasterKey) suppressKeyGrants(fn);
   return failureQueue;
 }

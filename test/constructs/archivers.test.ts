@@ -2,7 +2,7 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { environmentOf, logicalId, newStack, synth } from './util';
-import { Archiver, S3ArchiverProps, SensorIngestPipeline } from '../../src';
+import { ArchiveAccessLogs, Archiver, S3ArchiverProps, SensorIngestPipeline } from '../../src';
 
 describe('S3Archiver', () => {
   test('a bucket of your own and a prefix: no bucket created, put granted on the prefix', () => {
@@ -66,6 +66,68 @@ describe('S3Archiver', () => {
   test('autoDeleteObjects needs RemovalPolicy.DESTROY', () => {
     expect(() => synth({ archiver: Archiver.s3({ autoDeleteObjects: true }) }))
       .toThrow(/S3ArchiverProps\.autoDeleteObjects needs RemovalPolicy.DESTROY \(on the archiver or the pipeline\), got retain/);
+  });
+
+  test('server access logs go to a log bucket of the archiver\'s own by default: private, TLS only, S3-managed, kept a year', () => {
+    const { template } = synth();
+    const archive = logicalId(template, 'AWS::S3::Bucket', 'PipelineArchiverBucket');
+    const logs = logicalId(template, 'AWS::S3::Bucket', 'PipelineArchiverAccessLogsBucket');
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LoggingConfiguration: { DestinationBucketName: { Ref: logs }, LogFilePrefix: 'archive-access-logs/' },
+    });
+    expect(template.findResources('AWS::S3::Bucket')[archive].Properties.LoggingConfiguration).toBeDefined();
+    expect(template.findResources('AWS::S3::Bucket')[logs]).toMatchObject({
+      Properties: {
+        BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+        PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+        OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+        LifecycleConfiguration: { Rules: [expect.objectContaining({ ExpirationInDays: 365 })] },
+      },
+      DeletionPolicy: 'Retain',
+    });
+    // Delivery by bucket policy, from this archive bucket and account only.
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: logs },
+      PolicyDocument: {
+        Statement: Match.arrayWith([{
+          Action: 's3:PutObject',
+          Effect: 'Allow',
+          Principal: { Service: 'logging.s3.amazonaws.com' },
+          Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logs, 'Arn'] }, '/archive-access-logs/*']] },
+          Condition: { ArnLike: { 'aws:SourceArn': { 'Fn::GetAtt': [archive, 'Arn'] } }, StringEquals: { 'aws:SourceAccount': '111111111111' } },
+        }]),
+      },
+    });
+  });
+
+  test('access logs to a bucket of your own, or off with the reason written for reviewers', () => {
+    const stack = newStack();
+    const audit = new s3.Bucket(stack, 'Audit');
+    new SensorIngestPipeline(stack, 'Pipeline', { archiver: Archiver.s3({ accessLogs: ArchiveAccessLogs.toBucket(audit, 'iot/') }) });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::S3::Bucket', 2);
+    template.hasResourceProperties('AWS::S3::Bucket', { LoggingConfiguration: { DestinationBucketName: { Ref: logicalId(template, 'AWS::S3::Bucket', 'Audit') }, LogFilePrefix: 'iot/' } });
+
+    const off = synth({ archiver: Archiver.s3({ accessLogs: ArchiveAccessLogs.disabled('synthetic data of a load test') }) }).template;
+    off.resourceCountIs('AWS::S3::Bucket', 1);
+    off.hasResource('AWS::S3::Bucket', {
+      Metadata: { cdk_nag: { rules_to_suppress: [{ id: 'AwsSolutions-S1', reason: 'Server access logs are turned off: synthetic data of a load test' }] } },
+    });
+    expect(Object.values(off.findResources('AWS::S3::Bucket'))[0].Properties.LoggingConfiguration).toBeUndefined();
+  });
+
+  test('access-log choices that cannot hold are refused', () => {
+    expect(() => ArchiveAccessLogs.disabled('no')).toThrow(/ArchiveAccessLogs\.disabled: reason must say why, in at least 10 characters, got "no"/);
+    expect(() => ArchiveAccessLogs.toBucket(new s3.Bucket(newStack(), 'B'), 'logs')).toThrow(/ArchiveAccessLogs\.toBucket: prefix must be empty or end with "\/", got "logs"/);
+    const stack = newStack();
+    expect(() => Archiver.s3({ bucket: new s3.Bucket(stack, 'Lake'), accessLogs: ArchiveAccessLogs.newBucket() }))
+      .toThrow(/S3ArchiverProps\.accessLogs applies only to a bucket the archiver creates/);
+  });
+
+  test('destroy with auto-delete applies to the log bucket too, so that the stack can be deleted', () => {
+    const { template } = synth({ removalPolicy: RemovalPolicy.DESTROY, archiver: Archiver.s3({ autoDeleteObjects: true }) });
+    template.resourceCountIs('Custom::S3AutoDeleteObjects', 2);
+    template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Delete', Properties: { LifecycleConfiguration: { Rules: [Match.objectLike({ ExpirationInDays: 365 })] } } });
   });
 
   const invalid: Array<[string, S3ArchiverProps, RegExp]> = [

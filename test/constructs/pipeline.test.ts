@@ -307,6 +307,58 @@ describe('SensorIngestPipeline props', () => {
   });
 });
 
+describe('a customer-managed key', () => {
+  const stack = newStack();
+  const key = new kms.Key(stack, 'Key');
+  const pipeline = new SensorIngestPipeline(stack, 'Pipeline', { encryptionKey: key });
+  const device = new iam.Role(stack, 'Device', { assumedBy: new iam.ServicePrincipal('iot.amazonaws.com') });
+  pipeline.grantPutRecords(device);
+  const template = Template.fromStack(stack);
+  const keyArn = { 'Fn::GetAtt': [logicalId(template, 'AWS::KMS::Key', 'Key'), 'Arn'] };
+
+  test('encrypts the stream, the table, the queues and the archive bucket; the access-log bucket stays S3-managed', () => {
+    template.hasResourceProperties('AWS::Kinesis::Stream', { StreamEncryption: { EncryptionType: 'KMS', KeyId: keyArn } });
+    template.hasResourceProperties('AWS::DynamoDB::Table', { SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: keyArn } });
+    template.resourceCountIs('AWS::SQS::Queue', 3);
+    template.allResourcesProperties('AWS::SQS::Queue', { KmsMasterKeyId: keyArn });
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: keyArn }, BucketKeyEnabled: true }] },
+    });
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+    });
+    expect(pipeline.encryptionKey).toBe(key);
+  });
+
+  test('every function and the device may use the key for what it does', () => {
+    const expected: Record<string, string[]> = {
+      // Reads the stream; writes the table, the dead-letter and failed-batches queues.
+      PipelineProcessorFunctionRole: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey*'],
+      // Reads the stream; writes the archive and its failed-batches queue.
+      PipelineArchiverFunctionRole: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey*'],
+      // Reads the table only.
+      PipelineQueryFunctionRole: ['kms:Decrypt'],
+      // Puts on the stream only.
+      Device: ['kms:Encrypt', 'kms:GenerateDataKey*'],
+    };
+    for (const [role, actions] of Object.entries(expected)) {
+      const policy = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: logicalId(template, 'AWS::IAM::Role', role) }] } }))[0];
+      const onKey: string[] = policy.Properties.PolicyDocument.Statement
+        .filter((s: any) => JSON.stringify(s.Resource) === JSON.stringify(keyArn))
+        .flatMap((s: any) => [s.Action].flat());
+      expect({ role, actions: [...new Set(onKey)] }).toEqual({ role, actions: expect.arrayContaining(actions) });
+    }
+    const query = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: logicalId(template, 'AWS::IAM::Role', 'PipelineQueryFunctionRole') }] } }))[0];
+    expect(JSON.stringify(query.Properties.PolicyDocument)).not.toContain('kms:Encrypt');
+  });
+
+  test('a KMS stream without the key, or another stream encryption with it, is refused', () => {
+    const s = newStack();
+    expect(() => new SensorIngestPipeline(s, 'P', { encryptionKey: new kms.Key(s, 'K'), streamEncryption: kinesis.StreamEncryption.MANAGED }))
+      .toThrow(/SensorIngestPipelineProps\.streamEncryption must be KMS \(or unset\) with SensorIngestPipelineProps\.encryptionKey, got MANAGED/);
+  });
+});
+
 describe('SensorIngestPipeline grants', () => {
   test('grantPutRecords: PutRecord(s) and ListShards on the stream, nothing broader', () => {
     const stack = newStack();
@@ -320,7 +372,7 @@ describe('SensorIngestPipeline grants', () => {
     });
   });
 
-  test('grantQuery: invoke the query function only', () => {
+  test('grantQuery: invoke the query function only, with no version wildcard', () => {
     const stack = newStack();
     const pipeline = new SensorIngestPipeline(stack, 'Pipeline');
     const user = new iam.User(stack, 'Reader');
@@ -328,8 +380,17 @@ describe('SensorIngestPipeline grants', () => {
     const template = Template.fromStack(stack);
     template.hasResourceProperties('AWS::IAM::Policy', {
       Users: [{ Ref: logicalId(template, 'AWS::IAM::User', 'Reader') }],
-      PolicyDocument: { Statement: [{ Action: 'lambda:InvokeFunction', Effect: 'Allow', Resource: Match.anyValue() }] },
+      PolicyDocument: {
+        Statement: [{ Action: 'lambda:InvokeFunction', Effect: 'Allow', Resource: { 'Fn::GetAtt': [logicalId(template, 'AWS::Lambda::Function', 'PipelineQueryFunction'), 'Arn'] } }],
+      },
     });
+  });
+
+  test('grantQuery to a service principal: a resource policy on the function', () => {
+    const stack = newStack();
+    const pipeline = new SensorIngestPipeline(stack, 'Pipeline');
+    pipeline.grantQuery(new iam.ServicePrincipal('iot.amazonaws.com'));
+    Template.fromStack(stack).hasResourceProperties('AWS::Lambda::Permission', { Action: 'lambda:InvokeFunction', Principal: 'iot.amazonaws.com' });
   });
 
   test('grantReadData: read-only table access', () => {
@@ -352,7 +413,7 @@ describe('SensorIngestPipeline validation', () => {
     ['shardCount 1.5', () => synth({ shardCount: 1.5 }), /SensorIngestPipelineProps\.shardCount must be an integer/],
     ['retention 1 hour', () => synth({ retentionPeriod: Duration.hours(1) }), /SensorIngestPipelineProps\.retentionPeriod must be from 1 day to 365 days, got 1 hour/],
     ['retention 400 days', () => synth({ retentionPeriod: Duration.days(400) }), /SensorIngestPipelineProps\.retentionPeriod/],
-    ['KMS without a key', () => synth({ streamEncryption: kinesis.StreamEncryption.KMS }), /SensorIngestPipelineProps\.streamEncryption KMS needs a key of your own/],
+    ['KMS without a key', () => synth({ streamEncryption: kinesis.StreamEncryption.KMS }), /SensorIngestPipelineProps\.streamEncryption KMS needs SensorIngestPipelineProps\.encryptionKey/],
     ['query.defaultLimit above maxLimit', () => synth({ query: { defaultLimit: 200, maxLimit: 100 } }), /SensorIngestPipelineProps\.query\.defaultLimit must be an integer from 1 to 100, got 200/],
     ['query.maxLimit 0', () => synth({ query: { maxLimit: 0 } }), /SensorIngestPipelineProps\.query\.maxLimit/],
     ['query.memorySize 64', () => synth({ query: { memorySize: 64 } }), /SensorIngestPipelineProps\.query\.memorySize must be an integer from 128 to 10,240, got 64/],

@@ -1,0 +1,129 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+
+/** An alarm on a count: it fires when the count over one period reaches the threshold. */
+export interface CountAlarmOptions {
+  /**
+   * Create this alarm.
+   *
+   * @default true
+   */
+  readonly enabled?: boolean;
+
+  /**
+   * The count over one period that fires the alarm.
+   *
+   * @default 1
+   */
+  readonly threshold?: number;
+
+  /**
+   * Consecutive periods at or above the threshold before the alarm fires.
+   *
+   * @default 1 - 3 for the stream's read throughput, which event source mappings retry on their own
+   */
+  readonly evaluationPeriods?: number;
+
+  /**
+   * The period the count is taken over.
+   *
+   * @default Duration.minutes(5)
+   */
+  readonly period?: Duration;
+}
+
+/** An alarm on an age: it fires when the age reaches the threshold. */
+export interface AgeAlarmOptions {
+  /**
+   * Create this alarm.
+   *
+   * @default true
+   */
+  readonly enabled?: boolean;
+
+  /**
+   * The age that fires the alarm.
+   *
+   * @default - given where the alarm is documented
+   */
+  readonly threshold?: Duration;
+
+  /**
+   * Consecutive periods at or above the threshold before the alarm fires.
+   *
+   * @default 1
+   */
+  readonly evaluationPeriods?: number;
+
+  /**
+   * The period the maximum age is taken over.
+   *
+   * @default Duration.minutes(5)
+   */
+  readonly period?: Duration;
+}
+
+/**
+ * The pipeline's CloudWatch alarms. Each fires on a sign that the pipeline
+ * falls behind, drops or rejects data, or is throttled; together they feed
+ * one composite "pipeline unhealthy" alarm to page on.
+ */
+export interface PipelineAlarmsProps {
+  /**
+   * Create the alarms.
+   *
+   * @default true
+   */
+  readonly enabled?: boolean;
+
+  /**
+   * Actions of the composite "pipeline unhealthy" alarm, for example
+   * `new cloudwatch_actions.SnsAction(topic)`.
+   *
+   * @default - none
+   */
+  readonly actions?: cloudwatch.IAlarmAction[];
+
+  /**
+   * Put `actions` on every alarm as well as on the composite one.
+   *
+   * @default false - one signal to page on: the composite alarm
+   */
+  readonly actionsOnEveryAlarm?: boolean;
+
+  /**
+   * How far behind the stream each consumer may fall (the Lambda
+   * `IteratorAge` of its function). Records expire at the stream's retention.
+   *
+   * @default - fires at a quarter of the stream's retention (6 hours for 24 hours), which leaves three quarters to act
+   */
+  readonly iteratorAge?: AgeAlarmOptions;
+
+  /** Errors of each function (`Errors`). */
+  readonly functionErrors?: CountAlarmOptions;
+
+  /** Throttled invocations of each function (`Throttles`). */
+  readonly functionThrottles?: CountAlarmOptions;
+
+  /** Records sent to the dead-letter destination: they failed validation. */
+  readonly deadLetters?: CountAlarmOptions;
+
+  /** Messages sent to a failed-batches queue: an event source mapping gave up on a batch. */
+  readonly failedBatches?: CountAlarmOptions;
+
+  /**
+   * The oldest message of a failed-batches queue: a failed batch left unhandled.
+   *
+   * @default - fires at 1 day
+   */
+  readonly failedBatchesAge?: AgeAlarmOptions;
+
+  /** Throttled writes to the table (`WriteThrottleEvents`), which the processor retries. */
+  readonly tableWriteThrottles?: CountAlarmOptions;
+
+  /** Puts on the stream refused for throughput (`WriteProvisionedThroughputExceeded`): devices are throttled. */
+  readonly streamWriteThroughputExceeded?: CountAlarmOptions;
+
+  /** Reads of the stream refused for throughput (`ReadProvisionedThroughputExceeded`): too many consumers per shard. */
+  readonly streamReadThroughputExceeded?: CountAlarmOptions;
+}
