@@ -1,8 +1,9 @@
-import { CfnOutput, Duration, NestedStack, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import { CfnElement, CfnOutput, CfnResource, Duration, NestedStack, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import * as identitypool from 'aws-cdk-lib/aws-cognito-identitypool';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { Archiver, IngestProcessor, MetricsMode, SensorIngestPipeline } from '../src';
@@ -42,19 +43,55 @@ export class ReferenceDeploymentStack extends Stack {
       }),
     });
     const archiveBucket = this.pipeline.archiveBucket!;
+    const deadLetterQueue = this.pipeline.deadLetterQueue!; // IngestProcessor.dynamoDb() defaults to a queue
 
     // TestClientUser, TestClientPolicy, TestClientKeys: the test page's
-    // identity, allowed to put records and invoke the query function, nothing
-    // else. The grants write the user's policy (TestClientUser/DefaultPolicy).
-    const user = new iam.User(this, 'TestClientUser');
-    this.pipeline.grantPutRecords(user);
-    this.pipeline.grantQuery(user);
-    const keys = new iam.AccessKey(this, 'TestClientKeys', { user });
-    // The secret key goes to Secrets Manager, never to a stack output.
-    const keySecret = new secretsmanager.Secret(this, 'TestClientSecret', {
-      description: 'Secret access key of the IoT backend test client user',
-      secretStringValue: keys.secretAccessKey,
+    // identity. Instead of an IAM user with an access key (a long-lived
+    // secret), a Cognito identity pool hands the page temporary credentials
+    // of its guest role: the page has no sign-in, so anyone holding it can do
+    // what this role allows, and it allows only what the page does.
+    const identityPool = new identitypool.IdentityPool(this, 'TestClientIdentityPool', {
+      allowUnauthenticatedIdentities: true,
+      // The enhanced flow only (GetId, GetCredentialsForIdentity): Cognito
+      // then also caps guest sessions with its own scope-down policy.
+      allowClassicFlow: false,
     });
+    const guestRole = identityPool.unauthenticatedRole;
+    this.pipeline.grantPutRecords(guestRole);
+    this.pipeline.grantQuery(guestRole);
+    // The page shows dead letters without consuming them (VisibilityTimeout 0),
+    // so no DeleteMessage.
+    deadLetterQueue.grant(guestRole, 'sqs:ReceiveMessage', 'sqs:GetQueueAttributes');
+    // ReceiveMessage on a queue under a KMS key needs kms:Decrypt on that key.
+    deadLetterQueue.encryptionMasterKey?.grantDecrypt(guestRole);
+    // GetMetricData has no resource-level permissions (and no condition key
+    // naming a namespace): its resource can only be "*". It reads metric values.
+    guestRole.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['cloudwatch:GetMetricData'],
+      resources: ['*'],
+    }));
+    addNagSuppressions(identityPool.node.defaultChild as CfnResource, [{
+      id: 'AwsSolutions-COG7',
+      reason: 'The test page has no sign-in, so it takes guest (unauthenticated) identities. Their role may only put records on '
+        + "this pipeline's stream, invoke its query function, read its dead-letter queue without deleting and read CloudWatch "
+        + 'metric data; the classic flow is off, so Cognito also caps guest sessions with its enhanced-flow session policy. '
+        + 'A page for real users would use authenticated identities.',
+    }]);
+    const queryFunctionId = this.getLogicalId(this.pipeline.queryFunction.node.defaultChild as CfnElement);
+    addNagSuppressions(guestRole.node.findChild('DefaultPolicy').node.defaultChild as CfnResource, [
+      {
+        id: 'AwsSolutions-IAM5',
+        reason: 'cloudwatch:GetMetricData supports no resource-level permissions, so its resource must be "*"; it only reads '
+          + "metric values (the page shows the processor's Sensors/SensorData metric).",
+        applies_to: ['Resource::*'],
+      },
+      {
+        id: 'AwsSolutions-IAM5',
+        reason: 'lambda:InvokeFunction on the qualified ARNs (versions and aliases) of the query function, as grantInvoke '
+          + 'writes it; the wildcard covers qualifiers of that one function, no other function.',
+        applies_to: [`Resource::<${queryFunctionId}.Arn>:*`],
+      },
+    ]);
 
     // ConfigTable and ConfigHelperStack: the reference's fixed-name
     // configuration table, with its entries written at deploy time by a custom
@@ -76,11 +113,11 @@ export class ReferenceDeploymentStack extends Stack {
       },
     });
 
-    new CfnOutput(this, 'AccessKeyId', { value: keys.accessKeyId, description: 'Access key id of the test client user' });
-    new CfnOutput(this, 'SecretAccessKeySecretArn', {
-      value: keySecret.secretArn,
-      description: 'Secrets Manager secret holding the test client secret access key (aws secretsmanager get-secret-value --secret-id <arn>)',
+    new CfnOutput(this, 'IdentityPoolId', {
+      value: identityPool.identityPoolId,
+      description: "Cognito identity pool giving the test page temporary credentials (its config.json's identityPoolId)",
     });
+    new CfnOutput(this, 'DeadLetterQueueUrl', { value: deadLetterQueue.queueUrl, description: 'Queue of records that failed validation' });
     new CfnOutput(this, 'LambdaAPIFunction', { value: this.pipeline.queryFunction.functionName });
     new CfnOutput(this, 'KinesisStream', { value: this.pipeline.stream.streamName });
     new CfnOutput(this, 'Region', { value: this.region });
@@ -102,6 +139,18 @@ class ConfigHelperStack extends NestedStack {
     const key = { Environment: { S: 'demo' } };
     const attrNames = Object.fromEntries(names.map((n, i) => [`#a${i}`, n]));
     const table = props.configTable.tableName;
+    // The provider function's own role and log group: it may write its logs
+    // to that group only, where the default role would bring the managed
+    // AWSLambdaBasicExecutionRole (logs on every log group).
+    const role = new iam.Role(this, 'ConfigEntriesRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'Writes and removes the IoTRefArchConfig entries at deploy time',
+    });
+    const logGroup = new logs.LogGroup(this, 'ConfigEntriesLogs', {
+      retention: logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    logGroup.grantWrite(role);
     new cr.AwsCustomResource(this, 'ConfigEntries', {
       onCreate: {
         service: 'DynamoDB',
@@ -126,9 +175,38 @@ class ConfigHelperStack extends NestedStack {
         },
       },
       installLatestAwsSdk: false,
+      role,
+      logGroup,
       policy: cr.AwsCustomResourcePolicy.fromStatements([
         new iam.PolicyStatement({ actions: ['dynamodb:UpdateItem'], resources: [props.configTable.tableArn] }),
       ]),
     });
+    // The provider is one function per stack (a SingletonFunction); this
+    // nested stack holds no other.
+    for (const fn of this.node.findAll().filter((c) => CfnResource.isCfnResource(c) && c.cfnResourceType === 'AWS::Lambda::Function')) {
+      addNagSuppressions(fn as CfnResource, [{
+        id: 'AwsSolutions-L1',
+        reason: "aws-cdk-lib's AwsCustomResource provider: aws-cdk-lib chooses its runtime (the newest Node.js it ships the "
+          + 'provider for) and moves it with aws-cdk-lib upgrades; overriding it would run the provider on a runtime it was '
+          + 'not released for. It runs only when CloudFormation creates or deletes this resource.',
+      }]);
+    }
   }
+}
+
+/** A cdk-nag suppression as it is written in template metadata. */
+interface NagSuppression {
+  readonly id: string;
+  readonly reason: string;
+  readonly applies_to?: string[];
+}
+
+/**
+ * Writes cdk-nag suppressions into the resource's template metadata, beside
+ * any already there, so that a cdk-nag run over this app reads them without
+ * the app depending on cdk-nag.
+ */
+function addNagSuppressions(resource: CfnResource, rules: NagSuppression[]): void {
+  const existing: NagSuppression[] = resource.getMetadata('cdk_nag')?.rules_to_suppress ?? [];
+  resource.addMetadata('cdk_nag', { rules_to_suppress: [...existing, ...rules] });
 }

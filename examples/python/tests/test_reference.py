@@ -64,24 +64,57 @@ def test_uses_the_installed_wheel_not_the_source_tree():
     assert not package_dir.startswith(os.path.join(repo, "src"))
 
 
-def test_has_every_resource_of_the_reference(template):
-    # EventStream, SensorDataTable + ConfigTable, ArchiveBucket
-    template.resource_count_is("AWS::Kinesis::Stream", 1)
-    template.resource_count_is("AWS::DynamoDB::Table", 2)
-    template.resource_count_is("AWS::S3::Bucket", 1)
-    # ApiFunction, DdbCloudWatchEventProcessorFunction, EventArchiverFunction and their
-    # roles, and the function (and role) that empties the archive bucket on delete
-    template.resource_count_is("AWS::Lambda::Function", 4)
-    template.resource_count_is("AWS::IAM::Role", 4)
-    template.resource_count_is("Custom::S3AutoDeleteObjects", 1)
-    # DdbCloudWatchProcessorSourceMapping, EventArchiverSourceMapping
-    template.resource_count_is("AWS::Lambda::EventSourceMapping", 2)
-    # TestClientUser, TestClientPolicy (the user's policy), TestClientKeys
-    template.resource_count_is("AWS::IAM::User", 1)
-    template.resource_count_is("AWS::IAM::AccessKey", 1)
-    template.resource_count_is("AWS::SecretsManager::Secret", 1)
-    # ConfigHelperStack
-    template.resource_count_is("AWS::CloudFormation::Stack", 1)
+def census(template):
+    """Resource types and how many of each, in one template."""
+    counts = {}
+    for resource in template.to_json()["Resources"].values():
+        counts[resource["Type"]] = counts.get(resource["Type"], 0) + 1
+    return counts
+
+
+def test_has_every_resource_of_the_reference_the_test_client_as_an_identity_pool(synth):
+    assert census(synth["template"]) == {
+        # EventStream, SensorDataTable + ConfigTable, ArchiveBucket (+ its TLS-only policy)
+        "AWS::Kinesis::Stream": 1,
+        "AWS::DynamoDB::Table": 2,
+        "AWS::S3::Bucket": 1,
+        "AWS::S3::BucketPolicy": 1,
+        # ApiFunction, DdbCloudWatchEventProcessorFunction, EventArchiverFunction, their
+        # log groups, and the function that empties the archive bucket on delete
+        "AWS::Lambda::Function": 4,
+        "AWS::Logs::LogGroup": 3,
+        "Custom::S3AutoDeleteObjects": 1,
+        # DdbCloudWatchProcessorSourceMapping, EventArchiverSourceMapping, and the
+        # dead-letter and failed-batches queues
+        "AWS::Lambda::EventSourceMapping": 2,
+        "AWS::SQS::Queue": 3,
+        "AWS::SQS::QueuePolicy": 3,
+        # TestClientUser, TestClientPolicy, TestClientKeys: the identity pool and its roles
+        "AWS::Cognito::IdentityPool": 1,
+        "AWS::Cognito::IdentityPoolRoleAttachment": 1,
+        # 3 functions, auto-delete provider, guest, authenticated
+        "AWS::IAM::Role": 6,
+        # 3 functions, guest
+        "AWS::IAM::Policy": 4,
+        # ConfigHelperStack
+        "AWS::CloudFormation::Stack": 1,
+    }
+    assert census(synth["nested"]) == {
+        "Custom::AWS": 1,
+        # the custom resource's provider function, with a role and log group of its own
+        "AWS::Lambda::Function": 1,
+        "AWS::IAM::Role": 1,
+        "AWS::IAM::Policy": 2,
+        "AWS::Logs::LogGroup": 1,
+    }
+
+
+def test_no_iam_user_access_key_or_secret_anywhere(synth):
+    for template in (synth["template"], synth["nested"]):
+        types = {r["Type"] for r in template.to_json()["Resources"].values()}
+        assert not types & {"AWS::IAM::User", "AWS::IAM::AccessKey", "AWS::IAM::Group", "AWS::SecretsManager::Secret"}
+        assert "SecretAccessKey" not in json.dumps(template.to_json())
+        assert "AccessKeyId" not in json.dumps(template.to_json())
 
 
 def handler_functions(template):
@@ -123,26 +156,97 @@ def test_processor_publishes_with_put_metric_data(template):
     })
 
 
-def test_the_test_client_may_put_records_and_invoke_the_query_function_nothing_else(template):
-    policies = template.find_resources("AWS::IAM::Policy", {"Properties": {"Users": Match.any_value()}})
-    actions = []
-    for policy in policies.values():
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            action = statement["Action"]
-            actions.extend(action if isinstance(action, list) else [action])
-    assert sorted(actions) == ["kinesis:ListShards", "kinesis:PutRecord", "kinesis:PutRecords", "lambda:InvokeFunction"]
+def only(template, resource_type):
+    """The only resource of the type, as (logical id, resource)."""
+    found = list(template.find_resources(resource_type).items())
+    assert len(found) == 1, f"one {resource_type} expected, got {len(found)}"
+    return found[0]
 
 
-def test_outputs_the_reference_outputs_but_never_the_secret_key_in_plain_text(template):
+def logical_id(template, resource_type, prefix):
+    ids = [i for i in template.find_resources(resource_type) if i.startswith(prefix)]
+    assert len(ids) == 1, f"one {resource_type} starting with {prefix} expected, got {ids}"
+    return ids[0]
+
+
+def role_statements(template, role_id):
+    """The statements of every AWS::IAM::Policy attached to the role."""
+    statements = []
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"].get("Roles", []):
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def test_the_identity_pool_gives_guest_identities_through_the_enhanced_flow_only(template):
+    _, pool = only(template, "AWS::Cognito::IdentityPool")
+    assert pool["Properties"]["AllowUnauthenticatedIdentities"] is True
+    assert pool["Properties"]["AllowClassicFlow"] is False
+
+
+def test_the_guest_role_may_put_records_invoke_the_query_peek_at_dead_letters_and_read_metrics_nothing_else(template):
+    _, attachment = only(template, "AWS::Cognito::IdentityPoolRoleAttachment")
+    guest = attachment["Properties"]["Roles"]["unauthenticated"]["Fn::GetAtt"][0]
+    authenticated = attachment["Properties"]["Roles"]["authenticated"]["Fn::GetAtt"][0]
+    stream = only(template, "AWS::Kinesis::Stream")[0]
+    query = logical_id(template, "AWS::Lambda::Function", "PipelineQueryFunction")
+    dead_letters = logical_id(template, "AWS::SQS::Queue", "PipelineProcessorDeadLetterQueue")
+    roles = template.to_json()["Resources"]
+    for role in (guest, authenticated):
+        assert "ManagedPolicyArns" not in roles[role]["Properties"]
+        assert "Policies" not in roles[role]["Properties"]
+    assert role_statements(template, guest) == [
+        {
+            "Effect": "Allow",
+            "Action": ["kinesis:ListShards", "kinesis:PutRecord", "kinesis:PutRecords"],
+            "Resource": {"Fn::GetAtt": [stream, "Arn"]},
+        },
+        {
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": [
+                {"Fn::GetAtt": [query, "Arn"]},
+                {"Fn::Join": ["", [{"Fn::GetAtt": [query, "Arn"]}, ":*"]]},
+            ],
+        },
+        {
+            # no sqs:DeleteMessage: the page shows dead letters without consuming them
+            "Effect": "Allow",
+            "Action": ["sqs:ReceiveMessage", "sqs:GetQueueAttributes"],
+            "Resource": {"Fn::GetAtt": [dead_letters, "Arn"]},
+        },
+        {"Effect": "Allow", "Action": "cloudwatch:GetMetricData", "Resource": "*"},
+    ]
+    assert role_statements(template, authenticated) == []
+
+
+def test_outputs_the_reference_outputs_the_page_needs_the_identity_pool_instead_of_a_key(template):
     outputs = template.to_json()["Outputs"]
     assert sorted(outputs) == [
-        "AccessKeyId", "ArchiveBucket", "KinesisStream", "LambdaAPIFunction", "Region",
-        "SecretAccessKeySecretArn", "SensorDataTable",
+        "ArchiveBucket", "DeadLetterQueueUrl", "IdentityPoolId", "KinesisStream", "LambdaAPIFunction", "Region",
+        "SensorDataTable",
     ]
-    assert 'SecretAccessKey"]' not in json.dumps(outputs, separators=(",", ":"))
-    template.has_resource_properties("AWS::SecretsManager::Secret", {
-        "SecretString": {"Fn::GetAtt": [Match.string_like_regexp("^TestClientKeys"), "SecretAccessKey"]},
-    })
+    assert outputs["IdentityPoolId"]["Value"] == {"Ref": only(template, "AWS::Cognito::IdentityPool")[0]}
+    assert outputs["DeadLetterQueueUrl"]["Value"] == {
+        "Ref": logical_id(template, "AWS::SQS::Queue", "PipelineProcessorDeadLetterQueue"),
+    }
+
+
+def test_the_accepted_cdk_nag_findings_are_suppressed_in_the_template_with_reasons(synth):
+    template, nested = synth["template"], synth["nested"]
+    suppressed = []
+    for t in (template, nested):
+        for resource in t.to_json()["Resources"].values():
+            for rule in resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", []):
+                assert len(rule["reason"]) > 80
+                suppressed.append((resource["Type"], rule["id"], tuple(rule.get("applies_to", []))))
+    query = logical_id(template, "AWS::Lambda::Function", "PipelineQueryFunction")
+    assert sorted(suppressed) == sorted([
+        ("AWS::Cognito::IdentityPool", "AwsSolutions-COG7", ()),
+        ("AWS::IAM::Policy", "AwsSolutions-IAM5", ("Resource::*",)),
+        ("AWS::IAM::Policy", "AwsSolutions-IAM5", (f"Resource::<{query}.Arn>:*",)),
+        ("AWS::Lambda::Function", "AwsSolutions-L1", ()),
+    ])
 
 
 def test_the_config_table_is_iot_ref_arch_config_and_the_helper_writes_both_entries(synth):

@@ -1,6 +1,7 @@
 package io.github.cdkiotingest.examples;
 
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 import io.github.cdkiotingest.Archiver;
@@ -9,7 +10,9 @@ import io.github.cdkiotingest.IngestProcessor;
 import io.github.cdkiotingest.MetricsMode;
 import io.github.cdkiotingest.S3ArchiverProps;
 import io.github.cdkiotingest.SensorIngestPipeline;
+import software.amazon.awscdk.CfnElement;
 import software.amazon.awscdk.CfnOutput;
+import software.amazon.awscdk.CfnResource;
 import software.amazon.awscdk.Duration;
 import software.amazon.awscdk.RemovalPolicy;
 import software.amazon.awscdk.Stack;
@@ -20,11 +23,12 @@ import software.amazon.awscdk.services.dynamodb.BillingMode;
 import software.amazon.awscdk.services.dynamodb.PointInTimeRecoverySpecification;
 import software.amazon.awscdk.services.dynamodb.Table;
 import software.amazon.awscdk.services.dynamodb.TableEncryption;
-import software.amazon.awscdk.services.iam.AccessKey;
-import software.amazon.awscdk.services.iam.User;
+import software.amazon.awscdk.services.cognito.identitypool.IdentityPool;
+import software.amazon.awscdk.services.iam.IRole;
+import software.amazon.awscdk.services.iam.PolicyStatement;
 import software.amazon.awscdk.services.lambda.StartingPosition;
 import software.amazon.awscdk.services.s3.IBucket;
-import software.amazon.awscdk.services.secretsmanager.Secret;
+import software.amazon.awscdk.services.sqs.IQueue;
 import software.constructs.Construct;
 
 /**
@@ -66,17 +70,55 @@ public class ReferenceStack extends Stack {
                 .build();
         IBucket archiveBucket = pipeline.getArchiveBucket(); // never null with Archiver.s3()
 
-        // TestClientUser, TestClientPolicy, TestClientKeys: the test page's identity,
-        // allowed to put records and invoke the query function, nothing else.
-        User user = new User(this, "TestClientUser");
-        pipeline.grantPutRecords(user);
-        pipeline.grantQuery(user);
-        AccessKey keys = AccessKey.Builder.create(this, "TestClientKeys").user(user).build();
-        // The secret key goes to Secrets Manager, never to a stack output.
-        Secret keySecret = Secret.Builder.create(this, "TestClientSecret")
-                .description("Secret access key of the IoT backend test client user")
-                .secretStringValue(keys.getSecretAccessKey())
+        IQueue deadLetterQueue = pipeline.getDeadLetterQueue(); // IngestProcessor.dynamoDb() defaults to a queue
+
+        // TestClientUser, TestClientPolicy, TestClientKeys: the test page's identity.
+        // Instead of an IAM user with an access key (a long-lived secret), a Cognito
+        // identity pool hands the page temporary credentials of its guest role: the
+        // page has no sign-in, so anyone holding it can do what this role allows, and
+        // it allows only what the page does.
+        IdentityPool identityPool = IdentityPool.Builder.create(this, "TestClientIdentityPool")
+                .allowUnauthenticatedIdentities(true)
+                // The enhanced flow only (GetId, GetCredentialsForIdentity): Cognito
+                // then also caps guest sessions with its own scope-down policy.
+                .allowClassicFlow(false)
                 .build();
+        IRole guestRole = identityPool.getUnauthenticatedRole();
+        pipeline.grantPutRecords(guestRole);
+        pipeline.grantQuery(guestRole);
+        // The page shows dead letters without consuming them (VisibilityTimeout 0),
+        // so no DeleteMessage.
+        deadLetterQueue.grant(guestRole, "sqs:ReceiveMessage", "sqs:GetQueueAttributes");
+        // ReceiveMessage on a queue under a KMS key needs kms:Decrypt on that key.
+        if (deadLetterQueue.getEncryptionMasterKey() != null) {
+            deadLetterQueue.getEncryptionMasterKey().grantDecrypt(guestRole);
+        }
+        // GetMetricData has no resource-level permissions (and no condition key
+        // naming a namespace): its resource can only be "*". It reads metric values.
+        guestRole.addToPrincipalPolicy(PolicyStatement.Builder.create()
+                .actions(List.of("cloudwatch:GetMetricData"))
+                .resources(List.of("*"))
+                .build());
+        NagMetadata.addSuppressions((CfnResource) identityPool.getNode().getDefaultChild(), NagMetadata.rule(
+                "AwsSolutions-COG7",
+                "The test page has no sign-in, so it takes guest (unauthenticated) identities. Their role may only put "
+                        + "records on this pipeline's stream, invoke its query function, read its dead-letter queue "
+                        + "without deleting and read CloudWatch metric data; the classic flow is off, so Cognito also "
+                        + "caps guest sessions with its enhanced-flow session policy. A page for real users would use "
+                        + "authenticated identities."));
+        String queryFunctionId = getLogicalId((CfnElement) pipeline.getQueryFunction().getNode().getDefaultChild());
+        NagMetadata.addSuppressions(
+                (CfnResource) guestRole.getNode().findChild("DefaultPolicy").getNode().getDefaultChild(),
+                NagMetadata.rule("AwsSolutions-IAM5",
+                        "cloudwatch:GetMetricData supports no resource-level permissions, so its resource must be "
+                                + "\"*\"; it only reads metric values (the page shows the processor's "
+                                + "Sensors/SensorData metric).",
+                        "Resource::*"),
+                NagMetadata.rule("AwsSolutions-IAM5",
+                        "lambda:InvokeFunction on the qualified ARNs (versions and aliases) of the query function, as "
+                                + "grantInvoke writes it; the wildcard covers qualifiers of that one function, no other "
+                                + "function.",
+                        "Resource::<" + queryFunctionId + ".Arn>:*"));
 
         // ConfigTable and ConfigHelperStack: the reference's fixed-name configuration
         // table, its entries written at deploy time by a custom resource in a nested stack.
@@ -95,14 +137,14 @@ public class ReferenceStack extends Stack {
         entries.put("ArchiveBucket", archiveBucket.getBucketName());
         configHelper = new ConfigHelperStack(this, "ConfigHelperStack", configTable, entries);
 
-        CfnOutput.Builder.create(this, "AccessKeyId")
-                .value(keys.getAccessKeyId())
-                .description("Access key id of the test client user")
+        CfnOutput.Builder.create(this, "IdentityPoolId")
+                .value(identityPool.getIdentityPoolId())
+                .description("Cognito identity pool giving the test page temporary credentials "
+                        + "(its config.json's identityPoolId)")
                 .build();
-        CfnOutput.Builder.create(this, "SecretAccessKeySecretArn")
-                .value(keySecret.getSecretArn())
-                .description("Secrets Manager secret holding the test client secret access key "
-                        + "(aws secretsmanager get-secret-value --secret-id <arn>)")
+        CfnOutput.Builder.create(this, "DeadLetterQueueUrl")
+                .value(deadLetterQueue.getQueueUrl())
+                .description("Queue of records that failed validation")
                 .build();
         CfnOutput.Builder.create(this, "LambdaAPIFunction").value(pipeline.getQueryFunction().getFunctionName()).build();
         CfnOutput.Builder.create(this, "KinesisStream").value(pipeline.getStream().getStreamName()).build();

@@ -62,24 +62,56 @@ class ReferenceStackTest {
     }
 
     @Test
-    void hasEveryResourceOfTheReference() {
-        // EventStream, SensorDataTable + ConfigTable, ArchiveBucket
-        template.resourceCountIs("AWS::Kinesis::Stream", 1);
-        template.resourceCountIs("AWS::DynamoDB::Table", 2);
-        template.resourceCountIs("AWS::S3::Bucket", 1);
-        // ApiFunction, DdbCloudWatchEventProcessorFunction, EventArchiverFunction and their
-        // roles, and the function (and role) that empties the archive bucket on delete
-        template.resourceCountIs("AWS::Lambda::Function", 4);
-        template.resourceCountIs("AWS::IAM::Role", 4);
-        template.resourceCountIs("Custom::S3AutoDeleteObjects", 1);
-        // DdbCloudWatchProcessorSourceMapping, EventArchiverSourceMapping
-        template.resourceCountIs("AWS::Lambda::EventSourceMapping", 2);
-        // TestClientUser, TestClientPolicy (the user's policy), TestClientKeys
-        template.resourceCountIs("AWS::IAM::User", 1);
-        template.resourceCountIs("AWS::IAM::AccessKey", 1);
-        template.resourceCountIs("AWS::SecretsManager::Secret", 1);
+    void hasEveryResourceOfTheReferenceTheTestClientAsAnIdentityPool() {
+        Map<String, Integer> expected = new TreeMap<>();
+        // EventStream, SensorDataTable + ConfigTable, ArchiveBucket (+ its TLS-only policy)
+        expected.put("AWS::Kinesis::Stream", 1);
+        expected.put("AWS::DynamoDB::Table", 2);
+        expected.put("AWS::S3::Bucket", 1);
+        expected.put("AWS::S3::BucketPolicy", 1);
+        // ApiFunction, DdbCloudWatchEventProcessorFunction, EventArchiverFunction, their
+        // log groups, and the function that empties the archive bucket on delete
+        expected.put("AWS::Lambda::Function", 4);
+        expected.put("AWS::Logs::LogGroup", 3);
+        expected.put("Custom::S3AutoDeleteObjects", 1);
+        // DdbCloudWatchProcessorSourceMapping, EventArchiverSourceMapping, and the
+        // dead-letter and failed-batches queues
+        expected.put("AWS::Lambda::EventSourceMapping", 2);
+        expected.put("AWS::SQS::Queue", 3);
+        expected.put("AWS::SQS::QueuePolicy", 3);
+        // TestClientUser, TestClientPolicy, TestClientKeys: the identity pool and its roles
+        expected.put("AWS::Cognito::IdentityPool", 1);
+        expected.put("AWS::Cognito::IdentityPoolRoleAttachment", 1);
+        // 3 functions, auto-delete provider, guest, authenticated
+        expected.put("AWS::IAM::Role", 6);
+        // 3 functions, guest
+        expected.put("AWS::IAM::Policy", 4);
         // ConfigHelperStack
-        template.resourceCountIs("AWS::CloudFormation::Stack", 1);
+        expected.put("AWS::CloudFormation::Stack", 1);
+        assertEquals(expected, census(template));
+
+        Map<String, Integer> expectedNested = new TreeMap<>();
+        expectedNested.put("Custom::AWS", 1);
+        // the custom resource's provider function, with a role and log group of its own
+        expectedNested.put("AWS::Lambda::Function", 1);
+        expectedNested.put("AWS::IAM::Role", 1);
+        expectedNested.put("AWS::IAM::Policy", 2);
+        expectedNested.put("AWS::Logs::LogGroup", 1);
+        assertEquals(expectedNested, census(nested));
+    }
+
+    @Test
+    void noIamUserAccessKeyOrSecretAnywhere() throws IOException {
+        for (Template t : List.of(template, nested)) {
+            Map<String, Integer> types = census(t);
+            for (String type : List.of("AWS::IAM::User", "AWS::IAM::AccessKey", "AWS::IAM::Group",
+                    "AWS::SecretsManager::Secret")) {
+                assertFalse(types.containsKey(type), type);
+            }
+            String json = new ObjectMapper().writeValueAsString(t.toJSON());
+            assertFalse(json.contains("SecretAccessKey"));
+            assertFalse(json.contains("AccessKeyId"));
+        }
     }
 
     @Test
@@ -122,35 +154,80 @@ class ReferenceStackTest {
     }
 
     @Test
-    void theTestClientMayPutRecordsAndInvokeTheQueryFunctionNothingElse() {
-        Map<String, Map<String, Object>> policies = template.findResources("AWS::IAM::Policy",
-                Map.of("Properties", Map.of("Users", Match.anyValue())));
-        List<String> actions = new ArrayList<>();
-        for (Map<String, Object> policy : policies.values()) {
-            Map<String, Object> document = map(map(policy.get("Properties")).get("PolicyDocument"));
-            for (Object statement : (List<?>) document.get("Statement")) {
-                Object action = map(statement).get("Action");
-                if (action instanceof List<?> list) {
-                    list.forEach(a -> actions.add((String) a));
-                } else {
-                    actions.add((String) action);
-                }
-            }
-        }
-        actions.sort(null);
-        assertEquals(List.of("kinesis:ListShards", "kinesis:PutRecord", "kinesis:PutRecords", "lambda:InvokeFunction"),
-                actions);
+    void theIdentityPoolGivesGuestIdentitiesThroughTheEnhancedFlowOnly() {
+        Map<String, Object> props = map(only(template, "AWS::Cognito::IdentityPool").getValue().get("Properties"));
+        assertEquals(true, props.get("AllowUnauthenticatedIdentities"));
+        assertEquals(false, props.get("AllowClassicFlow"));
     }
 
     @Test
-    void outputsTheReferenceOutputsButNeverTheSecretKeyInPlainText() throws IOException {
+    void theGuestRoleMayPutRecordsInvokeTheQueryPeekAtDeadLettersAndReadMetricsNothingElse() {
+        Map<String, Object> roles = map(map(only(template, "AWS::Cognito::IdentityPoolRoleAttachment").getValue()
+                .get("Properties")).get("Roles"));
+        String guest = roleId(roles.get("unauthenticated"));
+        String authenticated = roleId(roles.get("authenticated"));
+        String stream = only(template, "AWS::Kinesis::Stream").getKey();
+        String query = logicalId(template, "AWS::Lambda::Function", "PipelineQueryFunction");
+        String deadLetters = logicalId(template, "AWS::SQS::Queue", "PipelineProcessorDeadLetterQueue");
+        Map<String, Object> resources = map(template.toJSON().get("Resources"));
+        for (String role : List.of(guest, authenticated)) {
+            Map<String, Object> props = map(map(resources.get(role)).get("Properties"));
+            assertFalse(props.containsKey("ManagedPolicyArns"), role);
+            assertFalse(props.containsKey("Policies"), role);
+        }
+        Map<String, Object> queryArn = Map.of("Fn::GetAtt", List.of(query, "Arn"));
+        assertEquals(List.of(
+                Map.of("Effect", "Allow",
+                        "Action", List.of("kinesis:ListShards", "kinesis:PutRecord", "kinesis:PutRecords"),
+                        "Resource", Map.of("Fn::GetAtt", List.of(stream, "Arn"))),
+                Map.of("Effect", "Allow",
+                        "Action", "lambda:InvokeFunction",
+                        "Resource", List.of(queryArn, Map.of("Fn::Join", List.of("", List.of(queryArn, ":*"))))),
+                // no sqs:DeleteMessage: the page shows dead letters without consuming them
+                Map.of("Effect", "Allow",
+                        "Action", List.of("sqs:ReceiveMessage", "sqs:GetQueueAttributes"),
+                        "Resource", Map.of("Fn::GetAtt", List.of(deadLetters, "Arn"))),
+                Map.of("Effect", "Allow", "Action", "cloudwatch:GetMetricData", "Resource", "*")),
+                roleStatements(template, guest));
+        assertEquals(List.of(), roleStatements(template, authenticated));
+    }
+
+    @Test
+    void outputsTheReferenceOutputsThePageNeedsTheIdentityPoolInsteadOfAKey() {
         Map<String, Object> outputs = map(template.toJSON().get("Outputs"));
-        assertEquals(List.of("AccessKeyId", "ArchiveBucket", "KinesisStream", "LambdaAPIFunction", "Region",
-                "SecretAccessKeySecretArn", "SensorDataTable"), new ArrayList<>(new TreeMap<>(outputs).keySet()));
-        String json = new ObjectMapper().writeValueAsString(outputs);
-        assertFalse(json.contains("SecretAccessKey\"]"), json);
-        template.hasResourceProperties("AWS::SecretsManager::Secret", Map.of(
-                "SecretString", Map.of("Fn::GetAtt", List.of(Match.stringLikeRegexp("^TestClientKeys"), "SecretAccessKey"))));
+        assertEquals(List.of("ArchiveBucket", "DeadLetterQueueUrl", "IdentityPoolId", "KinesisStream",
+                "LambdaAPIFunction", "Region", "SensorDataTable"), new ArrayList<>(new TreeMap<>(outputs).keySet()));
+        assertEquals(Map.of("Ref", only(template, "AWS::Cognito::IdentityPool").getKey()),
+                map(outputs.get("IdentityPoolId")).get("Value"));
+        assertEquals(Map.of("Ref", logicalId(template, "AWS::SQS::Queue", "PipelineProcessorDeadLetterQueue")),
+                map(outputs.get("DeadLetterQueueUrl")).get("Value"));
+    }
+
+    @Test
+    void theAcceptedCdkNagFindingsAreSuppressedInTheTemplateWithReasons() {
+        List<String> suppressed = new ArrayList<>();
+        for (Template t : List.of(template, nested)) {
+            for (Object resource : map(t.toJSON().get("Resources")).values()) {
+                Object metadata = map(resource).get("Metadata");
+                if (metadata == null || map(metadata).get("cdk_nag") == null) {
+                    continue;
+                }
+                for (Object rule : (List<?>) map(map(metadata).get("cdk_nag")).get("rules_to_suppress")) {
+                    assertTrue(((String) map(rule).get("reason")).length() > 80, rule.toString());
+                    suppressed.add(map(resource).get("Type") + " " + map(rule).get("id") + " "
+                            + map(rule).getOrDefault("applies_to", List.of()));
+                }
+            }
+        }
+        suppressed.sort(null);
+        String query = logicalId(template, "AWS::Lambda::Function", "PipelineQueryFunction");
+        List<String> expected = new ArrayList<>(List.of(
+                "AWS::Cognito::IdentityPool AwsSolutions-COG7 []",
+                "AWS::IAM::Policy AwsSolutions-IAM5 [Resource::*]",
+                "AWS::IAM::Policy AwsSolutions-IAM5 [Resource::<" + query + ".Arn>:*]",
+                "AWS::Lambda::Function AwsSolutions-L1 []"));
+        expected.sort(null);
+        assertEquals(expected, suppressed);
     }
 
     @Test
@@ -199,6 +276,46 @@ class ReferenceStackTest {
             seen.put(name, sha256(Files.readAllBytes(dir.resolve("index.js"))));
         }
         assertEquals(expected, seen);
+    }
+
+    /** Resource types and how many of each, in one template. */
+    private static Map<String, Integer> census(final Template t) {
+        Map<String, Integer> counts = new TreeMap<>();
+        for (Object resource : map(t.toJSON().get("Resources")).values()) {
+            counts.merge((String) map(resource).get("Type"), 1, Integer::sum);
+        }
+        return counts;
+    }
+
+    /** The only resource of the type, by logical id. */
+    private static Map.Entry<String, Map<String, Object>> only(final Template t, final String type) {
+        Map<String, Map<String, Object>> found = t.findResources(type);
+        assertEquals(1, found.size(), "one " + type + " expected");
+        return found.entrySet().iterator().next();
+    }
+
+    /** The logical id of the only resource of the type whose id starts with the prefix. */
+    private static String logicalId(final Template t, final String type, final String prefix) {
+        List<String> ids = t.findResources(type).keySet().stream().filter(id -> id.startsWith(prefix)).toList();
+        assertEquals(1, ids.size(), "one " + type + " starting with " + prefix + " expected, got " + ids);
+        return ids.get(0);
+    }
+
+    /** The logical id of a role from its {"Fn::GetAtt": [id, "Arn"]}. */
+    private static String roleId(final Object getAtt) {
+        return (String) ((List<?>) map(getAtt).get("Fn::GetAtt")).get(0);
+    }
+
+    /** The statements of every AWS::IAM::Policy attached to the role. */
+    private static List<Object> roleStatements(final Template t, final String roleId) {
+        List<Object> statements = new ArrayList<>();
+        for (Map<String, Object> policy : t.findResources("AWS::IAM::Policy").values()) {
+            Map<String, Object> props = map(policy.get("Properties"));
+            if (((List<?>) props.getOrDefault("Roles", List.of())).contains(Map.of("Ref", roleId))) {
+                statements.addAll((List<?>) map(props.get("PolicyDocument")).get("Statement"));
+            }
+        }
+        return statements;
     }
 
     /** The functions running a bundled handler (they, and only they, carry its settings). */
