@@ -1,0 +1,23 @@
+import { IntegTest } from '@aws-cdk/integ-tests-alpha';
+import { App } from 'aws-cdk-lib';
+import { ReferenceDeploymentStack } from '../../examples/reference-stack';
+import { assertReadingsFlowThrough, emptyOnDelete } from './pipeline-assertions';
+
+// The example app's reference deployment (processor batch size 25 and the
+// archiver's 100 without a batching window, metrics with PutMetricData, the
+// test client and the nested ConfigHelperStack), deployed, fed and checked.
+// No stack traces in the snapshot's metadata: they hold this checkout's paths.
+const app = new App({ stackTraces: false, context: { 'aws:cdk:disable-creation-stack-traces': true } });
+const stack = new ReferenceDeploymentStack(app, 'IotIngestIntegReference');
+
+// The example destroys its bucket with the stack, but CloudFormation cannot
+// delete a bucket that still holds the objects the checks leave in it.
+emptyOnDelete(stack.pipeline.archiveBucket!);
+
+const integ = new IntegTest(app, 'ReferenceDeployment', {
+  testCases: [stack],
+  // No update workflow (deploying the committed snapshot first): the snapshot
+  // then keeps no copy of the handler bundles.
+  stackUpdateWorkflow: false,
+});
+assertReadingsFlowThrough(integ, stack.pipeline, 'integ-reference-1');
