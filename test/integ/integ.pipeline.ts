@@ -1,11 +1,10 @@
 import { IntegTest } from '@aws-cdk/integ-tests-alpha';
-import { App, RemovalPolicies, Stack } from 'aws-cdk-lib';
+import { RemovalPolicies, Stack } from 'aws-cdk-lib';
+import { assertReadingsFlowThrough, emptyOnDelete, newIntegApp } from './pipeline-assertions';
 import { SensorIngestPipeline } from '../../src';
-import { assertReadingsFlowThrough, emptyOnDelete } from './pipeline-assertions';
 
 // A pipeline with every prop at its default, deployed, fed and checked.
-// No stack traces in the snapshot's metadata: they hold this checkout's paths.
-const app = new App({ stackTraces: false, context: { 'aws:cdk:disable-creation-stack-traces': true } });
+const app = newIntegApp();
 const stack = new Stack(app, 'IotIngestIntegDefaultPipeline');
 const pipeline = new SensorIngestPipeline(stack, 'Pipeline');
 

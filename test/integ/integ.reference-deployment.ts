@@ -1,13 +1,11 @@
 import { IntegTest } from '@aws-cdk/integ-tests-alpha';
-import { App } from 'aws-cdk-lib';
+import { assertReadingsFlowThrough, emptyOnDelete, newIntegApp } from './pipeline-assertions';
 import { ReferenceDeploymentStack } from '../../examples/reference-stack';
-import { assertReadingsFlowThrough, emptyOnDelete } from './pipeline-assertions';
 
 // The example app's reference deployment (processor batch size 25 and the
 // archiver's 100 without a batching window, metrics with PutMetricData, the
 // test client and the nested ConfigHelperStack), deployed, fed and checked.
-// No stack traces in the snapshot's metadata: they hold this checkout's paths.
-const app = new App({ stackTraces: false, context: { 'aws:cdk:disable-creation-stack-traces': true } });
+const app = newIntegApp();
 const stack = new ReferenceDeploymentStack(app, 'IotIngestIntegReference');
 
 // The example destroys its bucket with the stack, but CloudFormation cannot

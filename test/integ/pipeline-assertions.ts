@@ -1,7 +1,13 @@
 import { AwsApiCall, ExpectedResult, IntegTest, Match } from '@aws-cdk/integ-tests-alpha';
-import { Duration } from 'aws-cdk-lib';
+import { App, Duration } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { SensorIngestPipeline } from '../../src';
+
+/** The app of a deploy test. */
+export function newIntegApp(): App {
+  // No stack traces in the snapshot's metadata: they hold the checkout's paths.
+  return new App({ stackTraces: false, context: { 'aws:cdk:disable-creation-stack-traces': true } });
+}
 
 /**
  * How long each check waits for the deployed pipeline. The archiver holds a
