@@ -1,4 +1,4 @@
-import { awscdk, javascript } from 'projen';
+import { awscdk, javascript, TaskShell } from 'projen';
 
 // Handlers that run in Lambda. Each one is bundled by esbuild into
 // assets/handlers/<name>.lambda/index.js when the library is built, and those
@@ -174,6 +174,7 @@ packageTask.spawn(integ);
 const INTEG_RUNNER = 'integ-runner --directory test/integ --language typescript';
 const integSnapshots = project.addTask('integ:snapshots', {
   description: 'Synthesize the deploy tests (test/integ) and compare their templates with the committed snapshots; needs no AWS account',
+  shell: TaskShell.sh(),
   steps: [{ spawn: 'bundle' }, {
     // integ-runner's own hint (--update-on-failed) would deploy.
     exec: `${INTEG_RUNNER} || { echo 'Deploy test snapshots differ: npx projen integ:snapshots:update rewrites them (no deploy); npx projen integ:deploy --parallel-regions REGION proves them in an account' >&2; exit 1; }`,
