@@ -190,6 +190,14 @@ project.addTask('integ:deploy', {
   steps: [{ spawn: 'bundle' }, { exec: `${INTEG_RUNNER} --force`, receiveArgs: true }],
 });
 project.testTask.spawn(integSnapshots);
+
+// cfn-lint (PyPI, in a virtualenv the script makes) over every template worth
+// checking: the pipeline in each prop combination that changes its template,
+// the example app with its nested stack, and the deploy tests' snapshots.
+project.testTask.spawn(project.addTask('lint:cfn', {
+  description: 'Synthesize the pipeline variants and the example and run cfn-lint over them and the deploy test snapshots; fails on any error',
+  steps: [{ spawn: 'bundle' }, { exec: 'bash test/cfn-lint/run.sh' }],
+}));
 // The assertion provider's bundle, copied from node_modules into each
 // snapshot; the comparison reads templates only. (Added here, after projen's
 // own "!/test/", which would drop it.)
