@@ -1,4 +1,4 @@
-import { awscdk, javascript, TaskShell } from 'projen';
+import { awscdk, javascript } from 'projen';
 
 // Handlers that run in Lambda. Each one is bundled by esbuild into
 // assets/handlers/<name>.lambda/index.js when the library is built, and those
@@ -174,16 +174,17 @@ packageTask.spawn(integ);
 const INTEG_RUNNER = 'integ-runner --directory test/integ --language typescript';
 const integSnapshots = project.addTask('integ:snapshots', {
   description: 'Synthesize the deploy tests (test/integ) and compare their templates with the committed snapshots; needs no AWS account',
-  shell: TaskShell.sh(),
   steps: [{ spawn: 'bundle' }, {
     // integ-runner's own hint (--update-on-failed) would deploy.
-    exec: `${INTEG_RUNNER} || { echo 'Deploy test snapshots differ: npx projen integ:snapshots:update rewrites them (no deploy); npx projen integ:deploy --parallel-regions REGION proves them in an account' >&2; exit 1; }`,
+    exec: `${INTEG_RUNNER} || (echo 'Deploy test snapshots differ: npx projen integ:snapshots:update rewrites them (no deploy); npx projen integ:deploy --parallel-regions REGION proves them in an account' >&2; exit 1)`,
   }],
 });
 project.addTask('integ:snapshots:update', {
-  description: 'Rewrite the snapshot of each deploy test whose templates changed, without deploying it',
+  description: 'Rewrite the snapshot of each deploy test whose templates changed, without deploying it (--force: every snapshot)',
   // --dry-run: write the snapshot of a failed comparison instead of deploying.
-  steps: [{ spawn: 'bundle' }, { exec: `${INTEG_RUNNER} --update-on-failed --dry-run` }],
+  // integ-runner compares only the stacks under test; --force also records a
+  // change to the assertions alone (and a new timestamp salt in each of them).
+  steps: [{ spawn: 'bundle' }, { exec: `${INTEG_RUNNER} --update-on-failed --dry-run`, receiveArgs: true }],
 });
 project.addTask('integ:deploy', {
   description: 'Deploy every deploy test to the AWS account of the current credentials, run its assertions, destroy it and rewrite its snapshot (pass --parallel-regions REGION)',
