@@ -76,6 +76,11 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'kinesalite',
     's3rver',
     'fast-check',
+    // Deploy tests (test/integ/): the runner, and the assertion constructs.
+    // integ-tests-alpha is released apart from aws-cdk-lib; its peer range
+    // (^2.245.0) covers our aws-cdk-lib floor.
+    '@aws-cdk/integ-runner',
+    '@aws-cdk/integ-tests-alpha',
   ],
 
   jestOptions: {
@@ -157,6 +162,44 @@ integ.spawn(project.addTask('integ:java', {
 }));
 // `build` itself is locked by projen; packaging is its last step.
 packageTask.spawn(integ);
+
+// Deploy tests (test/integ/integ.*.ts): CDK apps whose assertions
+// (integ-tests-alpha) run in the account they are deployed to. Without an
+// account, integ-runner synthesizes each app and compares its templates with
+// the committed snapshot (test/integ/*.snapshot/), asset hashes aside; the
+// build runs that comparison with the tests.
+const INTEG_RUNNER = 'integ-runner --directory test/integ --language typescript';
+const integSnapshots = project.addTask('integ:snapshots', {
+  description: 'Synthesize the deploy tests (test/integ) and compare their templates with the committed snapshots; needs no AWS account',
+  steps: [{ spawn: 'bundle' }, {
+    // integ-runner's own hint (--update-on-failed) would deploy.
+    exec: `${INTEG_RUNNER} || (echo 'Deploy test snapshots differ: npx projen integ:snapshots:update rewrites them (no deploy); npx projen integ:deploy --parallel-regions REGION proves them in an account' >&2; exit 1)`,
+  }],
+});
+project.addTask('integ:snapshots:update', {
+  description: 'Rewrite the snapshot of each deploy test whose templates changed, without deploying it (--force: every snapshot)',
+  // --dry-run: write the snapshot of a failed comparison instead of deploying.
+  // integ-runner compares only the stacks under test; --force also records a
+  // change to the assertions alone (and a new timestamp salt in each of them).
+  steps: [{ spawn: 'bundle' }, { exec: `${INTEG_RUNNER} --update-on-failed --dry-run`, receiveArgs: true }],
+});
+project.addTask('integ:deploy', {
+  description: 'Deploy every deploy test to the AWS account of the current credentials, run its assertions, destroy it and rewrite its snapshot (pass --parallel-regions REGION)',
+  steps: [{ spawn: 'bundle' }, { exec: `${INTEG_RUNNER} --force`, receiveArgs: true }],
+});
+project.testTask.spawn(integSnapshots);
+
+// cfn-lint (PyPI, in a virtualenv the script makes) over every template worth
+// checking: the pipeline in each prop combination that changes its template,
+// the example app with its nested stack, and the deploy tests' snapshots.
+project.testTask.spawn(project.addTask('lint:cfn', {
+  description: 'Synthesize the pipeline variants and the example and run cfn-lint over them and the deploy test snapshots; fails on any error',
+  steps: [{ spawn: 'bundle' }, { exec: 'bash test/cfn-lint/run.sh' }],
+}));
+// The assertion provider's bundle, copied from node_modules into each
+// snapshot; the comparison reads templates only. (Added here, after projen's
+// own "!/test/", which would drop it.)
+project.gitignore.addPatterns('/test/integ/*.snapshot/asset.*');
 
 project.addTask('bench', {
   description: 'Measure API calls, invocations and CPU per reading for 10,000 readings against local servers',
