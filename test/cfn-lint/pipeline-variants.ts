@@ -1,9 +1,11 @@
-import { App, Stack } from 'aws-cdk-lib';
+import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { Archiver, DeadLetterDestination, IngestProcessor, MetricsMode, SensorIngestPipeline } from '../../src';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { ArchiveAccessLogs, Archiver, DeadLetterDestination, IngestProcessor, MetricsMode, SensorIngestPipeline } from '../../src';
 
 /**
  * One stack per prop combination that changes the shape of the pipeline's
@@ -18,7 +20,7 @@ function variant(id: string, build: (stack: Stack) => void): void {
 
 function ownFunction(stack: Stack, id: string): lambda.Function {
   return new lambda.Function(stack, id, {
-    runtime: lambda.Runtime.NODEJS_22_X,
+    runtime: lambda.Runtime.NODEJS_24_X,
     handler: 'index.handler',
     code: lambda.Code.fromInline('exports.handler = async () => ({ batchItemFailures: [] });'),
   });
@@ -63,5 +65,24 @@ variant('OwnProcessors', (stack) => {
     grantTableAccess: false,
   }));
 });
+
+// One customer-managed key for the stream, the table, the queues and the archive.
+variant('CustomerKey', (stack) => new SensorIngestPipeline(stack, 'Pipeline', {
+  encryptionKey: new kms.Key(stack, 'Key', { enableKeyRotation: true }),
+}));
+
+// Everything goes with the stack; access logs to a bucket of your own; alarms
+// paging a topic; the dashboard.
+variant('Operations', (stack) => new SensorIngestPipeline(stack, 'Pipeline', {
+  removalPolicy: RemovalPolicy.DESTROY,
+  archiver: Archiver.s3({ autoDeleteObjects: true, accessLogs: ArchiveAccessLogs.toBucket(new s3.Bucket(stack, 'Audit', { enforceSSL: true })) }),
+  alarms: { actions: [new cloudwatchActions.SnsAction(new sns.Topic(stack, 'Pager'))], actionsOnEveryAlarm: true },
+  dashboard: true,
+}));
+
+variant('NoAccessLogs', (stack) => new SensorIngestPipeline(stack, 'Pipeline', {
+  alarms: { enabled: false },
+  archiver: Archiver.s3({ accessLogs: ArchiveAccessLogs.disabled('synthetic data of a load test') }),
+}));
 
 app.synth();

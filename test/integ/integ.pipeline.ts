@@ -11,7 +11,7 @@ const pipeline = new SensorIngestPipeline(stack, 'Pipeline');
 // The defaults retain the stream, table and bucket; a test deployment must
 // leave nothing behind once it is destroyed.
 RemovalPolicies.of(stack).destroy();
-emptyOnDelete(pipeline.archiveBucket!);
+emptyOnDelete(pipeline);
 
 const integ = new IntegTest(app, 'DefaultPipeline', {
   testCases: [stack],

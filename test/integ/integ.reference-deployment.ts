@@ -15,7 +15,7 @@ const stack = new ReferenceDeploymentStack(app, 'IotIngestIntegReference');
 // and CloudFormation cannot delete a bucket that still holds the objects the
 // checks leave in it.
 RemovalPolicies.of(stack).destroy();
-emptyOnDelete(stack.pipeline.archiveBucket!);
+emptyOnDelete(stack.pipeline);
 
 const integ = new IntegTest(app, 'ReferenceDeployment', {
   testCases: [stack],

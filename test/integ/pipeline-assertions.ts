@@ -1,6 +1,7 @@
 import { AwsApiCall, ExpectedResult, IntegTest, Match } from '@aws-cdk/integ-tests-alpha';
 import { App, Duration } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import { IConstruct } from 'constructs';
 import { SensorIngestPipeline } from '../../src';
 
 /** The app of a deploy test. */
@@ -118,9 +119,12 @@ export function assertReadingsFlowThrough(integ: IntegTest, pipeline: SensorInge
  * any. The bucket's removal policy must be DESTROY. Does nothing to a bucket
  * that already empties itself on delete.
  */
-export function emptyOnDelete(bucket: s3.IBucket): void {
-  // A bucket created with autoDeleteObjects has this custom resource already
-  // (the mixin's own id; applying it twice would clash).
-  if (bucket.node.tryFindChild('AutoDeleteObjectsCustomResource')) return;
-  bucket.with(new s3.mixins.BucketAutoDeleteObjects());
+export function emptyOnDelete(scope: IConstruct): void {
+  // Every bucket under scope: the archive and its access-log bucket. One
+  // created with autoDeleteObjects has this custom resource already (the
+  // mixin's own id; applying it twice would clash).
+  for (const bucket of scope.node.findAll().filter((c): c is s3.Bucket => c instanceof s3.Bucket)) {
+    if (bucket.node.tryFindChild('AutoDeleteObjectsCustomResource')) continue;
+    bucket.with(new s3.mixins.BucketAutoDeleteObjects());
+  }
 }
