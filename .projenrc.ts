@@ -84,6 +84,11 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'kinesalite',
     's3rver',
     'fast-check',
+    // The local run's test page, bundled for the browser, and its browser tests.
+    '@aws-sdk/client-lambda',
+    '@aws-sdk/credential-providers',
+    'uplot',
+    'playwright-core',
   ],
 
   jestOptions: {
@@ -98,7 +103,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     },
   },
 
-  gitignore: ['cdk.out/', '/assets/', '.venv/', 'examples/java/target/', '__pycache__/', '.jsii.tabl.json', '.pytest_cache/'],
+  gitignore: ['cdk.out/', '/assets/', '/local/page/dist/', '.venv/', 'examples/java/target/', '__pycache__/', '.jsii.tabl.json', '.pytest_cache/'],
   npmignoreEnabled: true,
 });
 
@@ -133,9 +138,17 @@ project.eslint?.addOverride({
   rules: { 'import/no-extraneous-dependencies': ['error', { devDependencies: true }] },
 });
 
+// The local run's test page: the AWS SDK clients and the chart, bundled for
+// the browser (no CDN, no external script). Built output is not committed.
+const pageBuild = project.addTask('page:build', {
+  description: 'Bundle the test page of the local run (local/page) for the browser',
+  exec: 'esbuild local/page/src/main.ts --bundle --minify --format=esm --target=es2020 --platform=browser --outdir=local/page/dist --log-level=warning',
+});
+
 // Tests load the bundled handlers and the example synthesizes them, so both
-// need the bundles first.
+// need the bundles first; the browser tests need the page.
 project.testTask.prependSpawn(project.bundler.bundleTask);
+project.testTask.prependSpawn(pageBuild);
 
 // `npx projen build` packages for npm, PyPI and Maven everywhere, CI included
 // (projen's default packages only the npm tarball when CI is set).
@@ -162,10 +175,22 @@ integ.spawn(project.addTask('integ:java', {
 packageTask.spawn(integ);
 
 project.addTask('bench', {
-  description: 'Measure API calls, invocations and CPU per reading for 10,000 readings against local servers',
+  description: 'Measure API calls, invocations and CPU per reading for 10,000 readings against local servers, then the whole pipeline in a local run',
   steps: [
     { spawn: 'bundle' },
     { exec: 'ts-node --transpile-only --project tsconfig.dev.json bench/bench.ts' },
+    { exec: 'npx cdk synth --quiet', cwd: 'examples' },
+    { exec: 'ts-node --transpile-only --project tsconfig.dev.json bench/e2e.ts' },
+  ],
+});
+
+project.addTask('demo', {
+  description: 'Synthesize the example app and run it locally with a device simulator and the test page (npm run demo -- --help)',
+  steps: [
+    { spawn: 'bundle' },
+    { spawn: 'page:build' },
+    { exec: 'npx cdk synth --quiet', cwd: 'examples' },
+    { exec: 'ts-node --transpile-only --project tsconfig.dev.json local/src/runner/cli.ts --cdk-out examples/cdk.out', receiveArgs: true },
   ],
 });
 
