@@ -140,9 +140,15 @@ project.eslint?.addOverride({
 
 // The local run's test page: the AWS SDK clients and the chart, bundled for
 // the browser (no CDN, no external script). Built output is not committed.
+// The credential providers' package maps its browser entry point without the
+// file extension, which esbuild does not match: the alias names it.
 const pageBuild = project.addTask('page:build', {
   description: 'Bundle the test page of the local run (local/page) for the browser',
-  exec: 'esbuild local/page/src/main.ts --bundle --minify --format=esm --target=es2020 --platform=browser --outdir=local/page/dist --log-level=warning',
+  exec: [
+    'esbuild local/page/src/main.ts --bundle --minify --format=esm --target=es2020 --platform=browser',
+    '--outdir=local/page/dist --log-level=warning',
+    '--alias:@aws-sdk/credential-providers=./node_modules/@aws-sdk/credential-providers/dist-es/index.browser.js',
+  ].join(' '),
 });
 
 // Tests load the bundled handlers and the example synthesizes them, so both
