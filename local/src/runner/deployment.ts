@@ -66,7 +66,6 @@ export interface FunctionPlan {
   readonly memoryMb: number;
   readonly reservedConcurrency?: number;
   readonly environment: Readonly<Record<string, string>>;
-  readonly logGroupName: string;
 }
 
 export interface OutputPlan {
@@ -379,7 +378,6 @@ function planFunction(model: StackModel, logicalId: string, root: StackArtifact)
     memoryMb: Number(model.property(logicalId, 'MemorySize') ?? 128),
     reservedConcurrency: reserved === undefined ? undefined : Number(reserved),
     environment,
-    logGroupName: `/aws/lambda/${name}`,
   };
 }
 

@@ -142,6 +142,28 @@ export class CpuLimiter {
   }
 }
 
+/**
+ * The variables Lambda's Node.js runtime sets for every function; they take
+ * precedence over the function's own, as in Lambda, where they are reserved.
+ */
+export function runtimeEnvironment(spec: FunctionSpec, bootstrap: string): Record<string, string> {
+  return {
+    AWS_LAMBDA_FUNCTION_NAME: spec.name,
+    AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(spec.memoryMb),
+    AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${spec.name}`,
+    AWS_LAMBDA_LOG_STREAM_NAME: `${new Date().toISOString().slice(0, 10).replace(/-/g, '/')}/[$LATEST]local`,
+    AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+    AWS_EXECUTION_ENV: `AWS_Lambda_${spec.runtime}`,
+    LAMBDA_TASK_ROOT: spec.codeDirectory,
+    LAMBDA_RUNTIME_DIR: path.dirname(bootstrap),
+    LOCAL_LAMBDA_FUNCTION_ARN: spec.arn,
+    _HANDLER: spec.handler,
+    TZ: 'UTC',
+    LANG: 'en_US.UTF-8',
+  };
+}
+
 /** One execution environment: a process that runs one invocation at a time. */
 class ExecutionEnvironment {
   private readonly child: ChildProcess;
@@ -155,7 +177,7 @@ class ExecutionEnvironment {
     const heapMb = Math.max(32, Math.floor(spec.memoryMb * 0.85));
     this.child = fork(bootstrap, [], {
       cwd: spec.codeDirectory,
-      env: { ...spec.environment },
+      env: { ...spec.environment, ...runtimeEnvironment(spec, bootstrap) },
       execArgv: [`--max-old-space-size=${heapMb}`],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // Its own process group: Ctrl-C reaches the run, which then stops its functions in order.
