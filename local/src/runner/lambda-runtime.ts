@@ -101,8 +101,13 @@ export class CpuLimiter {
       return;
     }
     const group = path.join(root, `cdk-iot-ingest-${process.pid}`);
+    if (!existsSync(path.join(root, 'cpu.cfs_quota_us'))) {
+      this.active = false;
+      this.reason = `unavailable: no cgroup v1 cpu controller at ${root}`;
+      return;
+    }
     try {
-      mkdirSync(group, { recursive: true });
+      mkdirSync(group);
       this.groups.add(group);
       this.active = true;
       this.reason = `on: each function process runs under a CFS quota of memory / 1,769 MB of one CPU (${root})`;
@@ -121,7 +126,7 @@ export class CpuLimiter {
     if (!this.active) return;
     const group = path.join(this.root, `cdk-iot-ingest-${process.pid}`, functionName.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 100));
     if (!this.groups.has(group)) {
-      mkdirSync(group, { recursive: true });
+      mkdirSync(group);
       writeFileSync(path.join(group, 'cpu.cfs_period_us'), '100000');
       writeFileSync(path.join(group, 'cpu.cfs_quota_us'), String(CpuLimiter.quotaUs(memoryMb)));
       this.groups.add(group);
@@ -170,6 +175,8 @@ class ExecutionEnvironment {
   private readonly ready: Promise<void>;
   private pending?: { id: string; requestId: string; resolve: (r: Omit<InvokeResult, 'durationMs' | 'logs'>) => void; logs: string[] };
   alive = true;
+  /** Killed, or about to be: never handed another invocation. */
+  private dying = false;
   exitReason?: string;
 
   constructor(private readonly spec: FunctionSpec, bootstrap: string, private readonly sinks: RuntimeSinks, cpu: CpuLimiter) {
@@ -197,7 +204,9 @@ class ExecutionEnvironment {
         reject(new InitError({ errorType: 'Runtime.InitError', errorMessage: `the function did not start within ${this.initLimitMs() / 1000} s` }));
         this.kill();
       }, this.initLimitMs());
-      this.child.on('message', (m: { type: string; id?: string; payload?: string; error?: FunctionError }) => {
+      this.child.on('message', (m: { type: string; id?: string; payload?: string; error?: FunctionError; fatal?: boolean }) => {
+        // An uncaught error ends the environment (the process exits next): never reuse it.
+        if (m.fatal) this.dying = true;
         if (m.type === 'ready') {
           clearTimeout(initTimeout);
           resolve();
@@ -233,6 +242,10 @@ class ExecutionEnvironment {
     return this.child.pid;
   }
 
+  get usable(): boolean {
+    return this.alive && !this.dying;
+  }
+
   private initLimitMs(): number {
     return Math.max(10_000, this.spec.timeoutSeconds * 1000);
   }
@@ -262,11 +275,18 @@ class ExecutionEnvironment {
           resolve({ ...r, logs, crashed: r.error?.errorType === 'Runtime.ExitError' });
         },
       };
-      this.child.send({ type: 'invoke', id, requestId, payload, deadline: Date.now() + timeoutMs });
+      this.child.send({ type: 'invoke', id, requestId, payload, deadline: Date.now() + timeoutMs }, (err) => {
+        // The process ended between being picked and being sent the event: as a crash during the invocation.
+        if (err && this.pending?.id === id) {
+          this.pending.resolve({ requestId, payload: JSON.stringify({ errorType: 'Runtime.ExitError', errorMessage: `RequestId: ${requestId} Error: Runtime exited before the invocation` }), functionError: 'Unhandled', error: { errorType: 'Runtime.ExitError', errorMessage: `RequestId: ${requestId} Error: Runtime exited before the invocation` } });
+          this.pending = undefined;
+        }
+      });
     });
   }
 
   kill(): void {
+    this.dying = true;
     if (this.alive) this.child.kill('SIGKILL');
   }
 
@@ -311,7 +331,7 @@ export class FunctionPool {
 
   /** Process ids of the running environments (tests kill them to prove recovery). */
   processIds(): number[] {
-    return [...this.all].filter((e) => e.alive).map((e) => e.pid!).filter(Boolean);
+    return [...this.all].filter((e) => e.usable).map((e) => e.pid!).filter(Boolean);
   }
 
   async invoke(payload: string): Promise<InvokeResult> {
@@ -349,10 +369,10 @@ export class FunctionPool {
       if (this.stopped) throw new Error(`${this.spec.name} is stopping`);
       while (this.idle.length) {
         const env = this.idle.pop()!;
-        if (env.alive) return env;
+        if (env.usable) return env;
         this.all.delete(env);
       }
-      for (const env of [...this.all]) if (!env.alive) this.all.delete(env);
+      for (const env of [...this.all]) if (!env.usable) this.all.delete(env);
       if (this.all.size < this.spec.maxConcurrency) {
         const env = this.spawn();
         try {
@@ -368,7 +388,7 @@ export class FunctionPool {
   }
 
   private release(env: ExecutionEnvironment): void {
-    if (env.alive && !this.stopped) this.idle.push(env);
+    if (env.usable && !this.stopped) this.idle.push(env);
     else this.all.delete(env);
     this.waiting.shift()?.();
   }
