@@ -127,7 +127,7 @@ export class LocalAws {
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     const servers = await Promise.allSettled([
       startDynalite(observe && ((req) => observe('dynamodb', req))),
-      startKinesalite(observe && ((req) => observe('kinesis', req))),
+      startKinesalite(observe && ((req) => observe('kinesis', req)), { shardLimit: 100 }),
       startS3rver(observe && ((req) => observe('s3', req))),
     ]);
     const failed = servers.find((r) => r.status === 'rejected');

@@ -69,6 +69,8 @@ export interface MappingDeps {
 }
 
 export interface MappingStats {
+  /** GetRecords calls. */
+  polls: number;
   recordsRead: number;
   /** Records finished: processed, or skipped to the destination. */
   recordsDone: number;
@@ -107,7 +109,7 @@ interface WorkItem {
 
 export class EventSourceMappingPoller {
   readonly stats: MappingStats = {
-    recordsRead: 0, recordsDone: 0, recordsDiscarded: 0, invocations: 0, functionErrors: 0,
+    polls: 0, recordsRead: 0, recordsDone: 0, recordsDiscarded: 0, invocations: 0, functionErrors: 0,
     partialFailures: 0, retries: 0, bisections: 0, destinationMessages: 0, iteratorAgeMs: 0, millisBehindLatest: 0,
   };
   private readonly workers = new Map<string, ShardWorker>();
@@ -247,6 +249,7 @@ class ShardWorker {
           continue;
         }
         const out = await this.deps.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
+        this.mapping.stats.polls++;
         const records = out.Records ?? [];
         const now = Date.now();
         for (const r of records) {
