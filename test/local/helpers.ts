@@ -4,6 +4,7 @@ import { tmpdir } from 'os';
 import * as path from 'path';
 import { gunzipSync } from 'zlib';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { chromium } from 'playwright-core';
 import { App } from 'aws-cdk-lib';
 import { ReferenceDeploymentStack } from '../../examples/reference-stack';
 import { CREDENTIALS, REGION } from '../../local/src';
@@ -61,7 +62,6 @@ export async function launchChromium() {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`the browser tests need Debian's chromium at ${CHROMIUM}: apt-get install -y chromium (.ci/run installs it)`);
   }
-  const { chromium } = await import('playwright-core');
   return chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',

@@ -185,6 +185,7 @@ async function main(): Promise<void> {
 
   let chart: uPlot | undefined;
   async function drawChart(q: { sensorId: string; from?: string; to?: string }): Promise<void> {
+    $('chart-summary').textContent = 'Loading the chart…';
     try {
       const answer = await query({ sensorid: q.sensorId, limit: CHART_LIMIT, from: q.from, to: q.to });
       const items = (answer.items ?? []).slice().reverse();

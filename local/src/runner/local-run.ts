@@ -369,11 +369,12 @@ export class LocalRun {
   }
 
   /** Starts the device simulator on the page's stream; put-to-stored latency is measured for its readings. */
-  startSimulator(options: SimulatorOptions): DeviceSimulator {
+  startSimulator(options: SimulatorOptions, onPut?: (readings: readonly PutReading[]) => void): DeviceSimulator {
     if (!this.pageConfig.streamName) throw new LocalRunError('the simulator needs a stream: the app has none the run could pick');
     this.simulator = new DeviceSimulator(this.kinesisClient!, this.pageConfig.streamName, options, (readings: readonly PutReading[]) => {
       if (!this.firstPutAt) this.firstPutAt = readings[0].putAt;
       for (const r of readings) this.awaitingWrite.set(`${r.sensorId}|${r.timestamp}`, r.putAt);
+      onPut?.(readings);
     });
     this.simulator.start();
     return this.simulator;
@@ -468,7 +469,9 @@ export class LocalRun {
     this.simulator?.stop();
     if (this.saveTimer) clearInterval(this.saveTimer);
     // In-flight invocations may finish for a few seconds; then their processes are ended.
-    await Promise.race([Promise.all(this.pollers.map((p) => p.stop())), new Promise((r) => setTimeout(r, 5_000))]);
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(this.pollers.map((p) => p.stop())), new Promise((r) => (grace = setTimeout(r, 5_000)))]);
+    clearTimeout(grace);
     await Promise.all([...this.pools.values()].map((p) => p.stop()));
     await Promise.all(this.pollers.map((p) => p.stop()));
     if (this.options.dataDir && this.plan) this.saveState(path.resolve(this.options.dataDir));
