@@ -36,6 +36,7 @@ export interface SimulatorStats {
 export interface PutReading {
   readonly sensorId: string;
   readonly timestamp: string;
+  readonly value: number;
   readonly putAt: number;
 }
 
@@ -123,7 +124,7 @@ export class DeviceSimulator {
 
   private async putBatch(n: number): Promise<void> {
     const now = Date.now();
-    const records: Array<{ data: string; partitionKey: string; reading?: { sensorId: string; timestamp: string }; kind?: MalformedKind }> = [];
+    const records: Array<{ data: string; partitionKey: string; reading?: { sensorId: string; timestamp: string; value: number }; kind?: MalformedKind }> = [];
     for (let i = 0; i < n; i++) {
       const d = Math.floor(this.random() * this.sensors.length);
       const sensorId = this.sensors[d];
@@ -135,7 +136,7 @@ export class DeviceSimulator {
         const kind = MALFORMED_KINDS[(this.stats.malformed + records.filter((r) => r.kind).length) % MALFORMED_KINDS.length];
         records.push({ data: malformedPayload(kind, sensorId, timestamp, this.values[d]), partitionKey: sensorId, kind });
       } else {
-        records.push({ data: JSON.stringify({ sensorid: sensorId, value: this.values[d], timestamp }), partitionKey: sensorId, reading: { sensorId, timestamp } });
+        records.push({ data: JSON.stringify({ sensorid: sensorId, value: this.values[d], timestamp }), partitionKey: sensorId, reading: { sensorId, timestamp, value: this.values[d] } });
       }
     }
     let pending = records;
