@@ -103,7 +103,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     },
   },
 
-  gitignore: ['cdk.out/', '/assets/', '/local/page/dist/', '.venv/', 'examples/java/target/', '__pycache__/', '.jsii.tabl.json', '.pytest_cache/'],
+  gitignore: ['cdk.out/', '/assets/', '/local/page/dist/', '/local/page/config.json', 'examples/outputs.json', '.venv/', 'examples/java/target/', '__pycache__/', '.jsii.tabl.json', '.pytest_cache/'],
   npmignoreEnabled: true,
 });
 

@@ -82,7 +82,10 @@ export async function startDynalite(observe?: RequestObserver, options: ServerOp
 export async function startKinesalite(observe?: RequestObserver, options: ServerOptions & { shardLimit?: number } = {}): Promise<LocalServer> {
   const kinesalite = loadUntyped<HttpServerFactory>('kinesalite');
   const server = kinesalite({
-    createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: options.shardLimit ?? 10,
+    createStreamMs: 0,
+    deleteStreamMs: 0,
+    updateStreamMs: 0,
+    shardLimit: options.shardLimit ?? 10,
     ...(options.directory ? { path: options.directory } : {}),
   });
   if (observe) server.prependListener('request', observe);

@@ -33,8 +33,16 @@ beforeAll(async () => {
   kinesalite = await startKinesalite();
   const code = functionCode('exports.handler = async (event) => ({ echoed: event, region: process.env.AWS_REGION });');
   pool = new FunctionPool({
-    name: 'echo', arn: 'arn:aws:lambda:us-east-1:123456789012:function:echo', path: 'Test/Echo', codeDirectory: code, handler: 'index.handler',
-    runtime: 'nodejs22.x', timeoutSeconds: 5, memoryMb: 128, environment: { AWS_REGION: REGION, PATH: process.env.PATH! }, maxConcurrency: 1,
+    name: 'echo',
+    arn: 'arn:aws:lambda:us-east-1:123456789012:function:echo',
+    path: 'Test/Echo',
+    codeDirectory: code,
+    handler: 'index.handler',
+    runtime: 'nodejs22.x',
+    timeoutSeconds: 5,
+    memoryMb: 128,
+    environment: { AWS_REGION: REGION, PATH: process.env.PATH! },
+    maxConcurrency: 1,
   }, bootstrapFile(), { log: () => undefined, emf: () => false }, new CpuLimiter(false));
   gateway = await Gateway.start({
     port: 0,
@@ -162,7 +170,9 @@ describe('CloudWatch (AWS JSON 1.0)', () => {
     }));
     const metric = { Namespace: 'Sensors', MetricName: 'SensorData', Dimensions: [{ Name: 'SensorId', Value: 's1' }] };
     const out = await cloudwatch.send(new GetMetricDataCommand({
-      StartTime: new Date(minute), EndTime: new Date(minute + 120_000), ScanBy: 'TimestampAscending',
+      StartTime: new Date(minute),
+      EndTime: new Date(minute + 120_000),
+      ScanBy: 'TimestampAscending',
       MetricDataQueries: ['SampleCount', 'Sum', 'Average', 'Minimum', 'Maximum', 'p50'].map((Stat) => ({ Id: Stat.toLowerCase(), MetricStat: { Metric: metric, Period: 60, Stat } })),
     }));
     const byId = Object.fromEntries(out.MetricDataResults!.map((r) => [r.Id, r]));
@@ -186,7 +196,8 @@ describe('CloudWatch (AWS JSON 1.0)', () => {
     expect(cloudwatchServer.ingestEmf(line)).toBe(true);
     expect(cloudwatchServer.ingestEmf('{"level":"INFO","message":"batch processed"}')).toBe(false);
     const out = await cloudwatch.send(new GetMetricDataCommand({
-      StartTime: new Date(minute), EndTime: new Date(minute + 60_000),
+      StartTime: new Date(minute),
+      EndTime: new Date(minute + 60_000),
       MetricDataQueries: [{ Id: 'n', MetricStat: { Metric: { Namespace: 'Sensors', MetricName: 'SensorData', Dimensions: [{ Name: 'SensorId', Value: 'emf-sensor' }] }, Period: 60, Stat: 'Sum' } }],
     }));
     expect(out.MetricDataResults![0].Values).toEqual([6]);
@@ -228,7 +239,9 @@ describe('Lambda Invoke and the Kinesis front, with CORS', () => {
   });
 
   test('Kinesis calls through the front reach kinesalite and come back with CORS headers', async () => {
-    const kinesis = new KinesisClient({ region: REGION, credentials: CREDENTIALS, endpoint: gateway.endpoint, requestHandler: new NodeHttpHandler() });
+    const kinesis = new KinesisClient({
+      region: REGION, credentials: CREDENTIALS, endpoint: gateway.endpoint, requestHandler: new NodeHttpHandler(),
+    });
     try {
       await kinesis.send(new CreateStreamCommand({ StreamName: 'through-the-front', ShardCount: 1 }));
       const out = await kinesis.send(new ListStreamsCommand({}));

@@ -21,10 +21,10 @@ afterAll(async () => {
 });
 
 let streams = 0;
-async function streamWith(records: Array<{ key: string; n: number }>, shards = 1): Promise<{ name: string; sequenceNumbers: string[] }> {
+async function streamWith(items: Array<{ key: string; n: number }>, shards = 1): Promise<{ name: string; sequenceNumbers: string[] }> {
   const name = `mapping-${++streams}`;
   await aws.createStream(name, shards);
-  const sequenceNumbers = await aws.putRecords(name, records.map((r) => ({ data: JSON.stringify(r), partitionKey: r.key })));
+  const sequenceNumbers = await aws.putRecords(name, items.map((r) => ({ data: JSON.stringify(r), partitionKey: r.key })));
   return { name, sequenceNumbers };
 }
 
@@ -42,7 +42,9 @@ function records(count: number, keys = 1): Array<{ key: string; n: number }> {
   return Array.from({ length: count }, (_, n) => ({ key: `key-${n % keys}`, n }));
 }
 
-function start(streamName: string, spec: Partial<MappingSpec>, fn: (event: KinesisStreamEvent, n: number[]) => Promise<Answer> | Answer, store?: Map<string, string>): Harness {
+type TestFunction = (event: KinesisStreamEvent, n: number[]) => Promise<Answer> | Answer;
+
+function start(streamName: string, spec: Partial<MappingSpec>, fn: TestFunction, store?: Map<string, string>): Harness {
   const batches: number[][] = [];
   const destination: unknown[] = [];
   const checkpoints = store ?? new Map<string, string>();
@@ -53,11 +55,24 @@ function start(streamName: string, spec: Partial<MappingSpec>, fn: (event: Kines
     set: (uuid, shard, seq) => checkpoints.set(`${uuid}/${shard}`, seq),
   };
   harness.poller = new EventSourceMappingPoller({
-    path: 'Test/Mapping', uuid: 'uuid-1', functionName: 'fn', functionArn: 'arn:aws:lambda:us-east-1:123456789012:function:fn',
-    streamName, streamArn: `arn:aws:kinesis:us-east-1:123456789012:stream/${streamName}`, region: 'us-east-1',
-    invokeIdentityArn: 'arn:aws:iam::123456789012:role/fn-role', batchSize: 10, batchingWindowMs: 0, startingPosition: 'TRIM_HORIZON',
-    reportBatchItemFailures: true, maximumRetryAttempts: -1, maximumRecordAgeSeconds: -1, bisectOnError: false, parallelizationFactor: 1,
-    onFailureArn: 'arn:aws:sqs:us-east-1:123456789012:failed', ...spec,
+    path: 'Test/Mapping',
+    uuid: 'uuid-1',
+    functionName: 'fn',
+    functionArn: 'arn:aws:lambda:us-east-1:123456789012:function:fn',
+    streamName,
+    streamArn: `arn:aws:kinesis:us-east-1:123456789012:stream/${streamName}`,
+    region: 'us-east-1',
+    invokeIdentityArn: 'arn:aws:iam::123456789012:role/fn-role',
+    batchSize: 10,
+    batchingWindowMs: 0,
+    startingPosition: 'TRIM_HORIZON',
+    reportBatchItemFailures: true,
+    maximumRetryAttempts: -1,
+    maximumRecordAgeSeconds: -1,
+    bisectOnError: false,
+    parallelizationFactor: 1,
+    onFailureArn: 'arn:aws:sqs:us-east-1:123456789012:failed',
+    ...spec,
   }, {
     kinesis: aws.kinesisClient,
     invoke: async (payload): Promise<InvokeResult> => {
@@ -104,8 +119,12 @@ test('batch size, order and the Lambda event shape; a checkpoint at the last rec
   expect(h.batches).toEqual([[...Array(10).keys()], [...Array(10).keys()].map((i) => i + 10), [20, 21, 22, 23, 24]]);
   const r = events[0].Records[0];
   expect(r).toMatchObject({
-    eventSource: 'aws:kinesis', eventVersion: '1.0', eventName: 'aws:kinesis:record', awsRegion: 'us-east-1',
-    eventID: `shardId-000000000000:${sequenceNumbers[0]}`, eventSourceARN: `arn:aws:kinesis:us-east-1:123456789012:stream/${name}`,
+    eventSource: 'aws:kinesis',
+    eventVersion: '1.0',
+    eventName: 'aws:kinesis:record',
+    awsRegion: 'us-east-1',
+    eventID: `shardId-000000000000:${sequenceNumbers[0]}`,
+    eventSourceARN: `arn:aws:kinesis:us-east-1:123456789012:stream/${name}`,
     invokeIdentityArn: 'arn:aws:iam::123456789012:role/fn-role',
     kinesis: { kinesisSchemaVersion: '1.0', partitionKey: 'key-0', sequenceNumber: sequenceNumbers[0] },
   });
@@ -173,7 +192,10 @@ test('without bisect, a failing batch is retried whole MaximumRetryAttempts time
   await waitFor(() => h.poller.stats.recordsDone === 4, 'all records');
   await h.poller.stop();
   expect(h.batches).toEqual([[0, 1, 2], [0, 1, 2], [3]]);
-  expect(h.destination).toEqual([expect.objectContaining({ KinesisBatchInfo: expect.objectContaining({ batchSize: 3 }), requestContext: expect.objectContaining({ approximateInvokeCount: 2 }) })]);
+  expect(h.destination).toEqual([expect.objectContaining({
+    KinesisBatchInfo: expect.objectContaining({ batchSize: 3 }),
+    requestContext: expect.objectContaining({ approximateInvokeCount: 2 }),
+  })]);
 });
 
 test('records older than MaximumRecordAgeInSeconds are skipped with RecordAgeExceeded, never invoked', async () => {

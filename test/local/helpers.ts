@@ -4,8 +4,8 @@ import { tmpdir } from 'os';
 import * as path from 'path';
 import { gunzipSync } from 'zlib';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { chromium } from 'playwright-core';
 import { App } from 'aws-cdk-lib';
+import { chromium } from 'playwright-core';
 import { ReferenceDeploymentStack } from '../../examples/reference-stack';
 import { CREDENTIALS, REGION } from '../../local/src';
 
@@ -39,8 +39,12 @@ export interface ArchiveLine {
 /** Every line of every archive object (gzip NDJSON). */
 export async function readArchive(s3Endpoint: string, bucket: string, keys: readonly string[]): Promise<ArchiveLine[]> {
   const s3 = new S3Client({
-    region: REGION, credentials: CREDENTIALS, endpoint: s3Endpoint, forcePathStyle: true,
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
+    region: REGION,
+    credentials: CREDENTIALS,
+    endpoint: s3Endpoint,
+    forcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
   });
   try {
     const lines: ArchiveLine[] = [];

@@ -10,9 +10,17 @@ const emf: string[] = [];
 
 function pool(source: string, overrides: Partial<FunctionSpec> = {}): FunctionPool {
   const p = new FunctionPool({
-    name: 'fn', arn: 'arn:aws:lambda:us-east-1:123456789012:function:fn', path: 'Test/Fn', codeDirectory: functionCode(source),
-    handler: 'index.handler', runtime: 'nodejs22.x', timeoutSeconds: 3, memoryMb: 128,
-    environment: { PATH: process.env.PATH!, GREETING: 'hello' }, maxConcurrency: 2, ...overrides,
+    name: 'fn',
+    arn: 'arn:aws:lambda:us-east-1:123456789012:function:fn',
+    path: 'Test/Fn',
+    codeDirectory: functionCode(source),
+    handler: 'index.handler',
+    runtime: 'nodejs22.x',
+    timeoutSeconds: 3,
+    memoryMb: 128,
+    environment: { PATH: process.env.PATH!, GREETING: 'hello' },
+    maxConcurrency: 2,
+    ...overrides,
   }, bootstrapFile(), {
     log: (_, line) => logs.push(line),
     emf: (line) => (line.includes('"_aws"') ? (emf.push(line), true) : false),

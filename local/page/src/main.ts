@@ -213,7 +213,11 @@ async function main(): Promise<void> {
     // The metric is stamped with the readings' event time, per minute.
     const end = q.to ? Date.parse(q.to) + 60_000 : Date.now() + 5 * 60_000;
     const start = q.from ? Date.parse(q.from) : end - 3 * 3_600_000;
-    const metric = { Namespace: config.metric.namespace, MetricName: config.metric.name, Dimensions: [{ Name: config.metric.dimension, Value: q.sensorId }] };
+    const metric = {
+      Namespace: config.metric.namespace,
+      MetricName: config.metric.name,
+      Dimensions: [{ Name: config.metric.dimension, Value: q.sensorId }],
+    };
     const queries: MetricDataQuery[] = [
       { Id: 'samples', MetricStat: { Metric: metric, Period: 60, Stat: 'SampleCount' } },
       { Id: 'average', MetricStat: { Metric: metric, Period: 60, Stat: 'Average' } },
@@ -253,7 +257,10 @@ async function main(): Promise<void> {
       // VisibilityTimeout 0: the messages stay in the queue, visible to everyone.
       const [received, attributes] = await Promise.all([
         sqs.send(new ReceiveMessageCommand({
-          QueueUrl: config.deadLetterQueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 0, WaitTimeSeconds: 0,
+          QueueUrl: config.deadLetterQueueUrl,
+          MaxNumberOfMessages: 10,
+          VisibilityTimeout: 0,
+          WaitTimeSeconds: 0,
           MessageSystemAttributeNames: ['SentTimestamp'],
         })),
         sqs.send(new GetQueueAttributesCommand({ QueueUrl: config.deadLetterQueueUrl, AttributeNames: ['ApproximateNumberOfMessages'] })),

@@ -153,7 +153,11 @@ function orderByDependencies(stacks: StackArtifact[]): StackArtifact[] {
  * (`Code.S3Key`, the last part of a nested stack's `TemplateURL`), or by the
  * `aws:asset:path` metadata that the CDK writes for local tools.
  */
-export function findAsset(stack: { assets: AssetIndex; directory: string }, objectKey: string | undefined, metadataPath: unknown): AssetSource | undefined {
+export function findAsset(
+  stack: { assets: AssetIndex; directory: string },
+  objectKey: string | undefined,
+  metadataPath: unknown,
+): AssetSource | undefined {
   if (objectKey) {
     const found = stack.assets.byObjectKey.get(objectKey);
     if (found) return found;

@@ -89,7 +89,10 @@ export class CloudWatchServer implements AwsJsonService {
     } catch {
       return false;
     }
-    const aws = doc._aws as { Timestamp?: number; CloudWatchMetrics?: Array<{ Namespace: string; Dimensions?: string[][]; Metrics: Array<{ Name: string }> }> } | undefined;
+    const aws = doc._aws as {
+      Timestamp?: number;
+      CloudWatchMetrics?: Array<{ Namespace: string; Dimensions?: string[][]; Metrics: Array<{ Name: string }> }>;
+    } | undefined;
     if (!aws?.CloudWatchMetrics) return false;
     const t = typeof aws.Timestamp === 'number' ? aws.Timestamp : Date.now();
     for (const directive of aws.CloudWatchMetrics) {
@@ -140,7 +143,10 @@ export class CloudWatchServer implements AwsJsonService {
     const end = fromTimestamp(input.EndTime, 'EndTime');
     const ascending = input.ScanBy === 'TimestampAscending';
     const queries = (input.MetricDataQueries ?? []) as Array<{
-      Id: string; Label?: string; ReturnData?: boolean; Expression?: string;
+      Id: string;
+      Label?: string;
+      ReturnData?: boolean;
+      Expression?: string;
       MetricStat?: { Metric: { Namespace: string; MetricName: string; Dimensions?: Dimension[] }; Period: number; Stat: string };
     }>;
     if (queries.length === 0) throw new AwsError('MissingParameter', 'MetricDataQueries must not be empty');
@@ -195,7 +201,9 @@ export class CloudWatchServer implements AwsJsonService {
   }
 
   /** Datapoints of one series between start (inclusive) and end (exclusive), by period start. */
-  private buckets(namespace: string, metricName: string, dimensions: readonly Dimension[], start: number, end: number, periodSeconds: number): Map<number, Datapoint[]> {
+  private buckets(
+    namespace: string, metricName: string, dimensions: readonly Dimension[], start: number, end: number, periodSeconds: number,
+  ): Map<number, Datapoint[]> {
     if (!(periodSeconds >= 1)) throw new AwsError('InvalidParameterValue', 'Period must be at least 1 second');
     const period = periodSeconds * 1000;
     const out = new Map<number, Datapoint[]>();

@@ -90,11 +90,11 @@ export interface Plan {
 export interface PlanOptions {
   readonly region: string;
   readonly account: string;
-  queueUrl(queueName: string): string;
   /** Types to run without (listed as not run locally) instead of stopping. */
   readonly ignoreTypes?: readonly string[];
   /** Values of template parameters, for every stack that declares them. */
   readonly parameters?: Readonly<Record<string, string>>;
+  queueUrl(queueName: string): string;
 }
 
 /** Event source mapping properties the local run honours, and those that change nothing locally. */
@@ -271,7 +271,8 @@ function attachNestedFactory(model: StackModel, root: StackArtifact): void {
       });
     }
     const name = nestedStackName(parent.stackName, logicalId);
-    const child = new StackModel(parent.run, { template, assets: root.assets, directory: root.directory }, name, parameters, { model: parent, logicalId });
+    const source = { template, assets: root.assets, directory: root.directory };
+    const child = new StackModel(parent.run, source, name, parameters, { model: parent, logicalId });
     attachNestedFactory(child, root);
     return child;
   });
@@ -304,10 +305,11 @@ function planTable(model: StackModel, logicalId: string): TablePlan {
     IndexName: i.IndexName,
     KeySchema: i.KeySchema,
     Projection: i.Projection,
-    ...(throughput && i.ProvisionedThroughput ? { ProvisionedThroughput: i.ProvisionedThroughput } : throughput ? { ProvisionedThroughput: throughput } : {}),
+    ...(throughput ? { ProvisionedThroughput: i.ProvisionedThroughput ?? throughput } : {}),
   }));
   const gsis = indexes(props.GlobalSecondaryIndexes);
-  const lsis = (props.LocalSecondaryIndexes as Array<Record<string, unknown>> | undefined)?.map((i) => ({ IndexName: i.IndexName, KeySchema: i.KeySchema, Projection: i.Projection }));
+  const lsis = (props.LocalSecondaryIndexes as Array<Record<string, unknown>> | undefined)
+    ?.map((i) => ({ IndexName: i.IndexName, KeySchema: i.KeySchema, Projection: i.Projection }));
   const input = {
     TableName: name,
     AttributeDefinitions: props.AttributeDefinitions,
@@ -335,7 +337,9 @@ function planQueue(model: StackModel, logicalId: string): QueuePlan {
       delaySeconds: num(props.DelaySeconds),
       receiveWaitTimeSeconds: num(props.ReceiveMessageWaitTimeSeconds),
       maximumMessageSize: num(props.MaximumMessageSize),
-      redrive: redrive?.deadLetterTargetArn ? { deadLetterTargetArn: redrive.deadLetterTargetArn, maxReceiveCount: Number(redrive.maxReceiveCount) } : undefined,
+      redrive: redrive?.deadLetterTargetArn
+        ? { deadLetterTargetArn: redrive.deadLetterTargetArn, maxReceiveCount: Number(redrive.maxReceiveCount) }
+        : undefined,
     },
   };
 }

@@ -19,6 +19,7 @@
  * once. Between retries it waits a little (100 ms, doubling to 2 s) so that a
  * failing function does not spin.
  */
+import { createHash } from 'crypto';
 import { ExpiredIteratorException, GetRecordsCommand, GetShardIteratorCommand, KinesisClient, ListShardsCommand, Shard, ShardIteratorType } from '@aws-sdk/client-kinesis';
 import { toLambdaRecord } from '../lambda-events';
 import { StreamRecord } from '../shard-reader';
@@ -59,11 +60,11 @@ export interface CheckpointStore {
 
 export interface MappingDeps {
   readonly kinesis: KinesisClient;
-  invoke(payload: string): Promise<InvokeResult>;
-  sendToDestination(arn: string, message: string): Promise<void>;
   readonly checkpoints: CheckpointStore;
   /** How often an idle shard is polled (Lambda: once a second). */
   readonly pollIntervalMs: number;
+  invoke(payload: string): Promise<InvokeResult>;
+  sendToDestination(arn: string, message: string): Promise<void>;
   /** Something went wrong that the user should see (the destination failed, a response was malformed). */
   warn(message: string): void;
 }
@@ -109,8 +110,18 @@ interface WorkItem {
 
 export class EventSourceMappingPoller {
   readonly stats: MappingStats = {
-    polls: 0, recordsRead: 0, recordsDone: 0, recordsDiscarded: 0, invocations: 0, functionErrors: 0,
-    partialFailures: 0, retries: 0, bisections: 0, destinationMessages: 0, iteratorAgeMs: 0, millisBehindLatest: 0,
+    polls: 0,
+    recordsRead: 0,
+    recordsDone: 0,
+    recordsDiscarded: 0,
+    invocations: 0,
+    functionErrors: 0,
+    partialFailures: 0,
+    retries: 0,
+    bisections: 0,
+    destinationMessages: 0,
+    iteratorAgeMs: 0,
+    millisBehindLatest: 0,
   };
   private readonly workers = new Map<string, ShardWorker>();
   private stopped = false;
@@ -355,7 +366,8 @@ class ShardWorker {
         this.mapping.stats.functionErrors++;
         if (outcome.kind === 'error' && this.spec.bisectOnError && item.records.length > 1) {
           const half = Math.ceil(item.records.length / 2);
-          work.splice(0, 1, { records: item.records.slice(0, half), retries: item.retries }, { records: item.records.slice(half), retries: item.retries });
+          const halves = [item.records.slice(0, half), item.records.slice(half)].map((records) => ({ records, retries: item.retries }));
+          work.splice(0, 1, ...halves);
           this.mapping.stats.bisections++;
           continue;
         }
@@ -490,10 +502,5 @@ type Outcome =
 
 /** The lane of a partition key: a stable hash, so a key's records always share one lane, in order. */
 export function laneOf(partitionKey: string, lanes: number): number {
-  let h = 2166136261;
-  for (let i = 0; i < partitionKey.length; i++) {
-    h ^= partitionKey.charCodeAt(i);
-    h = Math.imul(h, 16777619) >>> 0;
-  }
-  return h % lanes;
+  return createHash('md5').update(partitionKey).digest().readUInt32BE(0) % lanes;
 }

@@ -139,7 +139,9 @@ export class Gateway {
     return this.sendJson(req, res, 404, { message: `nothing answers ${req.method} ${url.pathname} here` });
   }
 
-  private sendJson(req: http.IncomingMessage, res: http.ServerResponse, status: number, payload: unknown, headers: http.OutgoingHttpHeaders = {}): void {
+  private sendJson(
+    req: http.IncomingMessage, res: http.ServerResponse, status: number, payload: unknown, headers: http.OutgoingHttpHeaders = {},
+  ): void {
     const body = Buffer.from(JSON.stringify(payload));
     res.writeHead(status, { ...this.cors(req), 'content-type': 'application/json', 'content-length': body.length, ...headers });
     res.end(body);
@@ -198,7 +200,8 @@ export class Gateway {
     delete headers.origin;
     delete headers['content-encoding'];
     await new Promise<void>((resolve, reject) => {
-      const up = http.request({ hostname: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent: this.agent }, (answer) => {
+      const request = { hostname: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent: this.agent };
+      const up = http.request(request, (answer) => {
         const h: http.OutgoingHttpHeaders = { ...answer.headers, ...this.cors(req) };
         delete h.connection;
         delete h['keep-alive'];

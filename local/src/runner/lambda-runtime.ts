@@ -90,6 +90,12 @@ export function bootstrapFile(): string {
  */
 export class CpuLimiter {
   static readonly ROOT = '/sys/fs/cgroup/cpu';
+
+  /** The CFS quota for a function's memory, per 100 ms period. */
+  static quotaUs(memoryMb: number): number {
+    return Math.max(1000, Math.floor((100_000 * memoryMb) / 1769));
+  }
+
   private readonly groups = new Set<string>();
   readonly active: boolean;
   readonly reason: string;
@@ -115,11 +121,6 @@ export class CpuLimiter {
       this.active = false;
       this.reason = `unavailable: the cgroup v1 cpu controller at ${root} is not writable (${(err as NodeJS.ErrnoException).code})`;
     }
-  }
-
-  /** The CFS quota for a function's memory, per 100 ms period. */
-  static quotaUs(memoryMb: number): number {
-    return Math.max(1000, Math.round((100_000 * memoryMb) / 1769));
   }
 
   attach(functionName: string, memoryMb: number, pid: number): void {
@@ -315,7 +316,12 @@ export class FunctionPool {
   private readonly waiting: Array<() => void> = [];
   private stopped = false;
 
-  constructor(readonly spec: FunctionSpec, private readonly bootstrap: string, private readonly sinks: RuntimeSinks, private readonly cpu: CpuLimiter) {}
+  constructor(
+    readonly spec: FunctionSpec,
+    private readonly bootstrap: string,
+    private readonly sinks: RuntimeSinks,
+    private readonly cpu: CpuLimiter,
+  ) {}
 
   /** Starts one environment ahead of the first invocation (event source mapping targets). */
   async warm(): Promise<void> {
@@ -351,7 +357,8 @@ export class FunctionPool {
       if (result.functionError) this.stats.errors++;
       if (result.timedOut) this.stats.timeouts++;
       if (result.crashed) this.stats.crashes++;
-      return { requestId, payload: result.payload, functionError: result.functionError, error: result.error, logs: result.logs, durationMs: Date.now() - started };
+      const { functionError, error, logs } = result;
+      return { requestId, payload: result.payload, functionError, error, logs, durationMs: Date.now() - started };
     } finally {
       this.release(env);
     }

@@ -66,7 +66,9 @@ export interface RunSnapshot {
   readonly tableWrites: Readonly<Record<string, number>>;
   /** PutObject calls per bucket. */
   readonly objectsPut: Readonly<Record<string, number>>;
-  readonly queues: ReadonlyArray<{ readonly name: string; readonly path: string; readonly visible: number; readonly inFlight: number; readonly sent: number }>;
+  readonly queues: ReadonlyArray<{
+    readonly name: string; readonly path: string; readonly visible: number; readonly inFlight: number; readonly sent: number;
+  }>;
   readonly mappings: ReadonlyArray<{ readonly path: string; readonly functionName: string; readonly stats: MappingStats; readonly pending: number }>;
   readonly functions: ReadonlyArray<{ readonly name: string; readonly path: string; readonly stats: FunctionStats }>;
   readonly metrics: { readonly putMetricData: number; readonly emfLines: number };
@@ -171,7 +173,12 @@ export class LocalRun {
           return pool && { name, arn: pool.spec.arn, invoke: (payload: string) => pool.invoke(payload) };
         },
         list: () => [...this.pools.values()].map((p) => ({
-          FunctionName: p.spec.name, FunctionArn: p.spec.arn, Runtime: p.spec.runtime, Handler: p.spec.handler, MemorySize: p.spec.memoryMb, Timeout: p.spec.timeoutSeconds,
+          FunctionName: p.spec.name,
+          FunctionArn: p.spec.arn,
+          Runtime: p.spec.runtime,
+          Handler: p.spec.handler,
+          MemorySize: p.spec.memoryMb,
+          Timeout: p.spec.timeoutSeconds,
         })),
       },
     }));
@@ -206,11 +213,18 @@ export class LocalRun {
     }
 
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-    this.kinesisClient = new KinesisClient({ region: this.region, credentials: CREDENTIALS, endpoint: this.kinesis.endpoint, requestHandler: new NodeHttpHandler() });
+    // kinesalite speaks HTTP/1.1 only.
+    this.kinesisClient = new KinesisClient({
+      region: this.region, credentials: CREDENTIALS, endpoint: this.kinesis.endpoint, requestHandler: new NodeHttpHandler(),
+    });
     this.dynamoClient = new DynamoDBClient({ region: this.region, credentials: CREDENTIALS, endpoint: this.dynamo.endpoint });
     this.s3Client = new S3Client({
-      region: this.region, credentials: CREDENTIALS, endpoint: this.s3.endpoint, forcePathStyle: true,
-      requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
+      region: this.region,
+      credentials: CREDENTIALS,
+      endpoint: this.s3.endpoint,
+      forcePathStyle: true,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
     });
 
     await this.createResources();
@@ -452,7 +466,9 @@ export class LocalRun {
   }
 
   private saveState(dataDir: string): void {
-    const state: PersistedState = { sqs: this.sqs.snapshot(), metrics: this.cloudwatch.snapshot(), checkpoints: Object.fromEntries(this.checkpoints) };
+    const state: PersistedState = {
+      sqs: this.sqs.snapshot(), metrics: this.cloudwatch.snapshot(), checkpoints: Object.fromEntries(this.checkpoints),
+    };
     const file = path.join(dataDir, 'runner-state.json');
     writeFileSync(`${file}.partial`, JSON.stringify(state));
     // Renamed into place so that an interrupted save never leaves half a file.

@@ -112,7 +112,9 @@ export async function summarize(run: LocalRun, processedAt?: number, firstPutAt?
     deadLetters: q.deadLetters,
     failedBatches: q.failedBatches,
     readingsPerSecond: processedAt && firstPutAt && processedAt > firstPutAt ? (put * 1000) / (processedAt - firstPutAt) : undefined,
-    latencyMs: sorted.length ? { count: sorted.length, p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] } : undefined,
+    latencyMs: sorted.length ? {
+      count: sorted.length, p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted[sorted.length - 1],
+    } : undefined,
     mappings: s.mappings,
     functions: s.functions,
   };

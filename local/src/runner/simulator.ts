@@ -44,7 +44,10 @@ const TICK_MS = 100;
 
 export class DeviceSimulator {
   readonly stats: SimulatorStats = {
-    put: 0, valid: 0, malformed: 0, throttled: 0,
+    put: 0,
+    valid: 0,
+    malformed: 0,
+    throttled: 0,
     byKind: { 'bad JSON': 0, 'missing sensorid': 0, 'non-numeric value': 0, 'bad timestamp': 0 },
   };
   /** Resolves when the simulator has put all its readings (or was stopped). */
@@ -124,7 +127,7 @@ export class DeviceSimulator {
 
   private async putBatch(n: number): Promise<void> {
     const now = Date.now();
-    const records: Array<{ data: string; partitionKey: string; reading?: { sensorId: string; timestamp: string; value: number }; kind?: MalformedKind }> = [];
+    const records: Array<{ data: string; partitionKey: string; reading?: Omit<PutReading, 'putAt'>; kind?: MalformedKind }> = [];
     for (let i = 0; i < n; i++) {
       const d = Math.floor(this.random() * this.sensors.length);
       const sensorId = this.sensors[d];
@@ -136,7 +139,9 @@ export class DeviceSimulator {
         const kind = MALFORMED_KINDS[(this.stats.malformed + records.filter((r) => r.kind).length) % MALFORMED_KINDS.length];
         records.push({ data: malformedPayload(kind, sensorId, timestamp, this.values[d]), partitionKey: sensorId, kind });
       } else {
-        records.push({ data: JSON.stringify({ sensorid: sensorId, value: this.values[d], timestamp }), partitionKey: sensorId, reading: { sensorId, timestamp, value: this.values[d] } });
+        const value = this.values[d];
+        const data = JSON.stringify({ sensorid: sensorId, value, timestamp });
+        records.push({ data, partitionKey: sensorId, reading: { sensorId, timestamp, value } });
       }
     }
     let pending = records;

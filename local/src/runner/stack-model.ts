@@ -6,6 +6,7 @@
  * only what the run needs is resolved, so a deploy-time-only resource with an
  * attribute the run cannot know does not stop it.
  */
+import { createHash } from 'crypto';
 import { AssetIndex, Template, TemplateResource } from './assembly';
 import { LocalRunError } from './errors';
 import { physicalName } from './names';
@@ -19,11 +20,11 @@ export interface RunContext {
   readonly account: string;
   readonly partition: string;
   readonly urlSuffix: string;
-  queueUrl(queueName: string): string;
   /** Exported output values of every stack, by export name. */
   readonly exports: Map<string, () => unknown>;
   /** Types the user asked to run without (`--ignore-type`), resolved as placeholders. */
   readonly ignoredTypes: ReadonlySet<string>;
+  queueUrl(queueName: string): string;
   /** Notes for the start-up listing: placeholders that reached something that runs. */
   note(message: string): void;
 }
@@ -41,6 +42,8 @@ export class StackModel {
   private readonly propsCache = new Map<string, Record<string, unknown>>();
   private readonly nameCache = new Map<string, string>();
   private readonly resolving = new Set<string>();
+  private readonly nestedCache = new Map<string, StackModel>();
+  private nestedFactory?: (parent: StackModel, logicalId: string) => StackModel;
 
   constructor(
     readonly run: RunContext,
@@ -225,9 +228,6 @@ export class StackModel {
     return this.resolve(out.Value, `${this.stackName} output ${name}`);
   }
 
-  private readonly nestedCache = new Map<string, StackModel>();
-  private nestedFactory?: (parent: StackModel, logicalId: string) => StackModel;
-
   /** Set by the deployment, which knows where nested templates are. */
   setNestedFactory(factory: (parent: StackModel, logicalId: string) => StackModel): void {
     this.nestedFactory = factory;
@@ -349,7 +349,5 @@ function scalar(v: unknown, where: string): string {
 }
 
 function hex12(s: string): string {
-  let h = 0;
-  for (const c of s) h = (h * 33 + c.charCodeAt(0)) >>> 0;
-  return h.toString(16).padStart(12, '0').slice(-12);
+  return createHash('sha256').update(s).digest('hex').slice(0, 12);
 }
