@@ -135,9 +135,11 @@ export async function main(argv: string[]): Promise<number> {
     for (const line of startupReport(run, cdkOut)) console.log(line);
     console.log(`\nTest page: ${run.url}`);
 
+    let onSignal: ((signal: NodeJS.Signals) => void) | undefined;
     const stop = new Promise<string>((resolve) => {
-      process.once('SIGINT', () => resolve('interrupted'));
-      process.once('SIGTERM', () => resolve('terminated'));
+      onSignal = (signal) => resolve(signal === 'SIGINT' ? 'interrupted' : 'terminated');
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
     });
     let firstPutAt = 0;
     if (devices > 0 && rate > 0) {
@@ -175,6 +177,8 @@ export async function main(argv: string[]): Promise<number> {
       outcome = await stop;
     }
     clearInterval(ticker);
+    process.off('SIGINT', onSignal!);
+    process.off('SIGTERM', onSignal!);
     clearLine();
     if (outcome !== 'finished') console.log(`\n${outcome}: stopping`);
     const summary = await summarize(run, processedAt, firstPutAt || undefined);

@@ -335,6 +335,11 @@ export class FunctionPool {
     }
   }
 
+  /** Environments running an invocation now. */
+  get busy(): number {
+    return this.all.size - this.idle.length;
+  }
+
   /** Process ids of the running environments (tests kill them to prove recovery). */
   processIds(): number[] {
     return [...this.all].filter((e) => e.usable).map((e) => e.pid!).filter(Boolean);

@@ -377,6 +377,8 @@ export class LocalRun {
       const putAt = this.awaitingWrite.get(key);
       if (putAt !== undefined) {
         this.awaitingWrite.delete(key);
+        // A long demo keeps the newest latencies only: percentiles of the recent past, in bounded memory.
+        if (this.latencies.length >= 500_000) this.latencies.splice(0, 250_000);
         this.latencies.push(at - putAt);
       }
     }

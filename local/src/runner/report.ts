@@ -130,7 +130,11 @@ export function formatSummary(summary: Summary): string[] {
   rows.push(['dead letters (with reasons)', n(summary.deadLetters)]);
   rows.push(['failed batches (on-failure queues)', n(summary.failedBatches)]);
   for (const m of summary.mappings) {
-    rows.push([`mapping ${shortName(m.path)}`, `${n(m.stats.recordsDone)} records, ${n(m.stats.invocations)} invocations, ${n(m.stats.retries)} retries, ${n(m.stats.recordsDiscarded)} skipped`]);
+    const s = m.stats;
+    rows.push([
+      `mapping ${shortName(m.path)}`,
+      `${n(s.recordsDone)} records, ${n(s.invocations)} invocations, ${n(s.retries)} retries, ${n(s.recordsDiscarded)} skipped, last iterator age ${n(s.iteratorAgeMs)} ms`,
+    ]);
   }
   for (const f of summary.functions) {
     if (f.stats.invocations) rows.push([`function ${shortName(f.path)}`, `${n(f.stats.invocations)} invocations, ${n(f.stats.errors)} errors, ${n(f.stats.coldStarts)} cold starts`]);
