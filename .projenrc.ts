@@ -81,6 +81,11 @@ const project = new awscdk.AwsCdkConstructLibrary({
     // (^2.245.0) covers our aws-cdk-lib floor.
     '@aws-cdk/integ-runner',
     '@aws-cdk/integ-tests-alpha',
+    // The local run's test page, bundled for the browser, and its browser tests.
+    '@aws-sdk/client-lambda',
+    '@aws-sdk/credential-providers',
+    'uplot',
+    'playwright-core',
   ],
 
   jestOptions: {
@@ -95,7 +100,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     },
   },
 
-  gitignore: ['cdk.out/', '/assets/', '.venv/', 'examples/java/target/', '__pycache__/', '.jsii.tabl.json', '.pytest_cache/'],
+  gitignore: ['cdk.out/', '/assets/', '/local/page/dist/', '/local/page/config.json', 'examples/outputs.json', '.venv/', 'examples/java/target/', '__pycache__/', '.jsii.tabl.json', '.pytest_cache/'],
   npmignoreEnabled: true,
 });
 
@@ -135,9 +140,23 @@ project.eslint?.addOverride({
   rules: { 'import/no-extraneous-dependencies': ['error', { devDependencies: true }] },
 });
 
+// The local run's test page: the AWS SDK clients and the chart, bundled for
+// the browser (no CDN, no external script). Built output is not committed.
+// The credential providers' package maps its browser entry point without the
+// file extension, which esbuild does not match: the alias names it.
+const pageBuild = project.addTask('page:build', {
+  description: 'Bundle the test page of the local run (local/page) for the browser',
+  exec: [
+    'esbuild local/page/src/main.ts --bundle --minify --format=esm --target=es2020 --platform=browser',
+    '--outdir=local/page/dist --log-level=warning',
+    '--alias:@aws-sdk/credential-providers=./node_modules/@aws-sdk/credential-providers/dist-es/index.browser.js',
+  ].join(' '),
+});
+
 // Tests load the bundled handlers and the example synthesizes them, so both
-// need the bundles first.
+// need the bundles first; the browser tests need the page.
 project.testTask.prependSpawn(project.bundler.bundleTask);
+project.testTask.prependSpawn(pageBuild);
 
 // `npx projen build` packages for npm, PyPI and Maven everywhere, CI included
 // (projen's default packages only the npm tarball when CI is set).
@@ -202,10 +221,22 @@ project.testTask.spawn(project.addTask('lint:cfn', {
 project.gitignore.addPatterns('/test/integ/*.snapshot/asset.*');
 
 project.addTask('bench', {
-  description: 'Measure API calls, invocations and CPU per reading for 10,000 readings against local servers',
+  description: 'Measure API calls, invocations and CPU per reading for 10,000 readings against local servers, then the whole pipeline in a local run',
   steps: [
     { spawn: 'bundle' },
     { exec: 'ts-node --transpile-only --project tsconfig.dev.json bench/bench.ts' },
+    { exec: 'npx cdk synth --quiet', cwd: 'examples' },
+    { exec: 'ts-node --transpile-only --project tsconfig.dev.json bench/e2e.ts' },
+  ],
+});
+
+project.addTask('demo', {
+  description: 'Synthesize the example app and run it locally with a device simulator and the test page (npm run demo -- --help)',
+  steps: [
+    { spawn: 'bundle' },
+    { spawn: 'page:build' },
+    { exec: 'npx cdk synth --quiet', cwd: 'examples' },
+    { exec: 'ts-node --transpile-only --project tsconfig.dev.json local/src/runner/cli.ts --cdk-out examples/cdk.out', receiveArgs: true },
   ],
 });
 

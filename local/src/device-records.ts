@@ -24,6 +24,16 @@ export const MALFORMED_REASONS: Record<MalformedKind, string> = {
   'bad timestamp': 'invalid field "timestamp"',
 };
 
+/** The payload of a malformed record of one kind, for a sensor, time and value. */
+export function malformedPayload(kind: MalformedKind, sensorId: string, iso: string, value: number): string {
+  switch (kind) {
+    case 'bad JSON': return `{"sensorid": "${sensorId}", "timestamp": "${iso}", "value": ${value}`;
+    case 'missing sensorid': return JSON.stringify({ timestamp: iso, value });
+    case 'non-numeric value': return JSON.stringify({ sensorid: sensorId, timestamp: iso, value: 'n/a' });
+    case 'bad timestamp': return JSON.stringify({ sensorid: sensorId, timestamp: '2024-02-30T10:00:00Z', value });
+  }
+}
+
 export interface DeviceRecord {
   /** The payload as the device sends it. */
   readonly data: string;
@@ -64,13 +74,7 @@ export function makeDeviceRecords(options: ReadingSetOptions): DeviceRecord[] {
     const value = Math.round((random() * 200 - 50) * 100) / 100;
     if (options.malformedEvery > 0 && i % options.malformedEvery === options.malformedEvery - 1) {
       const kind = MALFORMED_KINDS[malformed++ % MALFORMED_KINDS.length];
-      const iso = new Date(millis).toISOString();
-      const data = {
-        'bad JSON': `{"sensorid": "${sensorId}", "timestamp": "${iso}", "value": ${value}`,
-        'missing sensorid': JSON.stringify({ timestamp: iso, value }),
-        'non-numeric value': JSON.stringify({ sensorid: sensorId, timestamp: iso, value: 'n/a' }),
-        'bad timestamp': JSON.stringify({ sensorid: sensorId, timestamp: '2024-02-30T10:00:00Z', value }),
-      }[kind];
+      const data = malformedPayload(kind, sensorId, new Date(millis).toISOString(), value);
       out.push({ data, partitionKey: sensorId, malformed: kind });
       continue;
     }

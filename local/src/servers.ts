@@ -36,10 +36,10 @@ function loadUntyped<T>(name: string): T {
   return require(name) as T;
 }
 
-function listen(server: http.Server): Promise<number> {
+function listen(server: http.Server, port = 0): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(port, '127.0.0.1', () => {
       server.off('error', reject);
       resolve((server.address() as AddressInfo).port);
     });
@@ -60,22 +60,36 @@ export interface LocalServer {
   close(): Promise<void>;
 }
 
-/** Sees every request a server receives (the benchmark counts API calls with it). */
-export type RequestObserver = (req: http.IncomingMessage) => void;
+/** Sees every request a server receives, and its response (the benchmark counts API calls with it). */
+export type RequestObserver = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
-export async function startDynalite(observe?: RequestObserver): Promise<LocalServer> {
+/** Where a server listens and keeps its data. */
+export interface ServerOptions {
+  /** 0 (the default) picks a free port. */
+  readonly port?: number;
+  /** A directory to keep the data in between runs; in memory when absent. */
+  readonly directory?: string;
+}
+
+export async function startDynalite(observe?: RequestObserver, options: ServerOptions = {}): Promise<LocalServer> {
   const dynalite = loadUntyped<HttpServerFactory>('dynalite');
-  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(options.directory ? { path: options.directory } : {}) });
   if (observe) server.prependListener('request', observe);
-  const port = await listen(server);
+  const port = await listen(server, options.port);
   return { endpoint: `http://127.0.0.1:${port}`, port, close: () => closeServer(server) };
 }
 
-export async function startKinesalite(observe?: RequestObserver): Promise<LocalServer> {
+export async function startKinesalite(observe?: RequestObserver, options: ServerOptions & { shardLimit?: number } = {}): Promise<LocalServer> {
   const kinesalite = loadUntyped<HttpServerFactory>('kinesalite');
-  const server = kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 10 });
+  const server = kinesalite({
+    createStreamMs: 0,
+    deleteStreamMs: 0,
+    updateStreamMs: 0,
+    shardLimit: options.shardLimit ?? 10,
+    ...(options.directory ? { path: options.directory } : {}),
+  });
   if (observe) server.prependListener('request', observe);
-  const port = await listen(server);
+  const port = await listen(server, options.port);
   return { endpoint: `http://127.0.0.1:${port}`, port, close: () => closeServer(server) };
 }
 
@@ -83,11 +97,12 @@ export interface S3Server extends LocalServer {
   readonly directory: string;
 }
 
-/** s3rver with its files in a new temporary directory, removed on close. */
-export async function startS3rver(observe?: RequestObserver): Promise<S3Server> {
+/** s3rver with its files in a new temporary directory, removed on close (or in `options.directory`, kept). */
+export async function startS3rver(observe?: RequestObserver, options: ServerOptions = {}): Promise<S3Server> {
   const S3rver = loadUntyped<S3rverConstructor>('s3rver');
-  const directory = mkdtempSync(path.join(tmpdir(), 's3rver-'));
-  const s3rver = new S3rver({ port: 0, address: '127.0.0.1', directory, silent: true });
+  const keep = options.directory !== undefined;
+  const directory = options.directory ?? mkdtempSync(path.join(tmpdir(), 's3rver-'));
+  const s3rver = new S3rver({ port: options.port ?? 0, address: '127.0.0.1', directory, silent: true });
   const { port } = await s3rver.run();
   if (observe) s3rver.httpServer?.prependListener('request', observe);
   return {
@@ -98,7 +113,7 @@ export async function startS3rver(observe?: RequestObserver): Promise<S3Server> 
       const closing = s3rver.close();
       s3rver.httpServer?.closeAllConnections();
       await closing;
-      rmSync(directory, { recursive: true, force: true });
+      if (!keep) rmSync(directory, { recursive: true, force: true });
     },
   };
 }
@@ -115,7 +130,7 @@ export class LocalAws {
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     const servers = await Promise.allSettled([
       startDynalite(observe && ((req) => observe('dynamodb', req))),
-      startKinesalite(observe && ((req) => observe('kinesis', req))),
+      startKinesalite(observe && ((req) => observe('kinesis', req)), { shardLimit: 100 }),
       startS3rver(observe && ((req) => observe('s3', req))),
     ]);
     const failed = servers.find((r) => r.status === 'rejected');

@@ -1,0 +1,170 @@
+/**
+ * Reads a CDK cloud assembly (`cdk.out`): its manifest, each stack's template,
+ * nested stack templates and the asset manifests that say where each asset's
+ * files are. Only the cloud assembly's own files are read; nothing of the app
+ * that produced it.
+ */
+import { existsSync, readFileSync, statSync } from 'fs';
+import * as path from 'path';
+import { LocalRunError } from './errors';
+
+export interface Template {
+  readonly Parameters?: Record<string, { Type?: string; Default?: unknown }>;
+  readonly Conditions?: Record<string, unknown>;
+  readonly Mappings?: Record<string, Record<string, Record<string, unknown>>>;
+  readonly Resources?: Record<string, TemplateResource>;
+  readonly Outputs?: Record<string, { Value: unknown; Export?: { Name: unknown }; Condition?: string }>;
+}
+
+export interface TemplateResource {
+  readonly Type: string;
+  readonly Properties?: Record<string, unknown>;
+  readonly Condition?: string;
+  readonly DependsOn?: string | string[];
+  readonly Metadata?: Record<string, unknown>;
+}
+
+/** Where the files of one asset are, by the S3 object key or template URL the template names it with. */
+export interface AssetIndex {
+  /** Asset source paths (absolute) by destination object key, e.g. `<hash>.zip`. */
+  readonly byObjectKey: ReadonlyMap<string, AssetSource>;
+}
+
+export interface AssetSource {
+  readonly path: string;
+  readonly packaging: 'zip' | 'file';
+}
+
+export interface StackArtifact {
+  /** The stack name that CloudFormation would use. */
+  readonly stackName: string;
+  readonly artifactId: string;
+  readonly templateFile: string;
+  readonly template: Template;
+  /** The directory the template and its assets sit in. */
+  readonly directory: string;
+  readonly assets: AssetIndex;
+  /** Other stacks (artifact ids) this one depends on. */
+  readonly dependencies: readonly string[];
+}
+
+interface Manifest {
+  readonly artifacts?: Record<string, {
+    readonly type: string;
+    readonly properties?: Record<string, unknown>;
+    readonly dependencies?: string[];
+    readonly displayName?: string;
+  }>;
+}
+
+interface AssetManifest {
+  readonly files?: Record<string, {
+    readonly source: { readonly path?: string; readonly packaging?: string };
+    readonly destinations: Record<string, { readonly objectKey: string }>;
+  }>;
+}
+
+function readJson<T>(file: string, what: string): T {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } catch (err) {
+    throw new LocalRunError(`cannot read ${what} ${file}: ${(err as Error).message}`);
+  }
+}
+
+/** Every stack of the assembly (nested assemblies of stages included), in dependency order. */
+export function readCloudAssembly(directory: string): StackArtifact[] {
+  const manifestFile = path.join(directory, 'manifest.json');
+  if (!existsSync(manifestFile)) {
+    throw new LocalRunError(
+      `no cloud assembly at ${directory} (manifest.json is missing): synthesize the app first (\`npx cdk synth\` in its folder; \`npm run demo\` does it for the example)`,
+    );
+  }
+  const stacks: StackArtifact[] = [];
+  collect(path.resolve(directory), stacks);
+  if (stacks.length === 0) throw new LocalRunError(`the cloud assembly at ${directory} holds no stack`);
+  return orderByDependencies(stacks);
+}
+
+function collect(directory: string, stacks: StackArtifact[]): void {
+  const manifest = readJson<Manifest>(path.join(directory, 'manifest.json'), 'the cloud assembly manifest');
+  const artifacts = manifest.artifacts ?? {};
+  const assetIndexes = new Map<string, AssetIndex>();
+  for (const [id, artifact] of Object.entries(artifacts)) {
+    if (artifact.type === 'cdk:asset-manifest') {
+      assetIndexes.set(id, readAssetManifest(directory, String(artifact.properties?.file)));
+    }
+  }
+  for (const [id, artifact] of Object.entries(artifacts)) {
+    if (artifact.type === 'cdk:cloud-assembly') {
+      collect(path.join(directory, String(artifact.properties?.directoryName)), stacks);
+      continue;
+    }
+    if (artifact.type !== 'aws:cloudformation:stack') continue;
+    const templateFile = path.join(directory, String(artifact.properties?.templateFile));
+    const deps = artifact.dependencies ?? [];
+    const merged = new Map<string, AssetSource>();
+    for (const dep of deps) for (const [k, v] of assetIndexes.get(dep)?.byObjectKey ?? []) merged.set(k, v);
+    stacks.push({
+      stackName: String(artifact.properties?.stackName ?? artifact.displayName ?? id),
+      artifactId: id,
+      templateFile,
+      template: readJson<Template>(templateFile, 'the stack template'),
+      directory,
+      assets: { byObjectKey: merged },
+      dependencies: deps.filter((d) => artifacts[d]?.type === 'aws:cloudformation:stack'),
+    });
+  }
+}
+
+function readAssetManifest(directory: string, file: string): AssetIndex {
+  const manifest = readJson<AssetManifest>(path.join(directory, file), 'the asset manifest');
+  const byObjectKey = new Map<string, AssetSource>();
+  for (const asset of Object.values(manifest.files ?? {})) {
+    if (!asset.source.path) continue;
+    const source: AssetSource = {
+      path: path.join(directory, asset.source.path),
+      packaging: asset.source.packaging === 'zip' ? 'zip' : 'file',
+    };
+    for (const destination of Object.values(asset.destinations)) byObjectKey.set(destination.objectKey, source);
+  }
+  return { byObjectKey };
+}
+
+function orderByDependencies(stacks: StackArtifact[]): StackArtifact[] {
+  const byId = new Map(stacks.map((s) => [s.artifactId, s]));
+  const ordered: StackArtifact[] = [];
+  const seen = new Set<string>();
+  const visit = (s: StackArtifact) => {
+    if (seen.has(s.artifactId)) return;
+    seen.add(s.artifactId);
+    for (const d of s.dependencies) {
+      const dep = byId.get(d);
+      if (dep) visit(dep);
+    }
+    ordered.push(s);
+  };
+  stacks.forEach(visit);
+  return ordered;
+}
+
+/**
+ * The local files of an asset that the template refers to by its S3 object key
+ * (`Code.S3Key`, the last part of a nested stack's `TemplateURL`), or by the
+ * `aws:asset:path` metadata that the CDK writes for local tools.
+ */
+export function findAsset(
+  stack: { assets: AssetIndex; directory: string },
+  objectKey: string | undefined,
+  metadataPath: unknown,
+): AssetSource | undefined {
+  if (objectKey) {
+    const found = stack.assets.byObjectKey.get(objectKey);
+    if (found) return found;
+  }
+  if (typeof metadataPath === 'string') {
+    const p = path.join(stack.directory, metadataPath);
+    if (existsSync(p)) return { path: p, packaging: statSync(p).isDirectory() ? 'zip' : 'file' };
+  }
+  return undefined;
+}

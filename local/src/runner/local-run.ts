@@ -1,0 +1,525 @@
+/**
+ * The local run: reads a cloud assembly, starts local servers (dynalite,
+ * kinesalite, s3rver, and its own SQS and CloudWatch endpoints) on 127.0.0.1,
+ * creates the streams, tables, buckets and queues the templates declare, runs
+ * each function from its asset in processes of its own, polls the stream for
+ * each event source mapping, and serves the test page with its config.
+ */
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, WriteStream, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import * as path from 'path';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { CreateStreamCommand, DescribeStreamSummaryCommand, KinesisClient } from '@aws-sdk/client-kinesis';
+import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { FaultKind, FaultProxy } from '../fault-proxy';
+import { ACCOUNT, CREDENTIALS, LocalServer, REGION, S3Server, startDynalite, startKinesalite, startS3rver } from '../servers';
+import { readCloudAssembly } from './assembly';
+import { CloudWatchServer, MetricsSnapshot } from './cloudwatch-server';
+import { planDeployment, Plan } from './deployment';
+import { LocalRunError } from './errors';
+import { CheckpointStore, EventSourceMappingPoller, MappingStats } from './event-source-mapping';
+import { Gateway } from './gateway';
+import { bootstrapFile, CpuLimiter, FunctionPool, FunctionStats } from './lambda-runtime';
+import { DEFAULT_METRIC, MetricConfig, OUTPUT_NAMES, PageConfig } from './page-config';
+import { DeviceSimulator, PutReading, SimulatorOptions, SimulatorStats } from './simulator';
+import { SqsServer, SqsSnapshot } from './sqs-server';
+import { keyString, tableWriteObserver } from './table-writes';
+
+export interface LocalRunOptions {
+  /** The cloud assembly directory (`cdk.out`). */
+  readonly cdkOut: string;
+  /** The page and the AWS endpoints it uses; 0 picks a free port. Default 3000. */
+  readonly port?: number;
+  readonly dynamodbPort?: number;
+  readonly kinesisPort?: number;
+  readonly s3Port?: number;
+  /** Keeps tables, streams, objects, queues, metrics and checkpoints here between runs; in memory when absent. */
+  readonly dataDir?: string;
+  readonly region?: string;
+  /** How often an idle shard is polled; Lambda polls once a second. */
+  readonly pollIntervalMs?: number;
+  /** Execution environments per function at most, unless the template reserves concurrency. Default 4. */
+  readonly maxConcurrency?: number;
+  /** Hold each function process to its memory's CPU share (cgroup v1 cpu controller). */
+  readonly cpuLimit?: boolean;
+  /** Faults in front of DynamoDB for the functions: a share of BatchWriteItem calls throttled, half-written or failed. */
+  readonly faults?: { readonly rate: number; readonly kinds?: readonly FaultKind[]; readonly seed?: number };
+  /** Resource types to run without instead of stopping. */
+  readonly ignoreTypes?: readonly string[];
+  readonly parameters?: Readonly<Record<string, string>>;
+  /** The query function for the page, when the outputs and the template leave a choice. */
+  readonly queryFunction?: string;
+  readonly metric?: Partial<MetricConfig>;
+  /** Where the page is (index.html and its built dist/). */
+  readonly pageDirectory?: string;
+  /** Where function logs go, one file per function. */
+  readonly logDirectory?: string;
+  /** Messages the user should see while the run goes on. */
+  readonly onWarning?: (message: string) => void;
+}
+
+export interface RunSnapshot {
+  readonly elapsedMs: number;
+  readonly simulator?: SimulatorStats;
+  /** Items acknowledged by the table, retries included, per table. */
+  readonly tableWrites: Readonly<Record<string, number>>;
+  /** PutObject calls per bucket. */
+  readonly objectsPut: Readonly<Record<string, number>>;
+  readonly queues: ReadonlyArray<{
+    readonly name: string; readonly path: string; readonly visible: number; readonly inFlight: number; readonly sent: number;
+  }>;
+  readonly mappings: ReadonlyArray<{ readonly path: string; readonly functionName: string; readonly stats: MappingStats; readonly pending: number }>;
+  readonly functions: ReadonlyArray<{ readonly name: string; readonly path: string; readonly stats: FunctionStats }>;
+  readonly metrics: { readonly putMetricData: number; readonly emfLines: number };
+}
+
+interface PersistedState {
+  readonly sqs?: SqsSnapshot;
+  readonly metrics?: MetricsSnapshot;
+  readonly checkpoints?: Record<string, string>;
+}
+
+export class LocalRun {
+  static async start(options: LocalRunOptions): Promise<LocalRun> {
+    const stacks = readCloudAssembly(options.cdkOut);
+    const run = new LocalRun(options);
+    try {
+      await run.startAll(stacks);
+    } catch (err) {
+      await run.stop().catch(() => undefined);
+      throw err;
+    }
+    return run;
+  }
+
+  readonly region: string;
+  plan!: Plan;
+  pageConfig!: PageConfig;
+  readonly sqs: SqsServer;
+  readonly cloudwatch = new CloudWatchServer();
+  readonly pools = new Map<string, FunctionPool>();
+  readonly pollers: EventSourceMappingPoller[] = [];
+  readonly cpu: CpuLimiter;
+  readonly logDirectory: string;
+  simulator?: DeviceSimulator;
+  faultProxy?: FaultProxy;
+  private gateway?: Gateway;
+  private dynamo?: LocalServer;
+  private kinesis?: LocalServer;
+  private s3?: S3Server;
+  private kinesisClient?: KinesisClient;
+  private dynamoClient?: DynamoDBClient;
+  private s3Client?: S3Client;
+  private readonly tableWrites: Record<string, number> = {};
+  private readonly objectsPut: Record<string, number> = {};
+  private readonly checkpoints = new Map<string, string>();
+  private readonly logs = new Map<string, WriteStream>();
+  private readonly awaitingWrite = new Map<string, number>();
+  private readonly latencies: number[] = [];
+  private lastWriteAt = 0;
+  private firstPutAt = 0;
+  private readonly started = Date.now();
+  private saveTimer?: NodeJS.Timeout;
+  private stopping?: Promise<void>;
+  private readonly scratch: string;
+
+  private constructor(private readonly options: LocalRunOptions) {
+    this.region = options.region ?? REGION;
+    this.sqs = new SqsServer(this.region, ACCOUNT, () => this.endpoint);
+    this.cpu = new CpuLimiter(options.cpuLimit ?? false);
+    this.scratch = mkdtempSync(path.join(tmpdir(), 'cdk-iot-ingest-run-'));
+    this.logDirectory = options.logDirectory ?? (options.dataDir ? path.join(options.dataDir, 'logs') : path.join(this.scratch, 'logs'));
+  }
+
+  /** The page and the AWS endpoints of the run. */
+  get endpoint(): string {
+    if (!this.gateway) throw new Error('the run has not started');
+    return this.gateway.endpoint;
+  }
+
+  get url(): string {
+    return `${this.endpoint}/`;
+  }
+
+  get endpoints(): { gateway: string; dynamodb: string; kinesis: string; s3: string } {
+    return { gateway: this.endpoint, dynamodb: this.dynamo!.endpoint, kinesis: this.kinesis!.endpoint, s3: this.s3!.endpoint };
+  }
+
+  private warn(message: string): void {
+    (this.options.onWarning ?? ((m: string) => process.emitWarning(m)))(message);
+  }
+
+  private async startAll(stacks: ReturnType<typeof readCloudAssembly>): Promise<void> {
+    const dataDir = this.options.dataDir ? path.resolve(this.options.dataDir) : undefined;
+    const state = dataDir ? this.loadState(dataDir) : {};
+    if (state.sqs) this.sqs.restore(state.sqs);
+    if (state.metrics) this.cloudwatch.restore(state.metrics);
+    for (const [k, v] of Object.entries(state.checkpoints ?? {})) this.checkpoints.set(k, v);
+
+    this.gateway = await listenOrExplain('the page', this.options.port ?? 3000, '--port', (port) => Gateway.start({
+      port,
+      pageDirectory: this.options.pageDirectory ?? path.resolve(__dirname, '..', '..', 'page'),
+      config: () => this.pageConfig,
+      services: [this.sqs, this.cloudwatch],
+      passThrough: {
+        Kinesis_20131202: () => this.kinesis!.endpoint,
+        DynamoDB_20120810: () => this.dynamo!.endpoint,
+      },
+      lambda: {
+        find: (nameOrArn) => {
+          const name = nameOrArn.startsWith('arn:') ? nameOrArn.split(':')[6] : nameOrArn.includes(':function:') ? nameOrArn.split(':')[2] : nameOrArn.split(':')[0];
+          const pool = this.pools.get(name);
+          return pool && { name, arn: pool.spec.arn, invoke: (payload: string) => pool.invoke(payload) };
+        },
+        list: () => [...this.pools.values()].map((p) => ({
+          FunctionName: p.spec.name,
+          FunctionArn: p.spec.arn,
+          Runtime: p.spec.runtime,
+          Handler: p.spec.handler,
+          MemorySize: p.spec.memoryMb,
+          Timeout: p.spec.timeoutSeconds,
+        })),
+      },
+    }));
+
+    this.plan = planDeployment(stacks, {
+      region: this.region,
+      account: ACCOUNT,
+      queueUrl: (name) => this.sqs.queueUrl(name),
+      ignoreTypes: this.options.ignoreTypes,
+      parameters: this.options.parameters,
+    });
+
+    const sub = (name: string) => (dataDir ? path.join(dataDir, name) : undefined);
+    for (const d of ['dynamodb', 'kinesis', 's3']) if (dataDir) mkdirSync(path.join(dataDir, d), { recursive: true });
+    this.dynamo = await listenOrExplain('DynamoDB', this.options.dynamodbPort ?? 0, '--dynamodb-port', (port) =>
+      startDynalite(tableWriteObserver((table, items, at) => this.onTableWrite(table, items, at)), { port, directory: sub('dynamodb') }));
+    this.kinesis = await listenOrExplain('Kinesis', this.options.kinesisPort ?? 0, '--kinesis-port', (port) =>
+      startKinesalite(undefined, { port, directory: sub('kinesis'), shardLimit: 500 }));
+    this.s3 = await listenOrExplain('S3', this.options.s3Port ?? 0, '--s3-port', (port) => startS3rver((req) => {
+      if (req.method !== 'PUT') return;
+      const [bucket, ...key] = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).slice(1).split('/');
+      if (bucket && key.length) this.objectsPut[bucket] = (this.objectsPut[bucket] ?? 0) + 1;
+    }, { port, directory: sub('s3') }));
+    if (this.options.faults) {
+      this.faultProxy = await FaultProxy.start({
+        target: this.dynamo.endpoint,
+        faultTarget: 'DynamoDB_20120810.BatchWriteItem',
+        faultRate: this.options.faults.rate,
+        kinds: this.options.faults.kinds ?? ['throttle', 'unprocessed', 'error500'],
+        seed: this.options.faults.seed ?? 1,
+      });
+    }
+
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+    // kinesalite speaks HTTP/1.1 only.
+    this.kinesisClient = new KinesisClient({
+      region: this.region, credentials: CREDENTIALS, endpoint: this.kinesis.endpoint, requestHandler: new NodeHttpHandler(),
+    });
+    this.dynamoClient = new DynamoDBClient({ region: this.region, credentials: CREDENTIALS, endpoint: this.dynamo.endpoint });
+    this.s3Client = new S3Client({
+      region: this.region,
+      credentials: CREDENTIALS,
+      endpoint: this.s3.endpoint,
+      forcePathStyle: true,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+
+    await this.createResources();
+    this.startFunctions();
+    this.pageConfig = this.makePageConfig();
+    await this.startMappings();
+    if (dataDir) this.saveTimer = setInterval(() => this.saveState(dataDir), 5_000);
+  }
+
+  private async createResources(): Promise<void> {
+    for (const s of this.plan.streams) {
+      try {
+        await this.kinesisClient!.send(new CreateStreamCommand({ StreamName: s.name, ShardCount: s.shardCount }));
+      } catch (err) {
+        if ((err as Error).name !== 'ResourceInUseException') throw err;
+      }
+      await until(async () => (await this.kinesisClient!.send(new DescribeStreamSummaryCommand({ StreamName: s.name }))).StreamDescriptionSummary?.StreamStatus === 'ACTIVE',
+        `stream ${s.name} to become active`);
+    }
+    for (const t of this.plan.tables) {
+      try {
+        await this.dynamoClient!.send(new CreateTableCommand(t.input));
+      } catch (err) {
+        if ((err as Error).name !== 'ResourceInUseException') throw new LocalRunError(`${t.path}: the local DynamoDB refused the table: ${(err as Error).message}`);
+      }
+      await until(async () => (await this.dynamoClient!.send(new DescribeTableCommand({ TableName: t.name }))).Table?.TableStatus === 'ACTIVE',
+        `table ${t.name} to become active`);
+    }
+    for (const b of this.plan.buckets) {
+      try {
+        await this.s3Client!.send(new CreateBucketCommand({ Bucket: b.name }));
+      } catch (err) {
+        if (!['BucketAlreadyOwnedByYou', 'BucketAlreadyExists'].includes((err as Error).name)) throw err;
+      }
+    }
+    for (const q of this.plan.queues) this.sqs.createQueue(q.name, q.settings);
+  }
+
+  private startFunctions(): void {
+    const bootstrap = bootstrapFile();
+    mkdirSync(this.logDirectory, { recursive: true });
+    for (const f of this.plan.functions) {
+      const environment: Record<string, string> = {
+        ...f.environment,
+        AWS_REGION: this.region,
+        AWS_DEFAULT_REGION: this.region,
+        AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        AWS_ENDPOINT_URL_DYNAMODB: this.faultProxy?.endpoint ?? this.dynamo!.endpoint,
+        AWS_ENDPOINT_URL_KINESIS: this.kinesis!.endpoint,
+        AWS_ENDPOINT_URL_S3: this.s3!.endpoint,
+        AWS_ENDPOINT_URL_SQS: this.endpoint,
+        AWS_ENDPOINT_URL_CLOUDWATCH: this.endpoint,
+        AWS_ENDPOINT_URL_LAMBDA: this.endpoint,
+        S3_FORCE_PATH_STYLE: 'true',
+        AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+        AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      };
+      const spec = {
+        name: f.name,
+        arn: f.arn,
+        path: f.path,
+        codeDirectory: f.codeDirectory,
+        handler: f.handler,
+        runtime: f.runtime,
+        timeoutSeconds: f.timeoutSeconds,
+        memoryMb: f.memoryMb,
+        environment,
+        maxConcurrency: Math.max(1, f.reservedConcurrency ?? this.options.maxConcurrency ?? 4),
+      };
+      this.pools.set(f.name, new FunctionPool(spec, bootstrap, {
+        log: (name, line) => this.log(name, line),
+        emf: (line) => this.cloudwatch.ingestEmf(line),
+      }, this.cpu));
+    }
+  }
+
+  private async startMappings(): Promise<void> {
+    const store: CheckpointStore = {
+      get: (uuid, shard) => this.checkpoints.get(`${uuid}/${shard}`),
+      set: (uuid, shard, seq) => this.checkpoints.set(`${uuid}/${shard}`, seq),
+    };
+    const targets = new Set<string>();
+    for (const m of this.plan.mappings) {
+      if (!m.enabled) continue;
+      const pool = this.pools.get(m.functionName)!;
+      targets.add(m.functionName);
+      this.pollers.push(new EventSourceMappingPoller(m, {
+        kinesis: this.kinesisClient!,
+        invoke: (payload) => pool.invoke(payload),
+        sendToDestination: async (arn, message) => this.sqs.sendInternal(arn, message),
+        checkpoints: store,
+        pollIntervalMs: this.options.pollIntervalMs ?? 1_000,
+        warn: (message) => this.warn(message),
+      }));
+    }
+    // Event source mapping targets start with the run, so the first batch meets a warm function.
+    await Promise.all([...targets].map((t) => this.pools.get(t)!.warm()));
+    for (const p of this.pollers) p.start();
+  }
+
+  private makePageConfig(): PageConfig {
+    const outputs = new Map(this.plan.outputs.filter((o) => o.value !== undefined).map((o) => [o.key, o.value!]));
+    const targets = new Set(this.plan.mappings.map((m) => m.functionName));
+    const direct = this.plan.functions.filter((f) => !targets.has(f.name));
+    const queryFunctionName = this.options.queryFunction
+      ?? outputs.get(OUTPUT_NAMES.queryFunctionName)
+      ?? (direct.length === 1 ? direct[0].name : undefined);
+    const streamName = outputs.get(OUTPUT_NAMES.streamName) ?? (this.plan.streams.length === 1 ? this.plan.streams[0].name : undefined);
+    // The dead-letter queue: the output, else the one queue a function is told about in its environment.
+    const queueUrls = this.plan.queues.map((q) => this.sqs.queueUrl(q.name));
+    const referenced = queueUrls.filter((url) => this.plan.functions.some((f) => Object.values(f.environment).includes(url)));
+    const deadLetterQueueUrl = outputs.get(OUTPUT_NAMES.deadLetterQueueUrl) ?? (referenced.length === 1 ? referenced[0] : undefined);
+    if (!queryFunctionName) this.warn('the page has no query function: name one with --query-function (no LambdaAPIFunction output, and no single function outside the event source mappings)');
+    if (!streamName) this.warn('the page has no stream: the app has no KinesisStream output and more than one stream');
+    return {
+      region: this.region,
+      streamName: streamName ?? '',
+      queryFunctionName: queryFunctionName ?? '',
+      ...(deadLetterQueueUrl ? { deadLetterQueueUrl } : {}),
+      metric: { ...DEFAULT_METRIC, ...this.options.metric },
+      endpoint: this.endpoint,
+      // The SDK marks the credential objects it is given; the page gets plain strings.
+      credentials: { accessKeyId: CREDENTIALS.accessKeyId, secretAccessKey: CREDENTIALS.secretAccessKey },
+      label: `local run of ${[...new Set(this.plan.outputs.map((o) => o.stack))].join(', ') || path.basename(path.resolve(this.options.cdkOut))}`,
+    };
+  }
+
+  private log(functionName: string, line: string): void {
+    let stream = this.logs.get(functionName);
+    if (!stream) {
+      stream = createWriteStream(path.join(this.logDirectory, `${functionName}.log`), { flags: 'a' });
+      this.logs.set(functionName, stream);
+    }
+    stream.write(line + '\n');
+  }
+
+  private onTableWrite(table: string, items: readonly Record<string, { S?: string; N?: string }>[], at: number): void {
+    this.tableWrites[table] = (this.tableWrites[table] ?? 0) + items.length;
+    this.lastWriteAt = at;
+    if (this.awaitingWrite.size === 0) return;
+    const keys = this.plan.tables.find((t) => t.name === table)?.input.KeySchema ?? [];
+    const hash = keys.find((k) => k.KeyType === 'HASH')?.AttributeName;
+    const range = keys.find((k) => k.KeyType === 'RANGE')?.AttributeName;
+    if (!hash || !range) return;
+    for (const item of items) {
+      const key = `${keyString(item[hash])}|${keyString(item[range])}`;
+      const putAt = this.awaitingWrite.get(key);
+      if (putAt !== undefined) {
+        this.awaitingWrite.delete(key);
+        // A long demo keeps the newest latencies only: percentiles of the recent past, in bounded memory.
+        if (this.latencies.length >= 500_000) this.latencies.splice(0, 250_000);
+        this.latencies.push(at - putAt);
+      }
+    }
+  }
+
+  /** Starts the device simulator on the page's stream; put-to-stored latency is measured for its readings. */
+  startSimulator(options: SimulatorOptions, onPut?: (readings: readonly PutReading[]) => void): DeviceSimulator {
+    if (!this.pageConfig.streamName) throw new LocalRunError('the simulator needs a stream: the app has none the run could pick');
+    this.simulator = new DeviceSimulator(this.kinesisClient!, this.pageConfig.streamName, options, (readings: readonly PutReading[]) => {
+      if (!this.firstPutAt) this.firstPutAt = readings[0].putAt;
+      for (const r of readings) this.awaitingWrite.set(`${r.sensorId}|${r.timestamp}`, r.putAt);
+      onPut?.(readings);
+    });
+    this.simulator.start();
+    return this.simulator;
+  }
+
+  /** Put-to-stored latencies (ms) of the simulator's valid readings, in the order they were stored. */
+  get storeLatencies(): readonly number[] {
+    return this.latencies;
+  }
+
+  /** From the simulator's first put to the last table write. */
+  get throughputWindowMs(): number {
+    return this.firstPutAt && this.lastWriteAt > this.firstPutAt ? this.lastWriteAt - this.firstPutAt : 0;
+  }
+
+  /** Resolves once every mapping has finished every record it read and read at least `records`. */
+  async waitUntilProcessed(records: number, timeoutMs: number): Promise<void> {
+    const done = () => this.pollers.every((p) => p.stats.recordsRead >= records && p.pendingRecords === 0);
+    await until(async () => done(), `the event source mappings to process ${records} records`, timeoutMs, 100);
+  }
+
+  snapshot(): RunSnapshot {
+    return {
+      elapsedMs: Date.now() - this.started,
+      simulator: this.simulator ? { ...this.simulator.stats, byKind: { ...this.simulator.stats.byKind } } : undefined,
+      tableWrites: { ...this.tableWrites },
+      objectsPut: { ...this.objectsPut },
+      queues: this.plan.queues.map((q) => ({ name: q.name, path: q.path, ...this.sqs.stats(q.name) })),
+      mappings: this.pollers.map((p) => ({ path: p.spec.path, functionName: p.spec.functionName, stats: { ...p.stats }, pending: p.pendingRecords })),
+      functions: [...this.pools.values()].map((p) => ({ name: p.spec.name, path: p.spec.path, stats: { ...p.stats } })),
+      metrics: { ...this.cloudwatch.counts },
+    };
+  }
+
+  /** Items per table (a Scan with Select COUNT: for summaries, not for live progress). */
+  async countTableItems(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const t of this.plan.tables) {
+      let count = 0;
+      let start: Record<string, never> | undefined;
+      do {
+        const page = await this.dynamoClient!.send(new ScanCommand({ TableName: t.name, Select: 'COUNT', ExclusiveStartKey: start }));
+        count += page.Count ?? 0;
+        start = page.LastEvaluatedKey as Record<string, never> | undefined;
+      } while (start);
+      out[t.name] = count;
+    }
+    return out;
+  }
+
+  /** Object keys per bucket. */
+  async listBucketObjects(): Promise<Record<string, string[]>> {
+    const out: Record<string, string[]> = {};
+    for (const b of this.plan.buckets) {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const page = await this.s3Client!.send(new ListObjectsV2Command({ Bucket: b.name, ContinuationToken: token }));
+        for (const o of page.Contents ?? []) keys.push(o.Key!);
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+      out[b.name] = keys;
+    }
+    return out;
+  }
+
+  private loadState(dataDir: string): PersistedState {
+    const file = path.join(dataDir, 'runner-state.json');
+    if (!existsSync(file)) return {};
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as PersistedState;
+    } catch (err) {
+      throw new LocalRunError(`cannot read ${file} (${(err as Error).message}): remove it, or pick another --data-dir`);
+    }
+  }
+
+  private saveState(dataDir: string): void {
+    const state: PersistedState = {
+      sqs: this.sqs.snapshot(), metrics: this.cloudwatch.snapshot(), checkpoints: Object.fromEntries(this.checkpoints),
+    };
+    const file = path.join(dataDir, 'runner-state.json');
+    writeFileSync(`${file}.partial`, JSON.stringify(state));
+    // Renamed into place so that an interrupted save never leaves half a file.
+    renameSync(`${file}.partial`, file);
+  }
+
+  /** Stops everything the run started: the simulator, the pollers, every function process and server. */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopAll();
+    return this.stopping;
+  }
+
+  private async stopAll(): Promise<void> {
+    this.simulator?.stop();
+    if (this.saveTimer) clearInterval(this.saveTimer);
+    // In-flight invocations may finish for a few seconds; then their processes are ended.
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(this.pollers.map((p) => p.stop())), new Promise((r) => (grace = setTimeout(r, 5_000)))]);
+    clearTimeout(grace);
+    await Promise.all([...this.pools.values()].map((p) => p.stop()));
+    await Promise.all(this.pollers.map((p) => p.stop()));
+    if (this.options.dataDir && this.plan) this.saveState(path.resolve(this.options.dataDir));
+    this.sqs.close();
+    this.kinesisClient?.destroy();
+    this.dynamoClient?.destroy();
+    this.s3Client?.destroy();
+    await Promise.all([this.gateway?.close(), this.faultProxy?.close(), this.dynamo?.close(), this.kinesis?.close(), this.s3?.close()]);
+    this.cpu.close();
+    await Promise.all([...this.logs.values()].map((s) => new Promise((resolve) => s.end(resolve))));
+    rmSync(this.scratch, { recursive: true, force: true });
+  }
+}
+
+/** Starts a server, turning a port in use into an error that says what to do. */
+async function listenOrExplain<T>(what: string, port: number, flag: string, start: (port: number) => Promise<T>): Promise<T> {
+  try {
+    return await start(port);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new LocalRunError(`port ${port} (${what}) is in use: stop what uses it, or pass ${flag} <another port> (0 picks a free one)`);
+    if (code === 'EACCES') throw new LocalRunError(`port ${port} (${what}) is not allowed: pass ${flag} with a port above 1023`);
+    throw err;
+  }
+}
+
+async function until(check: () => Promise<boolean>, what: string, timeoutMs = 10_000, everyMs = 20): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new LocalRunError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}

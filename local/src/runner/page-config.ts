@@ -1,0 +1,73 @@
+/**
+ * The test page's `config.json`: which stream, query function, dead-letter
+ * queue and metric the page uses, in which region, and how it gets
+ * credentials. The local run serves one pointing at its own endpoints; for a
+ * deployed stack it is written from the outputs of `cdk deploy --outputs-file`.
+ */
+
+export interface MetricConfig {
+  readonly namespace: string;
+  readonly name: string;
+  readonly dimension: string;
+}
+
+export interface PageConfig {
+  readonly region: string;
+  readonly streamName: string;
+  readonly queryFunctionName: string;
+  readonly deadLetterQueueUrl?: string;
+  readonly metric: MetricConfig;
+  /** Cognito identity pool whose unauthenticated identities the page takes (a deployed stack). */
+  readonly identityPoolId?: string;
+  /** One endpoint for every service (the local run). */
+  readonly endpoint?: string;
+  /** Static credentials, for the local run's endpoints only: they open nothing in AWS. */
+  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  /** Shown in the page's header. */
+  readonly label?: string;
+}
+
+export const DEFAULT_METRIC: MetricConfig = { namespace: 'Sensors', name: 'SensorData', dimension: 'SensorId' };
+
+/** The stack output names the page's settings come from. */
+export const OUTPUT_NAMES = {
+  identityPoolId: 'IdentityPoolId',
+  streamName: 'KinesisStream',
+  queryFunctionName: 'LambdaAPIFunction',
+  region: 'Region',
+  deadLetterQueueUrl: 'DeadLetterQueueUrl',
+} as const;
+
+/** `cdk deploy --outputs-file` writes `{ "<stack>": { "<output>": "<value>" } }`. */
+export type DeployOutputs = Record<string, Record<string, string>>;
+
+/**
+ * The page's config from a deployed stack's outputs. Picks the stack that has
+ * a KinesisStream output (or the one named); the page needs an identity pool,
+ * never a long-lived key.
+ */
+export function pageConfigFromOutputs(outputs: DeployOutputs, options: { stack?: string; metric?: Partial<MetricConfig> } = {}): PageConfig {
+  const stacks = Object.entries(outputs);
+  const candidates = options.stack ? stacks.filter(([name]) => name === options.stack) : stacks.filter(([, o]) => OUTPUT_NAMES.streamName in o);
+  if (candidates.length === 0) {
+    throw new Error(options.stack
+      ? `the outputs file has no stack named ${options.stack}`
+      : `no stack in the outputs file has a ${OUTPUT_NAMES.streamName} output`);
+  }
+  if (candidates.length > 1) throw new Error(`several stacks have a ${OUTPUT_NAMES.streamName} output (${candidates.map(([n]) => n).join(', ')}): name one`);
+  const [stackName, o] = candidates[0];
+  const need = (key: keyof typeof OUTPUT_NAMES) => {
+    const value = o[OUTPUT_NAMES[key]];
+    if (!value) throw new Error(`stack ${stackName} has no ${OUTPUT_NAMES[key]} output, which the page needs`);
+    return value;
+  };
+  return {
+    region: need('region'),
+    streamName: need('streamName'),
+    queryFunctionName: need('queryFunctionName'),
+    identityPoolId: need('identityPoolId'),
+    ...(o[OUTPUT_NAMES.deadLetterQueueUrl] ? { deadLetterQueueUrl: o[OUTPUT_NAMES.deadLetterQueueUrl] } : {}),
+    metric: { ...DEFAULT_METRIC, ...options.metric },
+    label: `${stackName} in ${need('region')}`,
+  };
+}

@@ -1,0 +1,176 @@
+/**
+ * A device simulator: `devices` sensors putting readings on the stream at
+ * `rate` readings per second in all (PutRecords, partition key = sensor id),
+ * `malformedShare` of them malformed in one of four ways. Each sensor's
+ * readings have strictly increasing timestamps, so every valid reading has a
+ * table key of its own and can be counted exactly.
+ */
+import { KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import { MALFORMED_KINDS, malformedPayload, MalformedKind, seededRandom } from '../device-records';
+
+export interface SimulatorOptions {
+  readonly devices: number;
+  /** Readings per second, all devices together. */
+  readonly rate: number;
+  /** Share of malformed readings, 0..1. */
+  readonly malformedShare: number;
+  /** Stop after this many readings. */
+  readonly readings?: number;
+  /** Stop after this long. */
+  readonly durationMs?: number;
+  readonly seed?: number;
+  /** Prefix of the sensor ids. */
+  readonly sensorPrefix?: string;
+}
+
+export interface SimulatorStats {
+  put: number;
+  valid: number;
+  malformed: number;
+  /** Records the stream refused (and the simulator put again). */
+  throttled: number;
+  byKind: Record<MalformedKind, number>;
+}
+
+/** A valid reading as the table will hold it, and when it was put. */
+export interface PutReading {
+  readonly sensorId: string;
+  readonly timestamp: string;
+  readonly value: number;
+  readonly putAt: number;
+}
+
+const TICK_MS = 100;
+
+export class DeviceSimulator {
+  readonly stats: SimulatorStats = {
+    put: 0,
+    valid: 0,
+    malformed: 0,
+    throttled: 0,
+    byKind: { 'bad JSON': 0, 'missing sensorid': 0, 'non-numeric value': 0, 'bad timestamp': 0 },
+  };
+  /** Resolves when the simulator has put all its readings (or was stopped). */
+  readonly finished: Promise<void>;
+  private stopped = false;
+  private readonly random: () => number;
+  private readonly sensors: string[];
+  private readonly lastTimestamp: number[];
+  private readonly values: number[];
+  private resolveFinished!: () => void;
+  private timer?: NodeJS.Timeout;
+  private started = 0;
+  private sending = false;
+
+  constructor(
+    private readonly kinesis: KinesisClient,
+    private readonly streamName: string,
+    private readonly options: SimulatorOptions,
+    private readonly onPut: (readings: readonly PutReading[]) => void = () => undefined,
+  ) {
+    if (!(options.devices >= 1)) throw new Error('the simulator needs at least one device');
+    if (!(options.rate > 0)) throw new Error('the simulator needs a positive rate');
+    if (!(options.malformedShare >= 0 && options.malformedShare <= 1)) throw new Error('the malformed share must be between 0 and 1');
+    this.random = seededRandom(options.seed ?? 1);
+    const prefix = options.sensorPrefix ?? 'device';
+    this.sensors = Array.from({ length: options.devices }, (_, i) => `${prefix}-${String(i + 1).padStart(3, '0')}`);
+    this.lastTimestamp = this.sensors.map(() => 0);
+    this.values = this.sensors.map(() => Math.round((15 + this.random() * 10) * 100) / 100);
+    this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
+  }
+
+  start(): void {
+    this.started = Date.now();
+    this.timer = setInterval(() => void this.tick(), TICK_MS);
+    void this.tick();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.resolveFinished();
+  }
+
+  private get target(): number {
+    const elapsed = Date.now() - this.started;
+    let due = Math.floor((elapsed / 1000) * this.options.rate) + 1;
+    if (this.options.readings !== undefined) due = Math.min(due, this.options.readings);
+    return due;
+  }
+
+  private done(): boolean {
+    if (this.options.readings !== undefined && this.stats.put >= this.options.readings) return true;
+    return this.options.durationMs !== undefined && Date.now() - this.started >= this.options.durationMs;
+  }
+
+  private async tick(): Promise<void> {
+    if (this.sending || this.stopped) return;
+    if (this.done()) {
+      this.stop();
+      return;
+    }
+    this.sending = true;
+    try {
+      let count = this.target - this.stats.put;
+      while (count > 0 && !this.stopped) {
+        const n = Math.min(500, count);
+        await this.putBatch(n);
+        count -= n;
+      }
+    } catch (err) {
+      if (!this.stopped) process.emitWarning(`the simulator could not put readings: ${(err as Error).message}`);
+    } finally {
+      this.sending = false;
+    }
+    if (this.done()) this.stop();
+  }
+
+  private async putBatch(n: number): Promise<void> {
+    const now = Date.now();
+    const records: Array<{ data: string; partitionKey: string; reading?: Omit<PutReading, 'putAt'>; kind?: MalformedKind }> = [];
+    for (let i = 0; i < n; i++) {
+      const d = Math.floor(this.random() * this.sensors.length);
+      const sensorId = this.sensors[d];
+      const t = Math.max(now, this.lastTimestamp[d] + 1);
+      this.lastTimestamp[d] = t;
+      this.values[d] = Math.round((this.values[d] + (this.random() - 0.5)) * 100) / 100;
+      const timestamp = new Date(t).toISOString();
+      if (this.random() < this.options.malformedShare) {
+        const kind = MALFORMED_KINDS[(this.stats.malformed + records.filter((r) => r.kind).length) % MALFORMED_KINDS.length];
+        records.push({ data: malformedPayload(kind, sensorId, timestamp, this.values[d]), partitionKey: sensorId, kind });
+      } else {
+        const value = this.values[d];
+        const data = JSON.stringify({ sensorid: sensorId, value, timestamp });
+        records.push({ data, partitionKey: sensorId, reading: { sensorId, timestamp, value } });
+      }
+    }
+    let pending = records;
+    while (pending.length > 0) {
+      const putAt = Date.now();
+      const out = await this.kinesis.send(new PutRecordsCommand({
+        StreamName: this.streamName,
+        Records: pending.map((r) => ({ Data: Buffer.from(r.data, 'utf8'), PartitionKey: r.partitionKey })),
+      }));
+      const failed: typeof pending = [];
+      const put: PutReading[] = [];
+      (out.Records ?? []).forEach((entry, i) => {
+        const r = pending[i];
+        if (entry.ErrorCode) {
+          failed.push(r);
+          return;
+        }
+        this.stats.put++;
+        if (r.kind) {
+          this.stats.malformed++;
+          this.stats.byKind[r.kind]++;
+        } else {
+          this.stats.valid++;
+          put.push({ ...r.reading!, putAt });
+        }
+      });
+      if (put.length) this.onPut(put);
+      this.stats.throttled += failed.length;
+      pending = failed;
+    }
+  }
+}

@@ -1,0 +1,158 @@
+/** What the local run makes of templates: intrinsics resolved, names in CloudFormation's shape, clear errors for what it cannot run. */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import * as path from 'path';
+import { synthesizeExample } from './helpers';
+import { readCloudAssembly, Template } from '../../local/src/runner/assembly';
+import { planDeployment } from '../../local/src/runner/deployment';
+import { LocalRunError } from '../../local/src/runner/errors';
+
+const options = { region: 'eu-west-1', account: '123456789012', queueUrl: (n: string) => `http://127.0.0.1:3000/123456789012/${n}` };
+
+/** A cloud assembly of one stack (and nested templates), written as `cdk synth` would. */
+function assembly(template: Template, nested: Record<string, Template> = {}): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'assembly-'));
+  const code = path.join(dir, 'asset.code');
+  mkdirSync(code);
+  writeFileSync(path.join(code, 'index.js'), 'exports.handler = async () => 1;');
+  const files: Record<string, unknown> = {
+    code: { source: { path: 'asset.code', packaging: 'zip' }, destinations: { d: { bucketName: 'b', objectKey: 'code.zip' } } },
+  };
+  for (const [file, t] of Object.entries(nested)) {
+    writeFileSync(path.join(dir, file), JSON.stringify(t));
+    files[file] = { source: { path: file, packaging: 'file' }, destinations: { d: { bucketName: 'b', objectKey: `${file}.json` } } };
+  }
+  writeFileSync(path.join(dir, 'Test.assets.json'), JSON.stringify({ version: '53.0.0', files }));
+  writeFileSync(path.join(dir, 'Test.template.json'), JSON.stringify(template));
+  writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({
+    version: '53.0.0',
+    artifacts: {
+      'Test.assets': { type: 'cdk:asset-manifest', properties: { file: 'Test.assets.json' } },
+      'Test': { type: 'aws:cloudformation:stack', properties: { templateFile: 'Test.template.json' }, dependencies: ['Test.assets'] },
+    },
+  }));
+  return dir;
+}
+
+const fn = (env: Record<string, unknown> = {}) => ({
+  Type: 'AWS::Lambda::Function',
+  Properties: { Code: { S3Bucket: 'b', S3Key: 'code.zip' }, Handler: 'index.handler', Runtime: 'nodejs22.x', Environment: { Variables: env } },
+});
+const stream = { Type: 'AWS::Kinesis::Stream', Properties: { ShardCount: 2 } };
+const mapping = (extra: Record<string, unknown> = {}) => ({
+  Type: 'AWS::Lambda::EventSourceMapping',
+  Properties: { EventSourceArn: { 'Fn::GetAtt': ['Stream', 'Arn'] }, FunctionName: { Ref: 'Fn' }, StartingPosition: 'TRIM_HORIZON', ...extra },
+});
+
+const plan = (template: Template, nested?: Record<string, Template>) => planDeployment(readCloudAssembly(assembly(template, nested)), options);
+
+test('the example: every part the pipeline needs runs, the rest is listed as not run locally', () => {
+  const p = planDeployment(readCloudAssembly(synthesizeExample()), options);
+  expect(p.streams).toEqual([expect.objectContaining({ shardCount: 1, onDemand: false, name: expect.stringMatching(/^IotBackendReference-PipelineStream[0-9A-F]{8}-[A-Z0-9]{12}$/) })]);
+  expect(p.tables.map((t) => t.name)).toEqual([expect.stringMatching(/^IotBackendReference-PipelineTable/), 'IoTRefArchConfig']);
+  expect(p.buckets).toEqual([expect.objectContaining({ name: expect.stringMatching(/^iotbackendreference-pipelinearchiverbucket[0-9a-z-]+$/) })]);
+  expect(p.buckets[0].name.length).toBeLessThanOrEqual(63);
+  expect(p.queues).toHaveLength(3);
+  expect(p.functions.map((f) => f.path.split('/')[1])).toEqual([
+    'PipelineProcessorFunction649CEB10', 'PipelineArchiverFunctionD743A703', 'PipelineQueryFunction3FDE5116',
+  ]);
+  for (const f of p.functions) expect(f.name.length).toBeLessThanOrEqual(64);
+  const processor = p.functions[0];
+  // Ref to the table and the queue resolve to the local names.
+  expect(processor.environment.TABLE_NAME).toBe(p.tables[0].name);
+  expect(Object.values(processor.environment)).toContain(options.queueUrl(p.queues[0].name));
+  expect(p.mappings).toEqual([
+    expect.objectContaining({ batchSize: 25, startingPosition: 'TRIM_HORIZON', reportBatchItemFailures: true, maximumRetryAttempts: 10, maximumRecordAgeSeconds: 86_400, functionName: processor.name }),
+    expect.objectContaining({ batchSize: 100, functionName: p.functions[1].name }),
+  ]);
+  const notRun = p.resources.filter((r) => r.action !== 'run').map((r) => r.type);
+  expect(new Set(notRun)).toEqual(new Set([
+    'AWS::Logs::LogGroup', 'AWS::IAM::Role', 'AWS::IAM::Policy', 'AWS::SQS::QueuePolicy', 'AWS::S3::BucketPolicy', 'AWS::IAM::User',
+    'AWS::IAM::AccessKey', 'AWS::SecretsManager::Secret', 'Custom::AWS', 'AWS::Lambda::Function',
+  ]));
+  // The custom resource's provider function, in the nested stack, is the function that does not run.
+  expect(p.resources.find((r) => r.action === 'provider function, not run locally')?.path).toMatch(/^IotBackendReference\/ConfigHelperStack.*\/AWS679f53fac/);
+  expect(p.outputs.find((o) => o.key === 'KinesisStream')?.value).toBe(p.streams[0].name);
+  expect(p.outputs.find((o) => o.key === 'Region')?.value).toBe('eu-west-1');
+});
+
+test('intrinsic functions, conditions, parameters and nested stacks resolve', () => {
+  const p = plan({
+    Parameters: { Stage: { Type: 'String', Default: 'dev' }, Names: { Type: 'CommaDelimitedList', Default: 'a,b,c' } },
+    Conditions: { IsDev: { 'Fn::Equals': [{ Ref: 'Stage' }, 'dev'] }, IsProd: { 'Fn::Not': [{ Condition: 'IsDev' }] } },
+    Mappings: { Sizes: { dev: { Batch: 7 } } },
+    Resources: {
+      Stream: stream,
+      ProdOnly: { Type: 'AWS::SQS::Queue', Condition: 'IsProd' },
+      Queue: { Type: 'AWS::SQS::Queue', Properties: { QueueName: { 'Fn::Sub': '${AWS::StackName}-${Stage}-q' } } },
+      Nested: {
+        Type: 'AWS::CloudFormation::Stack',
+        Properties: { TemplateURL: { 'Fn::Join': ['', ['https://s3/', 'b/', 'nested.json.json']] }, Parameters: { QueueArn: { 'Fn::GetAtt': ['Queue', 'Arn'] } } },
+      },
+      Fn: fn({
+        SUB: { 'Fn::Sub': ['${Q} in ${AWS::Region} ${!Literal} ${Stream.Arn}', { Q: { Ref: 'Queue' } }] },
+        SELECT: { 'Fn::Select': [1, { Ref: 'Names' }] },
+        SPLIT: { 'Fn::Select': [2, { 'Fn::Split': ['/', 'x/y/z'] }] },
+        IF: { 'Fn::If': ['IsDev', 'development', 'production'] },
+        NOVALUE: { 'Fn::If': ['IsProd', 'x', { Ref: 'AWS::NoValue' }] },
+        MAP: { 'Fn::FindInMap': ['Sizes', { Ref: 'Stage' }, 'Batch'] },
+        NESTED: { 'Fn::GetAtt': ['Nested', 'Outputs.Echo'] },
+        PARTITION: { Ref: 'AWS::Partition' },
+      }),
+      Mapping: mapping({ BatchSize: { 'Fn::FindInMap': ['Sizes', 'dev', 'Batch'] } }),
+    },
+  }, {
+    'nested.json': {
+      Parameters: { QueueArn: { Type: 'String' } },
+      Outputs: { Echo: { Value: { 'Fn::Join': ['|', [{ Ref: 'QueueArn' }, { Ref: 'AWS::StackName' }]] } } },
+    },
+  });
+  const env = p.functions[0].environment;
+  expect(env.SUB).toBe(`http://127.0.0.1:3000/123456789012/Test-dev-q in eu-west-1 \${Literal} arn:aws:kinesis:eu-west-1:123456789012:stream/${p.streams[0].name}`);
+  expect(env).toMatchObject({ SELECT: 'b', SPLIT: 'z', IF: 'development', MAP: '7', PARTITION: 'aws' });
+  expect(env).not.toHaveProperty('NOVALUE');
+  expect(env.NESTED).toMatch(/^arn:aws:sqs:eu-west-1:123456789012:Test-dev-q\|Test-Nested-[A-Z0-9]{12}$/);
+  expect(p.queues.map((q) => q.name)).toEqual(['Test-dev-q']);
+  expect(p.resources.find((r) => r.path === 'Test/ProdOnly')?.action).toBe('condition false');
+  expect(p.mappings[0].batchSize).toBe(7);
+  expect(p.streams[0].shardCount).toBe(2);
+});
+
+test('an ON_DEMAND stream gets four shards locally', () => {
+  const p = plan({ Resources: { Stream: { Type: 'AWS::Kinesis::Stream', Properties: { StreamModeDetails: { StreamMode: 'ON_DEMAND' } } } } });
+  expect(p.streams[0]).toMatchObject({ shardCount: 4, onDemand: true });
+});
+
+test('what the run cannot honour is a one-line error naming it', () => {
+  const err = (template: Template) => {
+    try {
+      plan(template);
+    } catch (e) {
+      expect(e).toBeInstanceOf(LocalRunError);
+      return (e as Error).message;
+    }
+    throw new Error('no error');
+  };
+  expect(err({ Resources: { Topic: { Type: 'AWS::SNS::Topic' } } }))
+    .toBe('Test/Topic is a AWS::SNS::Topic, which the local run cannot emulate: pass --ignore-type AWS::SNS::Topic to run without it');
+  expect(err({ Resources: { Stream: stream, Fn: fn(), Mapping: mapping({ FilterCriteria: { Filters: [] } }) } }))
+    .toBe('Test/Mapping: the event source mapping property FilterCriteria is not honoured locally');
+  expect(err({ Resources: { Stream: stream, Fn: fn(), Mapping: mapping({ TumblingWindowInSeconds: 60 }) } }))
+    .toContain('TumblingWindowInSeconds is not honoured locally');
+  expect(err({ Resources: { Fn: fn(), Mapping: { Type: 'AWS::Lambda::EventSourceMapping', Properties: { EventSourceArn: 'arn:aws:sqs:eu-west-1:1:q', FunctionName: { Ref: 'Fn' } } } } }))
+    .toContain('is not a Kinesis stream');
+  expect(err({ Resources: { Stream: stream, Fn: fn(), Mapping: mapping({ DestinationConfig: { OnFailure: { Destination: 'arn:aws:sns:eu-west-1:1:t' } } }) } }))
+    .toContain('only SQS on-failure destinations are honoured locally');
+  expect(err({ Resources: { Fn: { Type: 'AWS::Lambda::Function', Properties: { Code: { ZipFile: 'x' }, Handler: 'index.handler', Runtime: 'python3.12' } } } }))
+    .toBe('Test/Fn: runtime python3.12 is not run locally; the local run runs Node.js functions');
+  expect(err({ Resources: { Table: { Type: 'AWS::DynamoDB::Table', Properties: { TableName: 'ab', KeySchema: [], AttributeDefinitions: [] } } } }))
+    .toContain('shorter than the 3 characters');
+  expect(err({ Resources: { Fn: fn({ X: { Ref: 'Missing' } }) } })).toContain('refers to Missing, which the template does not define');
+  expect(() => readCloudAssembly('/nonexistent/cdk.out')).toThrow(/no cloud assembly at \/nonexistent\/cdk.out \(manifest.json is missing\): synthesize the app first/);
+});
+
+test('--ignore-type runs without a type, and says where a placeholder reached a function', () => {
+  const p = planDeployment(readCloudAssembly(assembly({ Resources: { Topic: { Type: 'AWS::SNS::Topic' }, Fn: fn({ TOPIC: { Ref: 'Topic' } }) } })), { ...options, ignoreTypes: ['AWS::SNS::Topic'] });
+  expect(p.resources.find((r) => r.path === 'Test/Topic')?.action).toBe('not run locally');
+  expect(p.notes).toEqual([expect.stringContaining('uses Test/Topic (AWS::SNS::Topic), which is not run locally: it gets a placeholder value')]);
+});

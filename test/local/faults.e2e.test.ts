@@ -1,0 +1,95 @@
+/**
+ * End to end under faults: the device simulator puts a few thousand readings
+ * through the example's template run locally, while a share of the
+ * processor's DynamoDB writes is throttled, half-written or failed, and the
+ * processor's process is killed mid-run. Exact counts at the end: every valid
+ * reading stored once with its value, every malformed one dead-lettered with
+ * its reason, every record archived, nothing skipped.
+ */
+import { ScanCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { readArchive, synthesizeExample, waitFor } from './helpers';
+import { CREDENTIALS, MALFORMED_REASONS, REGION } from '../../local/src';
+import { LocalRun } from '../../local/src/runner/local-run';
+import { PutReading } from '../../local/src/runner/simulator';
+
+jest.setTimeout(300_000);
+
+const READINGS = 3_000;
+
+let run: LocalRun;
+const warnings: string[] = [];
+
+beforeAll(async () => {
+  run = await LocalRun.start({
+    cdkOut: synthesizeExample(),
+    port: 0,
+    pollIntervalMs: 200,
+    faults: { rate: 0.3, kinds: ['throttle', 'unprocessed', 'error500'], seed: 11 },
+    onWarning: (m) => warnings.push(m),
+  });
+});
+
+afterAll(async () => {
+  await run?.stop();
+});
+
+test(`${READINGS} readings with throttled writes and a killed processor: exact counts`, async () => {
+  const put: PutReading[] = [];
+  const simulator = run.startSimulator({ devices: 40, rate: 600, malformedShare: 0.02, readings: READINGS, seed: 3 }, (r) => put.push(...r));
+  const processor = run.plan.functions.find((f) => f.path.includes('Processor'))!;
+  const pool = run.pools.get(processor.name)!;
+  const processorMapping = run.pollers.find((p) => p.spec.functionName === processor.name)!;
+
+  // Kill the processor's process once it is well into the stream, while it works on a batch.
+  await waitFor(() => processorMapping.stats.recordsDone >= READINGS / 4 && pool.busy > 0, 'the processor to be a quarter through, busy');
+  const killed = pool.processIds();
+  expect(killed.length).toBeGreaterThan(0);
+  for (const pid of killed) process.kill(pid, 'SIGKILL');
+
+  await simulator.finished;
+  expect(simulator.stats.put).toBe(READINGS);
+  await run.waitUntilProcessed(READINGS, 240_000);
+
+  // Every valid reading stored exactly once, with its value.
+  const dynamo = new DynamoDBClient({ region: REGION, credentials: CREDENTIALS, endpoint: run.endpoints.dynamodb });
+  const table = run.plan.tables.find((t) => t.path.includes('PipelineTable'))!.name;
+  const stored = new Map<string, number>();
+  let start: Record<string, never> | undefined;
+  do {
+    const page = await dynamo.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start }));
+    for (const item of page.Items ?? []) {
+      const key = `${item.SensorId.S}|${item.Timestamp.S}`;
+      expect(stored.has(key)).toBe(false);
+      stored.set(key, Number(item.Value.N));
+    }
+    start = page.LastEvaluatedKey as Record<string, never> | undefined;
+  } while (start);
+  dynamo.destroy();
+  expect(put).toHaveLength(simulator.stats.valid);
+  expect(stored.size).toBe(simulator.stats.valid);
+  const wrong = put.filter((r) => stored.get(`${r.sensorId}|${r.timestamp}`) !== r.value);
+  expect(wrong).toEqual([]);
+
+  // Every malformed record dead-lettered with its reason. A batch retried after
+  // the crash may send a dead letter twice (SQS is at-least-once): distinct records count.
+  const deadLetterQueue = run.plan.queues.find((q) => q.path.includes('InvalidRecords'))!.name;
+  const letters = run.sqs.peekAll(deadLetterQueue).map((b) => JSON.parse(b) as { reason: string; sequenceNumber: string; payload: string });
+  const reasons = Object.values(MALFORMED_REASONS);
+  expect(letters.filter((l) => !reasons.some((r) => l.reason.includes(r)))).toEqual([]);
+  expect(new Set(letters.map((l) => l.sequenceNumber)).size).toBe(simulator.stats.malformed);
+  expect(simulator.stats.malformed).toBeGreaterThan(20);
+
+  // Every record archived.
+  const bucket = run.plan.buckets[0].name;
+  const lines = await readArchive(run.endpoints.s3, bucket, (await run.listBucketObjects())[bucket]);
+  expect(new Set(lines.map((l) => l.sequenceNumber)).size).toBe(READINGS);
+
+  // Nothing skipped to the on-failure queues; the faults and the crash really happened.
+  for (const q of run.plan.queues.filter((x) => x.path.includes('FailedBatches'))) expect(run.sqs.stats(q.name).sent).toBe(0);
+  for (const p of run.pollers) expect(p.stats.recordsDiscarded).toBe(0);
+  // The killed process was replaced (its batch, if it was still on one, was retried whole).
+  expect(pool.stats.coldStarts).toBeGreaterThanOrEqual(2);
+  expect(run.faultProxy!.totalFaults).toBeGreaterThan(10);
+  expect(processorMapping.stats.retries).toBeGreaterThan(0);
+  expect(warnings).toEqual([]);
+});
