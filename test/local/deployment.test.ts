@@ -50,8 +50,11 @@ test('the example: every part the pipeline needs runs, the rest is listed as not
   const p = planDeployment(readCloudAssembly(synthesizeExample()), options);
   expect(p.streams).toEqual([expect.objectContaining({ shardCount: 1, onDemand: false, name: expect.stringMatching(/^IotBackendReference-PipelineStream[0-9A-F]{8}-[A-Z0-9]{12}$/) })]);
   expect(p.tables.map((t) => t.name)).toEqual([expect.stringMatching(/^IotBackendReference-PipelineTable/), 'IoTRefArchConfig']);
-  expect(p.buckets).toEqual([expect.objectContaining({ name: expect.stringMatching(/^iotbackendreference-pipelinearchiverbucket[0-9a-z-]+$/) })]);
-  expect(p.buckets[0].name.length).toBeLessThanOrEqual(63);
+  expect(p.buckets).toEqual([
+    expect.objectContaining({ name: expect.stringMatching(/^iotbackendreference-pipelinearchiverbucket[0-9a-z-]+$/) }),
+    expect.objectContaining({ name: expect.stringMatching(/^iotbackendreference-pipelinearchiveraccesslogsbuck[0-9a-z-]+$/) }),
+  ]);
+  for (const b of p.buckets) expect(b.name.length).toBeLessThanOrEqual(63);
   expect(p.queues).toHaveLength(3);
   expect(p.functions.map((f) => f.path.split('/')[1])).toEqual([
     'PipelineProcessorFunction649CEB10', 'PipelineArchiverFunctionD743A703', 'PipelineQueryFunction3FDE5116',
@@ -67,11 +70,15 @@ test('the example: every part the pipeline needs runs, the rest is listed as not
   ]);
   const notRun = p.resources.filter((r) => r.action !== 'run').map((r) => r.type);
   expect(new Set(notRun)).toEqual(new Set([
-    'AWS::Logs::LogGroup', 'AWS::IAM::Role', 'AWS::IAM::Policy', 'AWS::SQS::QueuePolicy', 'AWS::S3::BucketPolicy', 'AWS::IAM::User',
-    'AWS::IAM::AccessKey', 'AWS::SecretsManager::Secret', 'Custom::AWS', 'AWS::Lambda::Function',
+    'AWS::Logs::LogGroup', 'AWS::Logs::MetricFilter', 'AWS::IAM::Role', 'AWS::IAM::Policy', 'AWS::SQS::QueuePolicy', 'AWS::S3::BucketPolicy',
+    'AWS::Cognito::IdentityPool', 'AWS::Cognito::IdentityPoolRoleAttachment', 'AWS::CloudWatch::Alarm', 'AWS::CloudWatch::CompositeAlarm',
+    'AWS::CloudWatch::Dashboard', 'Custom::AWS', 'Custom::S3AutoDeleteObjects', 'AWS::Lambda::Function',
   ]));
-  // The custom resource's provider function, in the nested stack, is the function that does not run.
-  expect(p.resources.find((r) => r.action === 'provider function, not run locally')?.path).toMatch(/^IotBackendReference\/ConfigHelperStack.*\/AWS679f53fac/);
+  // The custom resources' provider functions (the config helper's, in the nested stack, and the buckets' auto-delete) do not run.
+  expect(p.resources.filter((r) => r.action === 'provider function, not run locally').map((r) => r.path).sort()).toEqual([
+    expect.stringMatching(/^IotBackendReference\/ConfigHelperStack.*\/AWS679f53fac/),
+    expect.stringMatching(/^IotBackendReference\/CustomS3AutoDeleteObjectsCustomResourceProviderHandler/),
+  ]);
   expect(p.outputs.find((o) => o.key === 'KinesisStream')?.value).toBe(p.streams[0].name);
   expect(p.outputs.find((o) => o.key === 'Region')?.value).toBe('eu-west-1');
 });

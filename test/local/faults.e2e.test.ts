@@ -72,7 +72,7 @@ test(`${READINGS} readings with throttled writes and a killed processor: exact c
 
   // Every malformed record dead-lettered with its reason. A batch retried after
   // the crash may send a dead letter twice (SQS is at-least-once): distinct records count.
-  const deadLetterQueue = run.plan.queues.find((q) => q.path.includes('InvalidRecords'))!.name;
+  const deadLetterQueue = run.plan.queues.find((q) => q.path.includes('DeadLetterQueue'))!.name;
   const letters = run.sqs.peekAll(deadLetterQueue).map((b) => JSON.parse(b) as { reason: string; sequenceNumber: string; payload: string });
   const reasons = Object.values(MALFORMED_REASONS);
   expect(letters.filter((l) => !reasons.some((r) => l.reason.includes(r)))).toEqual([]);

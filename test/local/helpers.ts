@@ -32,8 +32,9 @@ export interface ArchiveLine {
   readonly shardId: string;
   readonly sequenceNumber: string;
   readonly partitionKey: string;
-  readonly data?: unknown;
-  readonly text?: string;
+  /** The payload as the device sent it, when it is UTF-8 text. */
+  readonly payload?: string;
+  readonly payloadBase64?: string;
 }
 
 /** Every line of every archive object (gzip NDJSON). */

@@ -15,7 +15,7 @@ test('maps the stack outputs to the page config, with the identity pool and no k
     streamName: 'IotBackendReference-PipelineStreamDD609695-Xy12AbCdEf34',
     queryFunctionName: 'IotBackendReference-PipelineQueryFunction3FDE5116-Gh56IjKlMn78',
     identityPoolId: 'eu-west-1:0d5b0c3e-1c2a-4f6b-9f39-6a1e2b3c4d5e',
-    deadLetterQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/123456789012/IotBackendReference-PipelineProcessorInvalidRecords1EE7342D-Op90QrSt',
+    deadLetterQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/123456789012/IotBackendReference-PipelineProcessorDeadLetterQueue1EE7342D-Op90QrSt',
     metric: { namespace: 'Sensors', name: 'SensorData', dimension: 'SensorId' },
     label: 'IotBackendReference in eu-west-1',
   });

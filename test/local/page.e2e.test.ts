@@ -95,7 +95,7 @@ test('readings for two sensors are listed, charted and counted in the metric; a 
   const bucket = run.plan.buckets[0].name;
   const keys = (await run.listBucketObjects())[bucket];
   const lines = await readArchive(run.endpoints.s3, bucket, keys);
-  const archived = lines.map((l) => (l.data as { sensorid?: string; value?: unknown } | undefined));
+  const archived = lines.map((l) => JSON.parse(l.payload ?? 'null') as { sensorid?: string; value?: unknown } | null);
   expect(archived.map((d) => `${d?.sensorid}=${d?.value}`).sort()).toEqual(
     ['kitchen=21.5', 'kitchen=22', 'kitchen=22.75', 'garage=4.5', 'garage=3.25', 'garage=cold'].sort(),
   );
