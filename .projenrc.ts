@@ -157,6 +157,12 @@ const pageBuild = project.addTask('page:build', {
 // need the bundles first; the browser tests need the page.
 project.testTask.prependSpawn(project.bundler.bundleTask);
 project.testTask.prependSpawn(pageBuild);
+// jest transpiles each file alone (isolatedModules): the tests, examples, bench,
+// local run and page are type-checked here, in one pass.
+project.testTask.spawn(project.addTask('typecheck', {
+  description: 'Type-check everything outside src/ (tests, examples, bench, the local run and its page)',
+  exec: 'tsc --noEmit -p tsconfig.dev.json',
+}));
 
 // `npx projen build` packages for npm, PyPI and Maven everywhere, CI included
 // (projen's default packages only the npm tarball when CI is set).

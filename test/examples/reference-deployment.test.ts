@@ -275,7 +275,7 @@ function isLibraryResource(constructPath: string): boolean {
 
 describe('cdk-nag AwsSolutions over the whole example, as a user runs it', () => {
   const app = new App();
-  const stack = new ReferenceDeploymentStack(app, 'IotBackendReference');
+  new ReferenceDeploymentStack(app, 'IotBackendReference');
   const collector = new FindingCollector();
   Aspects.of(app).add(new AwsSolutionsChecks({ reports: false, additionalLoggers: [collector] }));
   app.synth();

@@ -215,7 +215,7 @@ class ExecutionEnvironment {
           clearTimeout(initTimeout);
           reject(new InitError(m.error!));
           this.kill();
-        } else if ((m.type === 'result' || m.type === 'error') && this.pending?.id === m.id) {
+        } else if ((m.type === 'result' || m.type === 'error') && this.pending && this.pending.id === m.id) {
           const p = this.pending;
           this.pending = undefined;
           p.resolve(m.type === 'result'

@@ -30,6 +30,22 @@ export interface TypeInfo {
   attribute(p: PhysicalContext, attribute: string): unknown;
 }
 
+/** A table and a global table answer the same, and a global table has a TableId too. */
+function dynamoDbTable(type: string, more: Record<string, (p: PhysicalContext) => string> = {}): TypeInfo {
+  return {
+    nameProperty: 'TableName',
+    nameRules: { maxLength: 255 },
+    ref: (p) => p.name,
+    attribute: (p, a) => {
+      switch (a) {
+        case 'Arn': return arn(p, 'dynamodb', `table/${p.name}`);
+        case 'StreamArn': return arn(p, 'dynamodb', `table/${p.name}/stream/1970-01-01T00:00:00.000`);
+        default: return more[a] ? more[a](p) : unknownAttribute(type, a);
+      }
+    },
+  };
+}
+
 const arn = (p: PhysicalContext, service: string, resource: string, region = p.region, account: string = p.account) =>
   `arn:${p.partition}:${service}:${region}:${account}:${resource}`;
 
@@ -60,31 +76,8 @@ export const RUN_TYPES: Record<string, TypeInfo> = {
       }
     },
   },
-  'AWS::DynamoDB::Table': {
-    nameProperty: 'TableName',
-    nameRules: { maxLength: 255 },
-    ref: (p) => p.name,
-    attribute: (p, a) => {
-      switch (a) {
-        case 'Arn': return arn(p, 'dynamodb', `table/${p.name}`);
-        case 'StreamArn': return arn(p, 'dynamodb', `table/${p.name}/stream/1970-01-01T00:00:00.000`);
-        default: return unknownAttribute('AWS::DynamoDB::Table', a);
-      }
-    },
-  },
-  'AWS::DynamoDB::GlobalTable': {
-    nameProperty: 'TableName',
-    nameRules: { maxLength: 255 },
-    ref: (p) => p.name,
-    attribute: (p, a) => {
-      switch (a) {
-        case 'Arn': return arn(p, 'dynamodb', `table/${p.name}`);
-        case 'StreamArn': return arn(p, 'dynamodb', `table/${p.name}/stream/1970-01-01T00:00:00.000`);
-        case 'TableId': return p.name;
-        default: return unknownAttribute('AWS::DynamoDB::GlobalTable', a);
-      }
-    },
-  },
+  'AWS::DynamoDB::Table': dynamoDbTable('AWS::DynamoDB::Table'),
+  'AWS::DynamoDB::GlobalTable': dynamoDbTable('AWS::DynamoDB::GlobalTable', { TableId: (p) => p.name }),
   'AWS::S3::Bucket': {
     nameProperty: 'BucketName',
     nameRules: { maxLength: 63, lowerCase: true },
