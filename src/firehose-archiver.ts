@@ -228,8 +228,7 @@ export class FirehoseArchiver implements IArchiver {
       destination,
       role: fixedRole,
     });
-    deliveryStream.node.addDependency(role);
-    if (table) deliveryStream.node.addDependency(table.table);
+    deliveryStream.node.addDependency(role.node.findChild('DefaultPolicy'));
 
     suppressNag(deliveryStream, [{
       id: 'AwsSolutions-KDF1',

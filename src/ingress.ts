@@ -157,7 +157,7 @@ export class IotTopicRuleIngress implements IIngress {
       },
     });
     // AWS IoT acts with the roles as soon as messages match: their policies come first.
-    rule.node.addDependency(putRole, errorRole);
+    for (const role of [putRole, errorRole]) rule.node.addDependency(role.node.findChild('DefaultPolicy'));
 
     // Every event of the error log is one message that did not reach the stream.
     const errors = errorLog.addMetricFilter('FailedMessages', {

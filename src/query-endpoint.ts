@@ -41,8 +41,8 @@ export interface QueryEndpointBinding {
   readonly functionUrl?: lambda.IFunctionUrl;
   /** The HTTP API, when the endpoint is one. */
   readonly httpApi?: apigwv2.IHttpApi;
-  /** The routes authorized by IAM, on which `grantQuery` grants `execute-api:Invoke`. */
-  readonly iamRoutes?: apigwv2.IHttpRoute[];
+  /** The ARNs of the routes authorized by IAM, on which `grantQuery` grants `execute-api:Invoke`. */
+  readonly invokeArns?: string[];
   /** Counts the requests the endpoint answered with a 5xx status; the pipeline alarms on it. */
   readonly serverErrorsMetric?: cloudwatch.IMetric;
 }
@@ -285,7 +285,10 @@ export class HttpApiQueryEndpoint implements IQueryEndpoint {
     return {
       url: stage.url,
       httpApi: api,
-      iamRoutes: types.every((t) => t === 'AWS_IAM') ? routes : undefined,
+      // The stage by name, not "*": the API has the one stage.
+      invokeArns: types.every((t) => t === 'AWS_IAM')
+        ? [apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST].map((method) => api.arnForExecuteApi(method, QUERY_ROUTE_PATH, stage.stageName))
+        : undefined,
       serverErrorsMetric: api.metricServerError({ statistic: cloudwatch.Stats.SUM }),
     };
   }

@@ -413,7 +413,9 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
     if (!grant.success) grant = this.queryFunction.grantInvoke(grantee);
     const endpoint = this.queryEndpointBinding;
     if (endpoint.functionUrl) grant = grant.combine(endpoint.functionUrl.grantInvokeUrl(grantee));
-    for (const route of endpoint.iamRoutes ?? []) grant = grant.combine(route.grantInvoke(grantee));
+    if (endpoint.invokeArns && endpoint.invokeArns.length > 0) {
+      grant = grant.combine(iam.Grant.addToPrincipal({ grantee, actions: ['execute-api:Invoke'], resourceArns: endpoint.invokeArns }));
+    }
     return grant;
   }
 

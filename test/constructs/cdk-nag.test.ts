@@ -171,6 +171,17 @@ describe('cdk-nag AwsSolutions over a user app with the pipeline', () => {
     expect(findings(stack)).toEqual([]);
   });
 
+  test.each([
+    ['a Function URL', () => QueryEndpoint.functionUrl()],
+    ['an IAM-authorized HTTP API', () => QueryEndpoint.httpApi()],
+  ])('grantQuery through %s writes no wildcard a user would have to suppress', (_name, endpoint) => {
+    const stack = userApp((s) => {
+      const pipeline = new SensorIngestPipeline(s, 'Pipeline', { queryEndpoint: endpoint() });
+      pipeline.grantQuery(new iam.Role(s, 'Reader', { assumedBy: new iam.AccountRootPrincipal() }));
+    });
+    expect(findings(stack)).toEqual([]);
+  });
+
   test('the new parts carry exactly the suppressions they need: the delivery stream\'s encryption, its prefixes, an unauthenticated route when asked', () => {
     const suppressed = (props: (stack: Stack) => SensorIngestPipelineProps) => {
       const stack = userApp((s) => {
