@@ -153,7 +153,7 @@ export interface HttpApiQueryEndpointProps {
 const DEFAULT_CORS_HEADERS = ['authorization', 'content-type', 'x-amz-date', 'x-amz-security-token', 'x-amz-content-sha256'];
 
 /** The path the HTTP API answers on: GET with a query string, or POST with a JSON body. */
-export const QUERY_ROUTE_PATH = '/readings';
+const QUERY_ROUTE_PATH = '/readings';
 
 function validateCors(prop: string, cors: QueryEndpointCors | undefined): void {
   if (!cors) return;
