@@ -52,6 +52,13 @@ describe('QueryEndpoint.functionUrl()', () => {
     template.hasResourceProperties('AWS::Lambda::Function', { Description: "Returns a sensor's newest readings", ReservedConcurrentExecutions: 5 });
   });
 
+  test('CORS headers and preflight cache of your own', () => {
+    const { template } = synth({
+      queryEndpoint: QueryEndpoint.functionUrl({ cors: { allowOrigins: ['*'], allowHeaders: ['content-type'], maxAge: Duration.minutes(5) } }),
+    });
+    template.hasResourceProperties('AWS::Lambda::Url', { Cors: { AllowOrigins: ['*'], AllowHeaders: ['content-type'], MaxAge: 300 } });
+  });
+
   test('unauthenticated only when asked, and then only with reserved concurrency', () => {
     const { template } = synth({ queryEndpoint: QueryEndpoint.functionUrl({ allowUnauthenticated: true, reservedConcurrency: 2 }) });
     template.hasResourceProperties('AWS::Lambda::Url', { AuthType: 'NONE' });
