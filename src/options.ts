@@ -97,6 +97,21 @@ export interface StreamConsumerOptions {
    * @default true
    */
   readonly reportBatchItemFailures?: boolean;
+
+  /**
+   * Read the stream through a dedicated stream consumer (Kinesis enhanced
+   * fan-out) instead of the shared read throughput. Every consumer without
+   * it shares each shard's 2 MB/s and five reads per second with the others
+   * (the Firehose archiver included), so that a busy stream with several
+   * consumers falls behind; an enhanced consumer gets 2 MB/s per shard of
+   * its own, pushed to it over HTTP/2, in about 70 ms from put to delivery
+   * instead of about 200 ms for one shared consumer and up to a second for
+   * five. It costs extra: an hourly charge per consumer and shard, and a
+   * charge per GB read. A stream has at most 20 enhanced consumers.
+   *
+   * @default false
+   */
+  readonly enhancedFanOut?: boolean;
 }
 
 /** Settings every bundled handler function takes. */

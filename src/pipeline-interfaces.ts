@@ -1,7 +1,9 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as glue from 'aws-cdk-lib/aws-glue';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -77,8 +79,22 @@ export interface ArchiverBinding {
    * batches it gives up on, when the pipeline created that queue.
    */
   readonly failedBatchesQueue?: sqs.IQueue;
-  /** Counts the archive objects written; the pipeline's dashboard shows it. */
+  /** Counts the archive objects written (or records delivered, for an archiver that counts those); the pipeline's dashboard shows it. */
   readonly archiveObjectsMetric?: cloudwatch.IMetric;
+  /**
+   * The Firehose delivery stream that archives, when the archiver runs one:
+   * the pipeline alarms on its data freshness and failed deliveries.
+   */
+  readonly deliveryStream?: firehose.IDeliveryStream;
+  /**
+   * Counts the records the archiver kept out of the archive's data (written
+   * to an error prefix instead); the pipeline alarms on it.
+   */
+  readonly rejectedRecordsMetric?: cloudwatch.IMetric;
+  /** The Glue database of the archive table, when the archiver made one. */
+  readonly glueDatabase?: glue.CfnDatabase;
+  /** The Glue table over the archive, for Athena, when the archiver made one. */
+  readonly glueTable?: glue.CfnTable;
 }
 
 /**

@@ -126,4 +126,35 @@ export interface PipelineAlarmsProps {
 
   /** Reads of the stream refused for throughput (`ReadProvisionedThroughputExceeded`): too many consumers per shard. */
   readonly streamReadThroughputExceeded?: CountAlarmOptions;
+
+  /**
+   * Messages the ingress could not put on the stream (an IoT topic rule:
+   * its error action ran, or the message was not JSON it could read). Only
+   * with an ingress.
+   */
+  readonly ingressFailures?: CountAlarmOptions;
+
+  /**
+   * The age of the oldest record the Firehose archiver has not yet written
+   * to S3 (`DeliveryToS3.DataFreshness`). Only with `Archiver.firehose()`.
+   *
+   * @default - fires at 1 hour: four times the default buffering interval, leaving room for dynamic partitioning's extra buffering
+   */
+  readonly archiveDataFreshness?: AgeAlarmOptions;
+
+  /**
+   * S3 writes of the Firehose archiver that failed (`DeliveryToS3.Success`
+   * below 1); Firehose retries them for up to a day. The threshold is the
+   * percentage of failed writes in a period. Only with `Archiver.firehose()`.
+   */
+  readonly archiveDeliveryFailures?: CountAlarmOptions;
+
+  /**
+   * Records the archiver kept out of the archive's data (Firehose with
+   * Parquet: records it could not convert, written to its error prefix).
+   */
+  readonly archiveRejectedRecords?: CountAlarmOptions;
+
+  /** Requests the query endpoint answered with a 5xx status. Only with a query endpoint. */
+  readonly queryEndpointServerErrors?: CountAlarmOptions;
 }

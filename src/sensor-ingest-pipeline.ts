@@ -9,6 +9,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { Archiver } from './archivers';
+import { IIngress, Ingress, IngressBinding } from './ingress';
 import { HandlerFunctionOptions } from './options';
 import { PayloadMapping } from './payload-mapping';
 import { ArchiverBinding, IArchiver, IIngestProcessor, ISensorIngestPipeline, ProcessorBinding } from './pipeline-interfaces';
@@ -21,6 +22,7 @@ import { suppressKeyGrants, suppressNag } from './private/nag';
 import { validatePayloadMapping, withDefaults } from './private/payload';
 import { validateDuration, validateInteger } from './private/validation';
 import { IngestProcessor } from './processors';
+import { IQueryEndpoint, QueryEndpoint, QueryEndpointBinding } from './query-endpoint';
 
 /** Props of the query function. */
 export interface SensorQueryOptions extends HandlerFunctionOptions {
@@ -131,6 +133,18 @@ export interface SensorIngestPipelineProps {
   readonly maxSensorIdLength?: number;
 
   /**
+   * What brings device messages onto the stream, beside producers granted
+   * `grantPutRecords`: for example `Ingress.iotTopicRule({ sql })`, an AWS IoT
+   * Core topic rule. None by default: which topic devices publish on is a
+   * contract between you and your devices that the pipeline cannot guess,
+   * and devices need IoT things, certificates and policies that are yours to
+   * manage; many pipelines are fed by other producers anyway.
+   *
+   * @default Ingress.none()
+   */
+  readonly ingress?: IIngress;
+
+  /**
    * What stores the readings.
    *
    * @default IngestProcessor.dynamoDb()
@@ -150,6 +164,16 @@ export interface SensorIngestPipelineProps {
    * @default - 20 readings by default, at most 1,000
    */
   readonly query?: SensorQueryOptions;
+
+  /**
+   * Publishes the query function over HTTP: `QueryEndpoint.functionUrl()`
+   * (IAM auth) or `QueryEndpoint.httpApi()` (IAM or JWT authorizer). None by
+   * default, so that nothing is reachable over HTTP unless asked for; the
+   * function can always be invoked with the Lambda API.
+   *
+   * @default QueryEndpoint.none()
+   */
+  readonly queryEndpoint?: IQueryEndpoint;
 
   /**
    * CloudWatch alarms on each sign of trouble (see `PipelineAlarmsProps`),
@@ -214,6 +238,12 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
   public readonly archiveBucket?: s3.IBucket;
   /** The function that answers queries for a sensor's readings. */
   public readonly queryFunction: lambda.IFunction;
+  /** What the ingress built: its topic rule, role and error log, where it has them. */
+  public readonly ingressBinding: IngressBinding;
+  /** What the query endpoint built: its URL, Function URL or HTTP API, where it has them. */
+  public readonly queryEndpointBinding: QueryEndpointBinding;
+  /** The URL of the query endpoint, when there is one. */
+  public readonly queryUrl?: string;
   /** The customer-managed key of what the pipeline creates, when one was given. */
   public readonly encryptionKey?: kms.IKey;
   /** The composite alarm that fires when any alarm of the pipeline does, unless alarms are off. */
@@ -257,6 +287,11 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
       this.dashboard = this.board.dashboard;
     }
 
+    const ingress = (props.ingress ?? Ingress.none()).bind(new Construct(this, 'Ingress'), this);
+    this.ingressBinding = ingress;
+    if (ingress.failedMessagesMetric) this.monitor?.addIngress(ingress.failedMessagesMetric);
+    this.board?.addIngress(ingress.receivedMessagesMetric, ingress.failedMessagesMetric);
+
     const processor = (props.processor ?? IngestProcessor.dynamoDb()).bind(new Construct(this, 'Processor'), this);
     this.processorBinding = processor;
     this.processorFunction = processor.lambdaFunction;
@@ -273,7 +308,15 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
       this.board?.addPart({ label: 'archiver', fn: archive.lambdaFunction, consumer: true });
     }
     if (archive.failedBatchesQueue) this.board?.addRejected('archiver failed batches', archive.failedBatchesQueue.metricNumberOfMessagesSent());
-    if (archive.archiveObjectsMetric) this.board?.addArchiveObjects('objects', archive.archiveObjectsMetric);
+    if (archive.archiveObjectsMetric) this.board?.addArchiveObjects(archive.deliveryStream ? 'records delivered' : 'objects', archive.archiveObjectsMetric);
+    if (archive.deliveryStream) {
+      this.monitor?.addDeliveryStream(archive.deliveryStream);
+      this.board?.addDeliveryStream(archive.deliveryStream);
+    }
+    if (archive.rejectedRecordsMetric) {
+      this.monitor?.addArchiveRejectedRecords(archive.rejectedRecordsMetric);
+      this.board?.addRejected('archive rejected records', archive.rejectedRecordsMetric);
+    }
 
     const query = props.query ?? {};
     this.queryFunction = createBundledFunction(this, 'QueryFunction', {
@@ -292,6 +335,14 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
     this.table.encryptionKey?.grantDecrypt(this.queryFunction);
     this.monitor?.addFunction('Query', 'the query function', this.queryFunction);
     this.board?.addPart({ label: 'query', fn: this.queryFunction, consumer: false });
+
+    const endpoint = (props.queryEndpoint ?? QueryEndpoint.none()).bind(new Construct(this, 'QueryEndpoint'), this.queryFunction);
+    this.queryEndpointBinding = endpoint;
+    this.queryUrl = endpoint.url;
+    if (endpoint.serverErrorsMetric) {
+      this.monitor?.addQueryEndpoint(endpoint.serverErrorsMetric);
+      this.board?.addQueryEndpoint(endpoint.serverErrorsMetric);
+    }
 
     // With every alarm turned off one by one there is nothing to watch.
     if (this.monitor && this.monitor.created.length > 0) {
@@ -348,13 +399,24 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
   }
 
   /**
-   * Allows `grantee` to invoke the query function. A role or user gets a
-   * statement on this function only (it has no version or alias, so no
-   * `:*` wildcard); any other principal gets a resource policy on the function.
+   * Allows `grantee` to run queries, whichever way the query function is
+   * published: to invoke it with the Lambda API (`lambda:InvokeFunction` on
+   * this function only: it has no version or alias, so no `:*` wildcard);
+   * through a Function URL with IAM auth (`lambda:InvokeFunctionUrl`); through
+   * an IAM-authorized HTTP API (`execute-api:Invoke` on its query routes). A
+   * role or user gets statements in its own policy; any other principal gets
+   * a resource policy on the function. Callers of an endpoint authorized by
+   * tokens (JWT) need no grant.
    */
   public grantQuery(grantee: iam.IGrantable): iam.Grant {
-    const grant = iam.Grant.addToPrincipal({ grantee, actions: ['lambda:InvokeFunction'], resourceArns: [this.queryFunction.functionArn] });
-    return grant.success ? grant : this.queryFunction.grantInvoke(grantee);
+    let grant = iam.Grant.addToPrincipal({ grantee, actions: ['lambda:InvokeFunction'], resourceArns: [this.queryFunction.functionArn] });
+    if (!grant.success) grant = this.queryFunction.grantInvoke(grantee);
+    const endpoint = this.queryEndpointBinding;
+    if (endpoint.functionUrl) grant = grant.combine(endpoint.functionUrl.grantInvokeUrl(grantee));
+    if (endpoint.invokeArns && endpoint.invokeArns.length > 0) {
+      grant = grant.combine(iam.Grant.addToPrincipal({ grantee, actions: ['execute-api:Invoke'], resourceArns: endpoint.invokeArns }));
+    }
+    return grant;
   }
 
   /** Allows `grantee` to read the stored readings directly from the table (Query, GetItem, ...). */

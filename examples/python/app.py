@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""The reference deployment, in Python: the same stack as ../app.ts."""
+"""The example deployments, in Python: the same stacks as ../app.ts."""
 import aws_cdk as cdk
 
+from full_stack import FullDeploymentStack
 from reference_stack import ReferenceDeploymentStack
 
 app = cdk.App()
-# No account or region: the template is environment-agnostic and synthesizes offline.
+# No account or region: the templates are environment-agnostic and synthesize offline.
 ReferenceDeploymentStack(app, "IotBackendReference")
+FullDeploymentStack(app, "IotBackendFull")
 app.synth()

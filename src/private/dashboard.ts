@@ -1,6 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { SensorMetric } from '../pipeline-interfaces';
@@ -36,6 +37,7 @@ export class PipelineDashboard extends Construct {
   private readonly rejected: cloudwatch.GraphWidget;
   private readonly archive: cloudwatch.GraphWidget;
   private readonly sensors: cloudwatch.GraphWidget;
+  private readonly incoming: cloudwatch.GraphWidget;
   private sensorMetric?: SensorMetric;
 
   constructor(scope: Construct, id: string, props: { readonly dashboardName?: string; readonly stream: kinesis.IStream }) {
@@ -55,8 +57,9 @@ export class PipelineDashboard extends Construct {
       dashboardName: props.dashboardName,
       defaultInterval: Duration.hours(3),
     });
+    this.incoming = graph('Incoming records', [stream.metricIncomingRecords({ statistic: cloudwatch.Stats.SUM, label: 'records' })]);
     this.dashboard.addWidgets(
-      graph('Incoming records', [stream.metricIncomingRecords({ statistic: cloudwatch.Stats.SUM, label: 'records' })]),
+      this.incoming,
       graph('Incoming bytes', [stream.metricIncomingBytes({ statistic: cloudwatch.Stats.SUM, label: 'bytes' })]),
       graph('Stream throughput exceeded', [
         stream.metricWriteProvisionedThroughputExceeded({ statistic: cloudwatch.Stats.SUM, label: 'writes refused' }),
@@ -88,6 +91,24 @@ export class PipelineDashboard extends Construct {
 
   public addArchiveObjects(label: string, metric: cloudwatch.IMetric): void {
     this.archive.addLeftMetric(relabel(metric, label));
+  }
+
+  /** The ingress: messages it received beside the records in, and those it could not put among the rejected. */
+  public addIngress(received: cloudwatch.IMetric | undefined, failed: cloudwatch.IMetric | undefined): void {
+    if (received) this.incoming.addLeftMetric(relabel(received, 'messages matched by the ingress'));
+    if (failed) this.addRejected('ingress failures', failed);
+  }
+
+  /** A Firehose archiver: how old its oldest undelivered record is, on the right axis of the archive graph. */
+  public addDeliveryStream(deliveryStream: firehose.IDeliveryStream): void {
+    this.archive.addRightMetric(deliveryStream.metric('DeliveryToS3.DataFreshness', {
+      statistic: cloudwatch.Stats.MAXIMUM, period: PERIOD, label: 'oldest record not yet archived (s)',
+    }));
+  }
+
+  /** The query endpoint's 5xx answers beside the functions' errors. */
+  public addQueryEndpoint(serverErrors: cloudwatch.IMetric): void {
+    this.errors.addLeftMetric(relabel(serverErrors, 'query endpoint 5xx'));
   }
 
   /**

@@ -2,6 +2,7 @@ import { Duration, Lazy, Names } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -31,13 +32,14 @@ export function logMetric(fn: lambda.Function, id: string, line: LogMetric): clo
 /** Validates the alarm props, naming each as `<prop>.<alarm>.<field>`. */
 export function validateAlarmsProps(prop: string, props: PipelineAlarmsProps = {}): void {
   const counts = ['functionErrors', 'functionThrottles', 'deadLetters', 'failedBatches', 'tableWriteThrottles',
-    'streamWriteThroughputExceeded', 'streamReadThroughputExceeded'] as const;
+    'streamWriteThroughputExceeded', 'streamReadThroughputExceeded', 'ingressFailures', 'archiveDeliveryFailures',
+    'archiveRejectedRecords', 'queryEndpointServerErrors'] as const;
   for (const name of counts) {
     const options = props[name] ?? {};
     validateInteger(`${prop}.${name}.threshold`, options.threshold, 1, 1_000_000_000);
     validateCommon(`${prop}.${name}`, options);
   }
-  for (const name of ['iteratorAge', 'failedBatchesAge'] as const) {
+  for (const name of ['iteratorAge', 'failedBatchesAge', 'archiveDataFreshness'] as const) {
     const options = props[name] ?? {};
     validateDuration(`${prop}.${name}.threshold`, options.threshold, Duration.minutes(1), Duration.days(365));
     validateCommon(`${prop}.${name}`, options);
@@ -124,6 +126,38 @@ export class PipelineAlarms extends Construct {
       stream.metricReadProvisionedThroughputExceeded({ statistic: cloudwatch.Stats.SUM }),
       'Reads of the stream are refused for throughput: its consumers share 5 reads and 2 MB per second per shard. '
       + 'Fewer consumers, larger batches or enhanced fan-out help.');
+  }
+
+  /** Alarms on the messages an ingress could not put on the stream. */
+  public addIngress(failedMessages: cloudwatch.IMetric): void {
+    this.count('IngressFailures', this.props.ingressFailures, 1, failedMessages,
+      'The ingress could not put device messages on the stream. Each one is in its error log with the reason and its payload.');
+  }
+
+  /** Alarms on a Firehose archiver: records left undelivered and failed S3 writes. */
+  public addDeliveryStream(deliveryStream: firehose.IDeliveryStream): void {
+    const name = deliveryStream.deliveryStreamName;
+    this.age('ArchiveDataFreshness', this.props.archiveDataFreshness, Duration.hours(1),
+      deliveryStream.metric('DeliveryToS3.DataFreshness'), 's',
+      `The Firehose archiver ${name} holds records it has not written to S3 for the threshold or more. See its error log and the DeliveryToS3 metrics.`);
+    this.count('ArchiveDeliveryFailures', this.props.archiveDeliveryFailures, 1, new cloudwatch.MathExpression({
+      expression: '100 * (1 - success)',
+      usingMetrics: { success: deliveryStream.metric('DeliveryToS3.Success', { statistic: cloudwatch.Stats.AVERAGE }) },
+      label: 'failed S3 writes (%)',
+    }), `Writes of the Firehose archiver ${name} to S3 failed (the threshold is a percentage of its writes). Firehose retries them `
+      + 'for up to a day; see its error log.');
+  }
+
+  /** Alarms on the records an archiver kept out of the archive's data. */
+  public addArchiveRejectedRecords(rejectedRecords: cloudwatch.IMetric): void {
+    this.count('ArchiveRejectedRecords', this.props.archiveRejectedRecords, 1, rejectedRecords,
+      'The archiver wrote records to its error prefix instead of the archive\'s data: each is there whole, with the reason.');
+  }
+
+  /** Alarms on the 5xx answers of the query endpoint. */
+  public addQueryEndpoint(serverErrors: cloudwatch.IMetric): void {
+    this.count('QueryEndpointServerErrors', this.props.queryEndpointServerErrors, 1, serverErrors,
+      'The query endpoint answered requests with a 5xx status. See the query function\'s log group and the endpoint\'s access logs.');
   }
 
   /**

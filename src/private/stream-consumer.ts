@@ -1,8 +1,8 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Names } from 'aws-cdk-lib';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { KinesisEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { KinesisConsumerEventSource, KinesisEventSource, KinesisEventSourceProps, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { suppressKeyGrants } from './nag';
@@ -37,8 +37,9 @@ export function validateConsumerOptions(propsName: string, options: StreamConsum
 }
 
 /**
- * Attaches `fn` to the stream with the options' event source mapping, and
- * returns the failed-batches queue when one was created for it.
+ * Attaches `fn` to the stream with the options' event source mapping (through
+ * a stream consumer of its own with `enhancedFanOut`), and returns the
+ * failed-batches queue when one was created for it.
  */
 export function attachToStream(
   scope: Construct,
@@ -53,7 +54,7 @@ export function attachToStream(
     failureQueue = createFailureQueue(scope, 'FailedBatches', FailureQueueKind.FAILED_BATCHES, defaults.encryptionKey);
     onFailure = new SqsDlq(failureQueue);
   }
-  fn.addEventSource(new KinesisEventSource(stream, {
+  const props: KinesisEventSourceProps = {
     batchSize: options.batchSize ?? defaults.batchSize,
     maxBatchingWindow: options.maxBatchingWindow ?? defaults.maxBatchingWindow,
     parallelizationFactor: options.parallelizationFactor ?? 1,
@@ -63,7 +64,17 @@ export function attachToStream(
     maxRecordAge: options.maxRecordAge ?? Duration.days(1),
     onFailure,
     reportBatchItemFailures: options.reportBatchItemFailures ?? true,
-  }));
+  };
+  if (options.enhancedFanOut) {
+    // The consumer's name is unique in the stream as long as the construct path is in the app.
+    const consumer = new kinesis.StreamConsumer(scope, 'StreamConsumer', {
+      stream,
+      streamConsumerName: Names.uniqueResourceName(scope, { maxLength: 128, separator: '-' }),
+    });
+    fn.addEventSource(new KinesisConsumerEventSource(consumer, props));
+  } else {
+    fn.addEventSource(new KinesisEventSource(stream, props));
+  }
   // The mapping sends to the failed-batches queue as the function's role.
   if (failureQueue?.encryptionMasterKey) suppressKeyGrants(fn);
   return failureQueue;

@@ -5,6 +5,7 @@
  */
 import { App, Aspects, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
@@ -18,8 +19,10 @@ import {
   ArchiveAccessLogs,
   Archiver,
   DeadLetterDestination,
+  Ingress,
   IngestProcessor,
   MetricsMode,
+  QueryEndpoint,
   SensorIngestPipeline,
   SensorIngestPipelineProps,
 } from '../../src';
@@ -91,6 +94,56 @@ const configurations: Array<[string, (stack: Stack) => SensorIngestPipelineProps
     payloadMapping: { sensorIdField: 'deviceId', timestampField: 'ts', measurementFields: ['t', 'h'] },
     query: { defaultLimit: 50, maxLimit: 500 },
   })],
+  ['an IoT topic rule ingress', () => ({
+    ingress: Ingress.iotTopicRule({ sql: "SELECT * FROM 'sensors/+/readings'" }),
+  })],
+  ['an IoT topic rule ingress with a customer-managed key, a rule name and a partition key from the topic', (stack) => ({
+    encryptionKey: new kms.Key(stack, 'Key', { enableKeyRotation: true }),
+    ingress: Ingress.iotTopicRule({ sql: "SELECT *, topic(2) AS sensorid FROM 'sensors/+/readings' WHERE value > 0", ruleName: 'readings', partitionKey: '${topic(2)}' }),
+  })],
+  ['the Firehose archiver', () => ({ archiver: Archiver.firehose() })],
+  ['the Firehose archiver to a bucket of your own, by sensor, with a customer-managed key', (stack) => ({
+    encryptionKey: new kms.Key(stack, 'Key', { enableKeyRotation: true }),
+    archiver: Archiver.firehose({ bucket: cleanBucket(stack, 'Lake'), prefix: 'iot/', errorOutputPrefix: 'iot-errors/', partitionBySensor: true }),
+  })],
+  ['the Firehose archiver writing Parquet, destroy with auto-delete, a dashboard', () => ({
+    removalPolicy: RemovalPolicy.DESTROY,
+    dashboard: true,
+    archiver: Archiver.firehose({ parquet: { databaseName: 'sensors', tableName: 'readings' }, autoDeleteObjects: true }),
+  })],
+  ['enhanced fan-out for the processor and the S3 archiver, with a key', (stack) => ({
+    encryptionKey: new kms.Key(stack, 'Key', { enableKeyRotation: true }),
+    processor: IngestProcessor.dynamoDb({ enhancedFanOut: true }),
+    archiver: Archiver.s3({ enhancedFanOut: true }),
+  })],
+  ['a Function URL with CORS and reserved concurrency', () => ({
+    queryEndpoint: QueryEndpoint.functionUrl({ cors: { allowOrigins: ['https://example.com'] }, reservedConcurrency: 5 }),
+  })],
+  ['an unauthenticated Function URL, which the user asked for', () => ({
+    queryEndpoint: QueryEndpoint.functionUrl({ allowUnauthenticated: true, reservedConcurrency: 5 }),
+  })],
+  ['an HTTP API with IAM auth and CORS, a dashboard', () => ({
+    dashboard: true,
+    queryEndpoint: QueryEndpoint.httpApi({ cors: { allowOrigins: ['http://localhost:3000'] } }),
+  })],
+  ['an HTTP API with a JWT authorizer and scopes', () => ({
+    queryEndpoint: QueryEndpoint.httpApi({
+      authorizer: new HttpJwtAuthorizer('Jwt', 'https://issuer.example.com', { jwtAudience: ['sensors'] }),
+      authorizationScopes: ['sensors/read'],
+    }),
+  })],
+  ['an unauthenticated HTTP API, which the user asked for', () => ({
+    queryEndpoint: QueryEndpoint.httpApi({ allowUnauthenticated: true, throttleRateLimit: 5, throttleBurstLimit: 10 }),
+  })],
+  ['everything at once: IoT ingress, enhanced fan-out, Firehose Parquet by sensor, an HTTP API, a key, alarms with an action', (stack) => ({
+    encryptionKey: new kms.Key(stack, 'Key', { enableKeyRotation: true }),
+    ingress: Ingress.iotTopicRule({ sql: "SELECT * FROM 'sensors/+/readings'" }),
+    processor: IngestProcessor.dynamoDb({ enhancedFanOut: true }),
+    archiver: Archiver.firehose({ parquet: {}, partitionBySensor: true }),
+    queryEndpoint: QueryEndpoint.httpApi(),
+    alarms: { actions: [new cloudwatchActions.SnsAction(new sns.Topic(stack, 'Pager', { enforceSSL: true }))], actionsOnEveryAlarm: true },
+    dashboard: true,
+  })],
 ];
 
 describe('cdk-nag AwsSolutions over a user app with the pipeline', () => {
@@ -110,6 +163,7 @@ describe('cdk-nag AwsSolutions over a user app with the pipeline', () => {
       });
       const pipeline = new SensorIngestPipeline(s, 'Pipeline', { encryptionKey: key, processor: IngestProcessor.fromFunction(fn, { grantTableAccess: false }) });
       pipeline.addProcessor('Hot', IngestProcessor.dynamoDb({ metricsMode: MetricsMode.NONE }));
+      pipeline.addProcessor('Fanned', IngestProcessor.fromFunction(fn, { enhancedFanOut: true, grantTableAccess: false }));
       const device = new iam.Role(s, 'Device', { assumedBy: new iam.ServicePrincipal('iot.amazonaws.com') });
       pipeline.grantPutRecords(device);
       pipeline.grantQuery(device);
@@ -117,9 +171,52 @@ describe('cdk-nag AwsSolutions over a user app with the pipeline', () => {
     expect(findings(stack)).toEqual([]);
   });
 
+  test.each([
+    ['a Function URL', () => QueryEndpoint.functionUrl()],
+    ['an IAM-authorized HTTP API', () => QueryEndpoint.httpApi()],
+  ])('grantQuery through %s writes no wildcard a user would have to suppress', (_name, endpoint) => {
+    const stack = userApp((s) => {
+      const pipeline = new SensorIngestPipeline(s, 'Pipeline', { queryEndpoint: endpoint() });
+      pipeline.grantQuery(new iam.Role(s, 'Reader', { assumedBy: new iam.AccountRootPrincipal() }));
+    });
+    expect(findings(stack)).toEqual([]);
+  });
+
+  test('the new parts carry exactly the suppressions they need: the delivery stream\'s encryption, its prefixes, an unauthenticated route when asked', () => {
+    const suppressed = (props: (stack: Stack) => SensorIngestPipelineProps) => {
+      const stack = userApp((s) => {
+        new SensorIngestPipeline(s, 'Pipeline', props(s));
+      });
+      return stack.node.findAll().flatMap((c) => {
+        const resource = c as unknown as { cfnResourceType?: string; getMetadata?: (key: string) => any };
+        const rules = resource.cfnResourceType ? resource.getMetadata?.('cdk_nag')?.rules_to_suppress ?? [] : [];
+        return rules.map((r: { id: string; applies_to?: unknown[] }) => `${c.node.path.replace('UserStack/Pipeline/', '')} ${r.id} ${JSON.stringify(r.applies_to ?? [])}`);
+      }).sort();
+    };
+    expect(suppressed(() => ({
+      archiver: Archiver.firehose({ prefix: 'iot/', errorOutputPrefix: 'iot-errors/' }),
+      ingress: Ingress.iotTopicRule({ sql: "SELECT * FROM 'sensors/+/readings'" }),
+      queryEndpoint: QueryEndpoint.httpApi(),
+    })).filter((line) => !/^(Processor|Archiver\/AccessLogsBucket)\//.test(line))).toEqual([
+      `Archiver/DeliveryRole/DefaultPolicy/Resource AwsSolutions-IAM5 ${JSON.stringify([{ regex: String.raw`/^Resource::.*/iot\/\*$/` }, { regex: String.raw`/^Resource::.*/iot-errors\/\*$/` }])}`,
+      'Archiver/DeliveryStream/Resource AwsSolutions-KDF1 []',
+      'QueryFunction/Resource AwsSolutions-L1 []',
+    ]);
+    expect(suppressed(() => ({ archiver: Archiver.none(), queryEndpoint: QueryEndpoint.httpApi({ allowUnauthenticated: true }) }))
+      .filter((line) => line.startsWith('QueryEndpoint/'))).toEqual([
+      'QueryEndpoint/HttpApi/GET--readings/Resource AwsSolutions-APIG4 []',
+      'QueryEndpoint/HttpApi/POST--readings/Resource AwsSolutions-APIG4 []',
+    ]);
+  });
+
   test('every suppression the pipeline writes has a reason a reviewer can read', () => {
     const stack = userApp((s) => {
-      new SensorIngestPipeline(s, 'Pipeline', { encryptionKey: new kms.Key(s, 'Key', { enableKeyRotation: true }), processor: IngestProcessor.dynamoDb({ metricsMode: MetricsMode.PUT_METRIC_DATA }) });
+      new SensorIngestPipeline(s, 'Pipeline', {
+        encryptionKey: new kms.Key(s, 'Key', { enableKeyRotation: true }),
+        processor: IngestProcessor.dynamoDb({ metricsMode: MetricsMode.PUT_METRIC_DATA }),
+        archiver: Archiver.firehose({ parquet: {} }),
+        queryEndpoint: QueryEndpoint.httpApi({ allowUnauthenticated: true }),
+      });
     });
     const resources = Object.values(stack.node.root.node.findAll()).flatMap((c) => {
       const metadata = (c as { getMetadata?: (key: string) => any }).getMetadata?.('cdk_nag');

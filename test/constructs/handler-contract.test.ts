@@ -16,8 +16,10 @@ import {
   Archiver,
   DeadLetterDestination,
   HandlerLogLevel,
+  Ingress,
   IngestProcessor,
   MetricsMode,
+  QueryEndpoint,
   SensorIngestPipeline,
   SensorIngestPipelineProps,
 } from '../../src';
@@ -111,6 +113,12 @@ const configurations: Array<[string, () => Template]> = [
   }],
   ['no archive, and one more processor', () => pipelineTemplate({ archiver: Archiver.none() }, (p) => {
     p.addProcessor('Hot', IngestProcessor.dynamoDb({ metricsMode: MetricsMode.NONE }));
+  })],
+  ['an IoT ingress, enhanced fan-out, the Firehose archiver and a Function URL with reserved concurrency', () => pipelineTemplate({
+    ingress: Ingress.iotTopicRule({ sql: "SELECT * FROM 'sensors/+/readings'" }),
+    processor: IngestProcessor.dynamoDb({ enhancedFanOut: true }),
+    archiver: Archiver.firehose({ parquet: {} }),
+    queryEndpoint: QueryEndpoint.functionUrl({ reservedConcurrency: 3 }),
   })],
 ];
 

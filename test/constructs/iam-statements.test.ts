@@ -7,12 +7,15 @@
  */
 import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { newStack } from './util';
-import { ArchiveAccessLogs, Archiver, DeadLetterDestination, IngestProcessor, MetricsMode, SensorIngestPipeline } from '../../src';
+import {
+  ArchiveAccessLogs, Archiver, DeadLetterDestination, Ingress, IngestProcessor, MetricsMode, QueryEndpoint, SensorIngestPipeline,
+} from '../../src';
 
 /** A logical id without its hash: the construct path, readable. */
 const readable = (id: string) => id.replace(/[0-9A-F]{8}$/, '');
@@ -56,7 +59,13 @@ function statements(stack: Stack): string[] {
     }
   }
   for (const permission of Object.values(template.findResources('AWS::Lambda::Permission'))) {
-    lines.push(`Lambda permission: ${permission.Properties.Action} by ${show(permission.Properties.Principal)} on ${show(permission.Properties.FunctionName)}`);
+    const p = permission.Properties;
+    lines.push([
+      `Lambda permission: ${p.Action} by ${show(p.Principal)} on ${show(p.FunctionName)}`,
+      p.SourceArn ? ` from ${show(p.SourceArn)}` : '',
+      p.FunctionUrlAuthType ? ` if FunctionUrlAuthType=${p.FunctionUrlAuthType}` : '',
+      p.InvokedViaFunctionUrl ? ' if InvokedViaFunctionUrl' : '',
+    ].join(''));
   }
   return lines.sort();
 }
@@ -95,6 +104,48 @@ describe('the IAM statements of the pipeline, as reviewed', () => {
       const pipeline = new SensorIngestPipeline(s, 'Pipeline', { processor: IngestProcessor.fromFunction(fn), archiver: Archiver.none() });
       pipeline.addProcessor('Hot', IngestProcessor.dynamoDb({ metricsMode: MetricsMode.NONE }));
     })).toMatchSnapshot();
+  });
+
+  test('an IoT topic rule ingress, with a customer-managed key: its put role and its error-log role', () => {
+    expect(pipelineStatements((s) => new SensorIngestPipeline(s, 'Pipeline', {
+      encryptionKey: new kms.Key(s, 'Key'),
+      archiver: Archiver.none(),
+      ingress: Ingress.iotTopicRule({ sql: "SELECT * FROM 'sensors/+/readings'" }),
+    })).filter((line) => /Ingress/.test(line))).toMatchSnapshot();
+  });
+
+  test('the Firehose archiver, gzip JSON lines, and with a key, Parquet and a Glue table', () => {
+    expect(pipelineStatements((s) => new SensorIngestPipeline(s, 'Pipeline', { archiver: Archiver.firehose() }))
+      .filter((line) => /Archiver/.test(line))).toMatchSnapshot();
+    expect(pipelineStatements((s) => new SensorIngestPipeline(s, 'Pipeline', {
+      encryptionKey: new kms.Key(s, 'Key'),
+      archiver: Archiver.firehose({ parquet: {}, partitionBySensor: true }),
+    })).filter((line) => /Archiver/.test(line))).toMatchSnapshot();
+  });
+
+  test('enhanced fan-out: each consumer reads through a stream consumer of its own', () => {
+    expect(pipelineStatements((s) => {
+      const fn = new lambda.Function(s, 'Mine', { runtime: lambda.Runtime.NODEJS_24_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => ({})') });
+      const pipeline = new SensorIngestPipeline(s, 'Pipeline', {
+        encryptionKey: new kms.Key(s, 'Key'),
+        processor: IngestProcessor.dynamoDb({ enhancedFanOut: true }),
+        archiver: Archiver.s3({ enhancedFanOut: true }),
+      });
+      pipeline.addProcessor('Mine', IngestProcessor.fromFunction(fn, { enhancedFanOut: true, grantTableAccess: false }));
+    }).filter((line) => /kinesis:|Mine/.test(line))).toMatchSnapshot();
+  });
+
+  test('the query endpoints: a Function URL, an IAM-authorized HTTP API, a JWT-authorized one; grantQuery on each', () => {
+    for (const queryEndpoint of [
+      QueryEndpoint.functionUrl(),
+      QueryEndpoint.httpApi(),
+      QueryEndpoint.httpApi({ authorizer: new HttpJwtAuthorizer('Jwt', 'https://issuer.example.com', { jwtAudience: ['sensors'] }) }),
+    ]) {
+      expect(pipelineStatements((s) => {
+        const pipeline = new SensorIngestPipeline(s, 'Pipeline', { archiver: Archiver.none(), queryEndpoint });
+        pipeline.grantQuery(new iam.Role(s, 'Reader', { assumedBy: new iam.AccountRootPrincipal() }));
+      }).filter((line) => /Reader|Lambda permission/.test(line))).toMatchSnapshot();
+    }
   });
 
   test('the grants: put records, query, read data', () => {

@@ -7,7 +7,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { logicalId, newStack, synth } from './util';
-import { Archiver, DeadLetterDestination, IngestProcessor, MetricsMode, PipelineAlarmsProps, SensorIngestPipeline } from '../../src';
+import { Archiver, DeadLetterDestination, Ingress, IngestProcessor, MetricsMode, PipelineAlarmsProps, QueryEndpoint, SensorIngestPipeline } from '../../src';
 
 type Alarm = { Properties: Record<string, any> };
 
@@ -184,7 +184,32 @@ describe('alarm props', () => {
     ['iterator age 10 seconds', { iteratorAge: { threshold: Duration.seconds(10) } }, /SensorIngestPipelineProps\.alarms\.iteratorAge\.threshold must be from 1 minute to 365 days, got 10 seconds/],
     ['0 evaluation periods', { functionErrors: { evaluationPeriods: 0 } }, /SensorIngestPipelineProps\.alarms\.functionErrors\.evaluationPeriods must be an integer from 1 to 100/],
     ['a 90 s period', { functionErrors: { period: Duration.seconds(90) } }, /SensorIngestPipelineProps\.alarms\.functionErrors\.period must be whole minutes, got 1 minute 30 seconds/],
+    ['archive freshness 30 seconds', { archiveDataFreshness: { threshold: Duration.seconds(30) } }, /SensorIngestPipelineProps\.alarms\.archiveDataFreshness\.threshold must be from 1 minute/],
+    ['ingress failures threshold 0', { ingressFailures: { threshold: 0 } }, /SensorIngestPipelineProps\.alarms\.ingressFailures\.threshold must be an integer from 1/],
+    ['0 periods of query endpoint errors', { queryEndpointServerErrors: { evaluationPeriods: 0 } }, /SensorIngestPipelineProps\.alarms\.queryEndpointServerErrors\.evaluationPeriods must be an integer from 1 to 100/],
   ];
+  test('the ingress, the Firehose archiver and the query endpoint add their alarms, under the composite, each with its options', () => {
+    const { template, pipeline } = synth({
+      ingress: Ingress.iotTopicRule({ sql: "SELECT * FROM 'sensors/+/readings'" }),
+      archiver: Archiver.firehose({ parquet: {} }),
+      queryEndpoint: QueryEndpoint.functionUrl(),
+      alarms: { archiveDataFreshness: { threshold: Duration.minutes(20) }, ingressFailures: { threshold: 5, period: Duration.minutes(1) } },
+    });
+    const alarms = alarmsOf(template);
+    for (const name of ['IngressFailures', 'ArchiveDataFreshness', 'ArchiveDeliveryFailures', 'ArchiveRejectedRecords', 'QueryEndpointServerErrors']) {
+      expect(Object.keys(alarms)).toContain(name);
+    }
+    // No archiver function, so none of its alarms.
+    expect(Object.keys(alarms).filter((a) => a.startsWith('Archiver'))).toEqual([]);
+    expect(alarms.ArchiveDataFreshness.Properties).toMatchObject({ MetricName: 'DeliveryToS3.DataFreshness', Threshold: 1_200 });
+    expect(alarms.IngressFailures.Properties).toMatchObject({ Threshold: 5 });
+    expect(JSON.stringify(alarms.IngressFailures.Properties.Metrics)).toContain('"Period":60');
+    expect(alarms.ArchiveRejectedRecords.Properties).toMatchObject({ Namespace: 'AWS/Firehose', MetricName: 'FailedConversion.Records' });
+    const rule = JSON.stringify(Object.values(template.findResources('AWS::CloudWatch::CompositeAlarm'))[0].Properties.AlarmRule);
+    for (const id of Object.keys(template.findResources('AWS::CloudWatch::Alarm'))) expect(rule).toContain(id);
+    expect(pipeline.alarms).toHaveLength(Object.keys(alarms).length);
+  });
+
   test.each(invalid)('%s fails at synth naming the prop', (_name, alarms, message) => {
     expect(() => synth({ alarms })).toThrow(message);
   });
@@ -193,7 +218,9 @@ describe('alarm props', () => {
     const off = { enabled: false };
     const stack = new Stack();
     const pipeline = new SensorIngestPipeline(stack, 'Pipeline', {
-      archiver: Archiver.none(),
+      ingress: Ingress.iotTopicRule({ sql: "SELECT * FROM 'sensors/+/readings'" }),
+      archiver: Archiver.firehose({ parquet: {} }),
+      queryEndpoint: QueryEndpoint.httpApi(),
       alarms: {
         iteratorAge: off,
         functionErrors: off,
@@ -204,6 +231,11 @@ describe('alarm props', () => {
         tableWriteThrottles: off,
         streamWriteThroughputExceeded: off,
         streamReadThroughputExceeded: off,
+        ingressFailures: off,
+        archiveDataFreshness: off,
+        archiveDeliveryFailures: off,
+        archiveRejectedRecords: off,
+        queryEndpointServerErrors: off,
       },
     });
     const template = Template.fromStack(stack);
@@ -247,6 +279,21 @@ describe('dashboard', () => {
       processor: IngestProcessor.dynamoDb({ metricsMode: MetricsMode.NONE }),
     });
     expect(JSON.stringify(Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0].Properties.DashboardBody)).not.toContain('SEARCH(');
+  });
+
+  test('the ingress, the Firehose archiver and the query endpoint draw their lines', () => {
+    const { template } = synth({
+      dashboard: true,
+      ingress: Ingress.iotTopicRule({ sql: "SELECT * FROM 'sensors/+/readings'" }),
+      archiver: Archiver.firehose({ parquet: {} }),
+      queryEndpoint: QueryEndpoint.httpApi(),
+    });
+    const body = JSON.stringify(Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0].Properties.DashboardBody);
+    for (const label of ['messages matched by the ingress', 'ingress failures', 'records delivered', 'oldest record not yet archived (s)',
+      'archive rejected records', 'query endpoint 5xx']) {
+      expect(body).toContain(label);
+    }
+    for (const metric of ['TopicMatch', 'DeliveryToS3.Records', 'DeliveryToS3.DataFreshness', 'FailedConversion.Records', '5xx']) expect(body).toContain(metric);
   });
 
   test('dashboardName without dashboard is refused', () => {

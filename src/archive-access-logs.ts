@@ -1,0 +1,97 @@
+import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { suppressNag } from './private/nag';
+
+/**
+ * Where the S3 server access logs of an archive bucket go: every request to
+ * the archive, for audits and investigations.
+ */
+export class ArchiveAccessLogs {
+  /**
+   * A log bucket of the archiver's own: S3-managed encryption (log delivery
+   * does not take a KMS key), TLS only, private, logs kept one year. It
+   * follows the archive bucket's removal policy and `autoDeleteObjects`.
+   */
+  public static newBucket(): ArchiveAccessLogs {
+    return new ArchiveAccessLogs(undefined, 'archive-access-logs/', undefined);
+  }
+
+  /**
+   * A log bucket of your own, under a prefix. Its policy must let
+   * `logging.s3.amazonaws.com` put objects under the prefix; the archiver
+   * adds that statement when the bucket is defined in the same app.
+   *
+   * @param bucket the log bucket
+   * @param prefix the key prefix of the logs, empty or ending in "/"; default "archive-access-logs/"
+   */
+  public static toBucket(bucket: s3.IBucket, prefix?: string): ArchiveAccessLogs {
+    const p = prefix ?? 'archive-access-logs/';
+    if (!Token.isUnresolved(p) && p.length > 0 && !p.endsWith('/')) {
+      throw new Error(`ArchiveAccessLogs.toBucket: prefix must be empty or end with "/", got "${p}"`);
+    }
+    return new ArchiveAccessLogs(bucket, p, undefined);
+  }
+
+  /**
+   * No access logs. The reason is written into the template beside the
+   * bucket, where reviewers and cdk-nag (rule AwsSolutions-S1) read it.
+   *
+   * @param reason why the archive needs no access logs, at least 10 characters
+   */
+  public static disabled(reason: string): ArchiveAccessLogs {
+    if (!Token.isUnresolved(reason) && reason.trim().length < 10) {
+      throw new Error(`ArchiveAccessLogs.disabled: reason must say why, in at least 10 characters, got "${reason}"`);
+    }
+    return new ArchiveAccessLogs(undefined, undefined, reason);
+  }
+
+  private constructor(
+    private readonly bucket: s3.IBucket | undefined,
+    private readonly prefix: string | undefined,
+    private readonly disabledReason: string | undefined,
+  ) {}
+
+  /**
+   * Sends the access logs of `archive` where this says, creating a log
+   * bucket in `scope` when it is the archiver's own.
+   *
+   * @internal
+   */
+  public _bind(scope: Construct, archive: s3.Bucket, removalPolicy: RemovalPolicy, autoDeleteObjects: boolean | undefined): s3.IBucket | undefined {
+    if (this.disabledReason !== undefined) {
+      suppressNag(archive, [{ id: 'AwsSolutions-S1', reason: `Server access logs are turned off: ${this.disabledReason}` }]);
+      return undefined;
+    }
+    const prefix = this.prefix ?? '';
+    const logs = this.bucket ?? new s3.Bucket(scope, 'AccessLogsBucket', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      removalPolicy,
+      autoDeleteObjects,
+      lifecycleRules: [{ expiration: Duration.days(365), abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+    });
+    if (!this.bucket) {
+      suppressNag(logs, [{
+        id: 'AwsSolutions-S1',
+        reason: 'This is the access-log bucket of the archive; logging its own requests would log every log delivery into itself.',
+      }]);
+    }
+    // Log delivery by bucket policy, whatever the app's feature flags (the
+    // Bucket prop would fall back to an ACL without one of them).
+    logs.addToResourcePolicy(new iam.PolicyStatement({
+      principals: [new iam.ServicePrincipal('logging.s3.amazonaws.com')],
+      actions: ['s3:PutObject'],
+      resources: [logs.arnForObjects(`${prefix}*`)],
+      conditions: {
+        ArnLike: { 'aws:SourceArn': archive.bucketArn },
+        StringEquals: { 'aws:SourceAccount': Stack.of(archive).account },
+      },
+    }));
+    (archive.node.defaultChild as s3.CfnBucket).loggingConfiguration = { destinationBucketName: logs.bucketName, logFilePrefix: prefix };
+    return logs;
+  }
+}
