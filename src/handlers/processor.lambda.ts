@@ -8,7 +8,7 @@ import { BucketDeadLetterSink, DeadLetter, DeadLetterSink, QueueDeadLetterSink }
 import { dynamoDbClient, required, s3Client } from './environment';
 import { decodeRecord, mappingFromEnv, PayloadMapping, Reading } from './reading';
 import { aggregate, createEmfMetrics, MetricSettings, publishEmf, putMetricData, toMetricData } from './sensor-metrics';
-import { dedupeByKey, writeItems, WriteOptions } from './table-writer';
+import { dedupeByKey, DEFAULT_WRITE_CONCURRENCY, writeItems, WriteOptions } from './table-writer';
 
 export type MetricsMode = 'EMF' | 'PUT_METRIC_DATA' | 'NONE';
 
@@ -160,6 +160,7 @@ export function depsFromEnv(env: NodeJS.ProcessEnv): ProcessorDeps {
     cloudwatch: metricsMode === 'PUT_METRIC_DATA' ? new CloudWatchClient({}) : undefined,
     emf: metricsMode === 'EMF' ? createEmfMetrics(metricSettings) : undefined,
     logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || 'sensor-processor' }),
+    writeOptions: { concurrency: DEFAULT_WRITE_CONCURRENCY },
   };
 }
 

@@ -7,6 +7,7 @@ import { DeadLetter, DeadLetterSink } from '../../src/handlers/dead-letter';
 import { depsFromEnv, processBatch, ProcessorDeps } from '../../src/handlers/processor.lambda';
 import { DEFAULT_MAPPING } from '../../src/handlers/reading';
 import { createEmfMetrics } from '../../src/handlers/sensor-metrics';
+import { DEFAULT_WRITE_CONCURRENCY } from '../../src/handlers/table-writer';
 
 const TABLE = 'SensorData';
 const SHARD = 'shardId-000000000000';
@@ -250,5 +251,6 @@ describe('depsFromEnv', () => {
     expect(deps.mapping.sensorIdField).toBe('deviceId');
     expect(deps.cloudwatch).toBeUndefined();
     expect(deps.emf).toBeUndefined();
+    expect(deps.writeOptions).toEqual({ concurrency: DEFAULT_WRITE_CONCURRENCY });
   });
 });
