@@ -119,6 +119,23 @@ describe('processBatch', () => {
     });
   });
 
+  test('dead letters and table writes are sent at the same time, not one after the other', async () => {
+    const dynamo = new FakeClient();
+    let writesSeenByDeadLetters = -1;
+    const sink: DeadLetterSink = {
+      send: async () => {
+        // The dead-letter call takes a few turns of the event loop; the writes must not wait for it.
+        for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+        writesSeenByDeadLetters = dynamo.inputs.length;
+        return [];
+      },
+    };
+    const deps = makeDeps({ dynamo, deadLetters: sink as FakeSink });
+    const out = await processBatch(event([valid('s1', 1), b64('not json'), valid('s2', 2)]), deps, plenty);
+    expect(out.batchItemFailures).toEqual([]);
+    expect(writesSeenByDeadLetters).toBe(1);
+  });
+
   test('a write failure on record k reports k and counts metrics only for the records before it', async () => {
     const deps = makeDeps({ dynamo: dynamoRejecting('s2') });
     const out = await processBatch(event([0, 1, 2, 3, 4].map((i) => valid(`s${i}`, i))), deps, plenty);
