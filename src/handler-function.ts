@@ -35,7 +35,7 @@ export function createBundledFunction(scope: Construct, id: string, props: Bundl
     architecture: HANDLER_ARCHITECTURE,
     code: handlerCode(props.handler),
     handler: 'index.handler',
-    memorySize: props.memorySize ?? 256,
+    memorySize: props.memorySize ?? (props.handler === 'processor' ? 512 : 256),
     timeout: props.timeout ?? props.defaultTimeout,
     logGroup,
     environment: {

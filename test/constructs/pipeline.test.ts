@@ -86,7 +86,7 @@ describe('SensorIngestPipeline defaults', () => {
     });
     template.hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('Stores sensor readings'),
-      MemorySize: 256,
+      MemorySize: 512,
       Timeout: 60,
     });
   });
