@@ -24,6 +24,21 @@ export const CPU_CGROUP_ROOT = '/sys/fs/cgroup/cpu';
 /** The CFS period used, in microseconds: the kernel's default. */
 export const CFS_PERIOD_US = 100_000;
 
+/** A process's weight in the `cpu` controller when nothing is said (cpu.shares). */
+export const DEFAULT_CPU_SHARES = 1_024;
+
+export interface CpuLimitOptions {
+  /** Share of one CPU the group may use at most (a CFS quota); none for no cap. */
+  readonly share?: number;
+  /**
+   * Weight of the group against the machine's other processes (cpu.shares,
+   * 1,024 each by default). A higher weight lets the group have its share
+   * while the machine is busy, as a Lambda function has its share whatever
+   * else runs on the host. Default 1,024.
+   */
+  readonly weight?: number;
+}
+
 /** The share of one vCPU a Lambda function of `memoryMb` gets (1 from 1,769 MB on). */
 export function lambdaCpuShare(memoryMb: number): number {
   if (!Number.isFinite(memoryMb) || memoryMb <= 0) throw new Error(`memoryMb must be a positive number, got ${memoryMb}`);
@@ -38,10 +53,11 @@ export function cfsQuotaMicros(share: number, periodUs = CFS_PERIOD_US): number 
 
 export class CpuLimit {
   /**
-   * A new cgroup under `root` holding its processes to `share` of one CPU, or
-   * the reason it cannot be made (cgroups not writable, no v1 `cpu` controller).
+   * A new cgroup under `root` holding its processes to `share` of one CPU
+   * with `weight`, or the reason it cannot be made (cgroups not writable, no
+   * v1 `cpu` controller).
    */
-  static create(name: string, share: number, root = CPU_CGROUP_ROOT): CpuLimit | { readonly unavailable: string } {
+  static create(name: string, options: CpuLimitOptions, root = CPU_CGROUP_ROOT): CpuLimit | { readonly unavailable: string } {
     if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new Error(`cgroup name must be a plain file name, got ${name}`);
     const dir = path.join(root, name);
     try {
@@ -49,18 +65,21 @@ export class CpuLimit {
     } catch (err) {
       return { unavailable: `cannot create ${dir}: ${(err as Error).message}` };
     }
-    const limit = new CpuLimit(dir, share);
+    const limit = new CpuLimit(dir, options.share);
     try {
-      writeFileSync(path.join(dir, 'cpu.cfs_period_us'), String(CFS_PERIOD_US));
-      writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), String(cfsQuotaMicros(share)));
+      if (options.share !== undefined) {
+        writeFileSync(path.join(dir, 'cpu.cfs_period_us'), String(CFS_PERIOD_US));
+        writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), String(cfsQuotaMicros(options.share)));
+      }
+      if (options.weight !== undefined) writeFileSync(path.join(dir, 'cpu.shares'), String(options.weight));
     } catch (err) {
       limit.remove();
-      return { unavailable: `cannot set the CPU quota of ${dir}: ${(err as Error).message}` };
+      return { unavailable: `cannot set the CPU quota or weight of ${dir}: ${(err as Error).message}` };
     }
     return limit;
   }
 
-  private constructor(readonly dir: string, readonly share: number) {}
+  private constructor(readonly dir: string, readonly share: number | undefined) {}
 
   /** Moves a process, all its threads included, into the group. */
   addProcess(pid: number): void {

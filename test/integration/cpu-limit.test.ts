@@ -28,15 +28,16 @@ describe('CpuLimit against a stand-in for the cgroup file system', () => {
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
   test('creates the group with the period and quota, adds a process, reads throttling, removes the group', () => {
-    const limit = CpuLimit.create('bench-1', lambdaCpuShare(512), root);
+    const limit = CpuLimit.create('bench-1', { share: lambdaCpuShare(512), weight: 8_192 }, root);
     if (!(limit instanceof CpuLimit)) throw new Error(limit.unavailable);
     expect(readFileSync(path.join(root, 'bench-1', 'cpu.cfs_period_us'), 'utf8')).toBe('100000');
     expect(readFileSync(path.join(root, 'bench-1', 'cpu.cfs_quota_us'), 'utf8')).toBe('28943');
+    expect(readFileSync(path.join(root, 'bench-1', 'cpu.shares'), 'utf8')).toBe('8192');
     limit.addProcess(4242);
     expect(readFileSync(path.join(root, 'bench-1', 'cgroup.procs'), 'utf8')).toBe('4242');
     writeFileSync(path.join(root, 'bench-1', 'cpu.stat'), 'nr_periods 40\nnr_throttled 12\nthrottled_time 345000000\n');
     expect(limit.throttling()).toEqual({ periods: 40, throttledPeriods: 12, throttledMs: 345 });
-    for (const f of ['cpu.cfs_period_us', 'cpu.cfs_quota_us', 'cgroup.procs', 'cpu.stat']) rmSync(path.join(root, 'bench-1', f));
+    for (const f of ['cpu.cfs_period_us', 'cpu.cfs_quota_us', 'cpu.shares', 'cgroup.procs', 'cpu.stat']) rmSync(path.join(root, 'bench-1', f));
     limit.remove();
     expect(existsSync(path.join(root, 'bench-1'))).toBe(false);
     // removing twice is harmless
@@ -44,20 +45,20 @@ describe('CpuLimit against a stand-in for the cgroup file system', () => {
   });
 
   test('where the hierarchy cannot be written, says why instead of throwing', () => {
-    const made = CpuLimit.create('bench-2', 0.5, path.join(root, 'no-such-controller'));
+    const made = CpuLimit.create('bench-2', { share: 0.5 }, path.join(root, 'no-such-controller'));
     expect(made).toEqual({ unavailable: expect.stringMatching(/^cannot create .*no-such-controller\/bench-2: ENOENT/) });
     mkdirSync(path.join(root, 'taken'));
-    expect(CpuLimit.create('taken', 0.5, root)).toEqual({ unavailable: expect.stringMatching(/EEXIST/) });
+    expect(CpuLimit.create('taken', { share: 0.5 }, root)).toEqual({ unavailable: expect.stringMatching(/EEXIST/) });
   });
 
   test('a name that is not a plain file name is refused', () => {
-    expect(() => CpuLimit.create('../escape', 0.5, root)).toThrow('cgroup name must be a plain file name, got ../escape');
+    expect(() => CpuLimit.create('../escape', { share: 0.5 }, root)).toThrow('cgroup name must be a plain file name, got ../escape');
   });
 });
 
 describe('CpuLimit on this machine', () => {
   test('moves a process into a real cgroup where the cpu controller is writable, and says why not elsewhere', async () => {
-    const made = CpuLimit.create(`cdk-iot-ingest-test-${process.pid}`, lambdaCpuShare(256));
+    const made = CpuLimit.create(`cdk-iot-ingest-test-${process.pid}`, { share: lambdaCpuShare(256) });
     if (!(made instanceof CpuLimit)) {
       expect(made.unavailable).toContain(CPU_CGROUP_ROOT);
       return;
