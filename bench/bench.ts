@@ -1,123 +1,188 @@
 /**
- * Benchmark: 10,000 readings (1 % malformed) through the bundled handlers
- * (assets/handlers/*, run `npx projen bundle` first) against local servers.
+ * Benchmark: 10,000 readings (1 % malformed, 40 sensors) through the bundled
+ * handlers (assets/handlers/*) against local servers, in one run:
  *
- *   npx ts-node --transpile-only bench/bench.ts
+ *   npx projen bench     (bundles first; or, after `npx projen bundle`:
+ *                         npx ts-node --transpile-only --project tsconfig.dev.json bench/bench.ts)
  *
- * Prints a markdown table of API calls by service, Lambda invocations implied
- * by the default batch sizes, and the processor's CPU time per reading beside
- * a floor (base64 decode and JSON.parse of the same records) measured in the
- * same run. The reference implementation's figures are computed from its
- * batch size (25 readings: 1 BatchWriteItem + 1 PutMetricData per batch).
+ * 1. API calls and CPU: the processor in both metrics modes and the archiver
+ *    at their default batch sizes, every API call counted, and the processor's
+ *    CPU time per reading beside a floor (base64 + JSON.parse of the same
+ *    records). Unlimited CPU, no added latency.
+ * 2. Throughput: one processor behind a DynamoDB that takes a fixed round trip
+ *    per call, held to the CPU share of a Lambda function of each memory size,
+ *    with the writer at its default concurrency and at 1 (the baseline) in the
+ *    same run; then, at the default memory size, a table that leaves items of
+ *    30 % of the calls unprocessed, and a table held to a write capacity.
+ *    Calls, wall time, exact stored counts, cost and headroom per shard.
+ * 3. Memory size per handler: processor, archiver and query function side by
+ *    side at each memory size: throughput or latency, cost, cold start, memory.
  *
- * The servers (dynalite, kinesalite, s3rver, a fake CloudWatch) run in a child
- * process, so that process.cpuUsage() in this one measures the handler (with
- * its SDK clients) and not the servers. The child counts the API calls.
+ * Each handler runs in a process of its own (bench/handler-process.ts): a
+ * warm-up, then the measured pass. The servers, and the proxies that add round
+ * trips and limits, run in another process (bench/servers.ts). Only the
+ * handler's process is held to a CPU share (a CFS quota in a cgroup v1 `cpu`
+ * group, bench/handlers.ts). Where cgroups cannot be written (not root, no
+ * cgroup v1 `cpu` controller) the bench says so and measures unlimited CPU.
+ *
+ * bench/profile.ts profiles the processor under the same load and summarizes it.
  */
-import { fork } from 'child_process';
-import type { IncomingMessage } from 'http';
-import type { KinesisStreamEvent } from 'aws-lambda';
-import { FakeCloudWatch, LocalAws, LocalEndpoints, makeDeviceRecords, toKinesisEvents } from '../local/src';
-import type * as Archiver from '../src/handlers/archiver.lambda';
-import type * as Processor from '../src/handlers/processor.lambda';
+import type { KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
+import type { HandlerRun } from './handlers';
+import { runHandler } from './handlers';
+import { Counts, Servers, startServers } from './servers';
+import { formatTable, money, num } from './table';
+import { DeviceRecord, LAMBDA_MB_PER_VCPU, LocalAws, makeDeviceRecords, toLambdaRecord } from '../local/src';
 import { decodeRecord, Reading } from '../src/handlers/reading';
 import { aggregate } from '../src/handlers/sensor-metrics';
 import { chunk, dedupeByKey, MAX_BATCH_WRITE, toPutRequest } from '../src/handlers/table-writer';
-import { bundlePath, loadBundle, setEnv } from '../test/integration/bundles';
+import { bundlePath, loadBundle } from '../test/integration/bundles';
 
 const READINGS = 10_000;
+/**
+ * Passes over the readings before the measured one, at full CPU speed, as by a
+ * sandbox that has kept up with a shard for a while (see bench/handler-process.ts).
+ */
+const WARMUP_PASSES = 6;
 const PROCESSOR_BATCH = 500;
 // The S3 archiver's default batch size; the reference archives 100 records per invocation.
 const ARCHIVER_BATCH = 1_000;
 const REFERENCE_ARCHIVER_BATCH = 100;
 const REFERENCE_BATCH = 25;
+const STREAM_TIMEOUT_MS = 60_000;
+const QUERY_TIMEOUT_MS = 10_000;
+const QUERIES = 200;
+const QUERY_WARMUP = 2_000;
 const STREAM = 'bench-stream';
 const DEAD_LETTER_BUCKET = 'bench-dead-letters';
 const ARCHIVE_BUCKET = 'bench-archive';
 
-type Counts = Record<string, number>;
-type FromChild = { type: 'ready'; endpoints: LocalEndpoints; cloudwatch: string } | { type: 'counts'; counts: Counts };
-type ToChild = { type: 'counts' } | { type: 'stop' };
+/** What an in-region DynamoDB call costs, round trip. */
+const DYNAMODB_ROUND_TRIP_MS = 8;
+/** What an in-region S3 PutObject of a small object costs, round trip. */
+const S3_ROUND_TRIP_MS = 20;
+/** The memory sizes compared, in MB. */
+const MEMORY_SIZES = [128, 256, 512, 1_024];
+/** The processor's default memory size (src/handler-function.ts); keep in step. */
+const DEFAULT_MEMORY_MB = 512;
+/** Writer concurrencies tried beside the default, at the default memory size and at 1,024 MB. */
+const CONCURRENCY_SWEEP = [2, 4, 8, 16, 20];
+/** A provisioned shard takes up to 1,000 records a second. */
+const SHARD_RECORDS_PER_SECOND = 1_000;
+/** The capacity-limited table: items per second. */
+const TABLE_CAPACITY = 1_000;
+/** Lambda on arm64 (the handlers' architecture), us-east-1: per GB-second and per request. */
+const PRICE_PER_GB_SECOND = 0.0000133334;
+const PRICE_PER_REQUEST = 0.2 / 1e6;
 
-// ---------------------------------------------------------------------------
-// The child: servers and call counting.
-
-function classify(service: keyof LocalEndpoints, req: IncomingMessage): string {
-  if (service !== 's3') return `${service} ${String(req.headers['x-amz-target'] ?? '?').split('.').pop()}`;
-  const [bucket, ...key] = decodeURIComponent((req.url ?? '/').split('?')[0]).slice(1).split('/');
-  const operation = req.method === 'PUT' && key.join('/') ? 'PutObject' : `${req.method}`;
-  return `s3 ${operation} ${bucket}`;
-}
-
-async function serve(): Promise<void> {
-  const counts: Counts = {};
-  const aws = await LocalAws.start((service, req) => {
-    const key = classify(service, req);
-    counts[key] = (counts[key] ?? 0) + 1;
-  });
-  const cloudwatch = await FakeCloudWatch.start();
-  const send = (message: FromChild) => process.send!(message);
-  process.on('message', (message: ToChild) => {
-    if (message.type === 'counts') {
-      const byTarget: Counts = {};
-      for (const r of cloudwatch.requests) byTarget[`cloudwatch ${r.target.split('.').pop()}`] = (byTarget[`cloudwatch ${r.target.split('.').pop()}`] ?? 0) + 1;
-      send({ type: 'counts', counts: { ...counts, ...byTarget } });
-    } else {
-      void Promise.all([cloudwatch.close(), aws.stop()]).finally(() => process.exit(0));
-    }
-  });
-  process.on('disconnect', () => process.exit(0));
-  send({ type: 'ready', endpoints: aws.endpoints, cloudwatch: cloudwatch.endpoint });
+interface Setup {
+  readonly servers: Servers;
+  readonly aws: LocalAws;
+  readonly records: DeviceRecord[];
+  readonly lambdaRecords: KinesisStreamRecord[];
+  readonly base: Record<string, string | undefined>;
 }
 
 // ---------------------------------------------------------------------------
-// The parent: the handlers.
+// Measures.
 
-interface Servers {
-  endpoints: LocalEndpoints;
-  cloudwatch: string;
-  counts(): Promise<Counts>;
-  stop(): void;
-}
+const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
 
-async function startServers(): Promise<Servers> {
-  const child = fork(__filename, ['--serve'], {
-    execArgv: [...process.execArgv, '-r', 'ts-node/register/transpile-only'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const next = () => new Promise<FromChild>((resolve, reject) => {
-    const onExit = (code: number | null) => reject(new Error(`the server process exited (${code})`));
-    child.once('exit', onExit);
-    child.once('message', (m: FromChild) => {
-      child.off('exit', onExit);
-      resolve(m);
-    });
-  });
-  const ready = await next();
-  if (ready.type !== 'ready') throw new Error('unexpected message from the server process');
+/** Totals of the measured (warm) invocations. */
+function totals(run: HandlerRun) {
   return {
-    endpoints: ready.endpoints,
-    cloudwatch: ready.cloudwatch,
-    counts: async () => {
-      const reply = next();
-      child.send({ type: 'counts' } satisfies ToChild);
-      const m = await reply;
-      return m.type === 'counts' ? m.counts : {};
-    },
-    stop: () => { child.send({ type: 'stop' } satisfies ToChild); },
+    invocations: run.invocations.length,
+    records: sum(run.invocations.map((i) => i.records)),
+    wallMicros: sum(run.invocations.map((i) => i.wallMicros)),
+    cpuMicros: sum(run.invocations.map((i) => i.cpuMicros)),
+    floorMicros: sum(run.invocations.map((i) => i.floorMicros)),
+    /** Billed GB-seconds at `memoryMb`: each invocation rounded up to the millisecond. */
+    gbSeconds: (memoryMb: number) => sum(run.invocations.map((i) => Math.ceil(i.wallMicros / 1000) / 1000)) * (memoryMb / 1024),
   };
 }
 
-function delta(after: Counts, before: Counts, key: string): number {
-  return (after[key] ?? 0) - (before[key] ?? 0);
+/** Dollars per million records (or requests), billed duration and requests of the warm invocations. */
+function costPerMillion(run: HandlerRun, memoryMb: number): number {
+  const t = totals(run);
+  return ((t.gbSeconds(memoryMb) * PRICE_PER_GB_SECOND + t.invocations * PRICE_PER_REQUEST) / t.records) * 1e6;
 }
 
-/** CPU microseconds (user + system) of this process while `fn` runs. */
-async function cpuMicros<T>(fn: () => Promise<T>): Promise<{ result: T; micros: number }> {
-  const start = process.cpuUsage();
-  const result = await fn();
-  const used = process.cpuUsage(start);
-  return { result, micros: used.user + used.system };
+function recordsPerSecond(run: HandlerRun): number {
+  const t = totals(run);
+  return t.records / (t.wallMicros / 1e6);
+}
+
+const coldStartMs = (run: HandlerRun) => (run.init.wallMicros + run.cold.wallMicros) / 1000;
+
+interface StoredCheck {
+  readonly expected: number;
+  readonly stored: number;
+  readonly exact: boolean;
+}
+
+/** Each valid reading stored once with its value, and nothing else. */
+async function checkTable(aws: LocalAws, tableName: string, records: readonly DeviceRecord[]): Promise<StoredCheck> {
+  const expected = new Map(records.filter((r) => r.expected).map((r) => [`${r.expected!.sensorId}|${r.expected!.timestamp}`, r.expected!.value]));
+  const items = await aws.scanTable(tableName);
+  const seen = new Set<string>();
+  let exact = items.length === expected.size;
+  for (const item of items) {
+    const key = `${item.SensorId.S}|${item.Timestamp.S}`;
+    if (seen.has(key) || expected.get(key) !== Number(item.Value.N)) exact = false;
+    seen.add(key);
+  }
+  return { expected: expected.size, stored: items.length, exact };
+}
+
+/** The fewest BatchWriteItem calls that store the batches: 25 distinct readings a call. */
+function minimumCalls(records: readonly DeviceRecord[], batchSize: number): number {
+  let calls = 0;
+  for (let i = 0; i < records.length; i += batchSize) {
+    const keys = new Set(records.slice(i, i + batchSize).filter((r) => r.expected).map((r) => `${r.expected!.sensorId}|${r.expected!.timestamp}`));
+    calls += Math.ceil(keys.size / MAX_BATCH_WRITE);
+  }
+  return calls;
+}
+
+const delta = (after: Counts, before: Counts, key: string) => (after[key] ?? 0) - (before[key] ?? 0);
+
+let tables = 0;
+/** A new table for the measured pass and one for the warm-up. */
+async function freshTables(aws: LocalAws): Promise<{ tableName: string; warmupTable: string }> {
+  const tableName = `bench-table-${++tables}`;
+  await Promise.all([aws.createSensorTable(tableName), aws.createSensorTable(`${tableName}-warmup`)]);
+  return { tableName, warmupTable: `${tableName}-warmup` };
+}
+
+function processorJob(s: Setup, warmupTable: string, warmupPasses = WARMUP_PASSES, concurrency?: number) {
+  return {
+    kind: 'processor' as const,
+    bundle: bundlePath('processor'),
+    records: s.lambdaRecords,
+    batchSize: PROCESSOR_BATCH,
+    timeoutMs: STREAM_TIMEOUT_MS,
+    warmupPasses,
+    warmupTarget: warmupTable,
+    writeOptions: concurrency === undefined ? undefined : { concurrency },
+  };
+}
+
+function archiverJob(s: Setup, warmupPrefix: string) {
+  return {
+    kind: 'archiver' as const,
+    bundle: bundlePath('archiver'),
+    records: s.lambdaRecords,
+    batchSize: ARCHIVER_BATCH,
+    timeoutMs: STREAM_TIMEOUT_MS,
+    warmupPasses: WARMUP_PASSES,
+    warmupTarget: warmupPrefix,
+  };
+}
+
+function chunkEvents(records: readonly KinesisStreamRecord[], size: number): KinesisStreamEvent[] {
+  const events: KinesisStreamEvent[] = [];
+  for (let i = 0; i < records.length; i += size) events.push({ Records: records.slice(i, i + size) });
+  return events;
 }
 
 /** The floor: what any processor must do with each record, base64 decode and JSON.parse. Best of 20 runs (JIT-warm). */
@@ -145,7 +210,7 @@ function floorMicros(events: readonly KinesisStreamEvent[]): number {
 /**
  * The processor's own logic without any I/O: decode, validate, dedupe, map to
  * put requests, aggregate the metric. Best of 20 runs. What the processor
- * spends beyond this goes to the SDK (serializing, signing, HTTP).
+ * spends beyond this goes to the SDK (serializing, signing, HTTP) and to logs.
  */
 function coreMicros(events: readonly KinesisStreamEvent[]): number {
   let best = Number.POSITIVE_INFINITY;
@@ -167,157 +232,313 @@ function coreMicros(events: readonly KinesisStreamEvent[]): number {
   return best;
 }
 
-interface ProcessorRun {
-  readonly counts: Counts;
-  readonly before: Counts;
-  readonly cpuMicros: number;
-  readonly warmCpuMicros: number;
-  readonly warmReadings: number;
-  readonly wallMs: number;
-  readonly emfLines: number;
+// ---------------------------------------------------------------------------
+// 1. API calls and CPU per reading.
+
+async function callsAndCpu(s: Setup): Promise<string> {
+  const processorRun = async (metricsMode: string, extra: Record<string, string | undefined> = {}) => {
+    const { tableName, warmupTable } = await freshTables(s.aws);
+    let before: Counts = {};
+    const run = await runHandler(processorJob(s, warmupTable), { ...s.base, TABLE_NAME: tableName, METRICS_MODE: metricsMode, ...extra }, {
+      onWarm: async () => { before = await s.servers.counts(); },
+    });
+    const after = await s.servers.counts();
+    const stored = await checkTable(s.aws, tableName, s.records);
+    if (!stored.exact) throw new Error(`${metricsMode}: the table does not hold exactly the valid readings`);
+    return { run, calls: (key: string) => delta(after, before, key) };
+  };
+  const events = chunkEvents(s.lambdaRecords, PROCESSOR_BATCH);
+  const floor = floorMicros(events);
+  const core = coreMicros(events);
+  const pmd = await processorRun('PUT_METRIC_DATA');
+  // EMF as in Lambda: enabled (POWERTOOLS_DEV unset), written to stdout (counted, not shown).
+  const emf = await processorRun('EMF', { POWERTOOLS_DEV: undefined });
+
+  let archiveBefore: Counts = {};
+  const archiver = await runHandler(archiverJob(s, 'warmup/'), { ...s.base, ARCHIVE_BUCKET, ARCHIVE_PREFIX: 'raw/' }, {
+    onWarm: async () => { archiveBefore = await s.servers.counts(); },
+  });
+  const archiveAfter = await s.servers.counts();
+
+  const malformed = s.records.filter((r) => r.malformed).length;
+  // Letters per processor batch, for the SQS destination (10 messages per SendMessageBatch).
+  let sqsCalls = 0;
+  for (let i = 0; i < s.records.length; i += PROCESSOR_BATCH) {
+    sqsCalls += Math.ceil(s.records.slice(i, i + PROCESSOR_BATCH).filter((r) => r.malformed).length / 10);
+  }
+  const referenceBatches = Math.ceil(READINGS / REFERENCE_BATCH);
+  const floorPer = floor / READINGS;
+  const cpu = (r: HandlerRun) => totals(r).cpuMicros / totals(r).records;
+  const ratio = (micros: number) => `${(micros / floorPer).toFixed(0)}x`;
+  const pairedFloor = (r: HandlerRun) => totals(r).floorMicros / totals(r).records;
+  const pairedRatio = (r: HandlerRun) => `${(totals(r).cpuMicros / totals(r).floorMicros).toFixed(0)}x`;
+  const bw = (r: typeof pmd) => r.calls('dynamodb BatchWriteItem');
+  const cw = (r: typeof pmd) => r.calls('cloudwatch PutMetricData');
+  const dl = (r: typeof pmd) => r.calls(`s3 PutObject ${DEAD_LETTER_BUCKET}`);
+  const rows: string[][] = [
+    ['Processor invocations (batch size)', `${pmd.run.invocations.length} (${PROCESSOR_BATCH})`, `${emf.run.invocations.length} (${PROCESSOR_BATCH})`, `${referenceBatches} (${REFERENCE_BATCH})`],
+    ['DynamoDB BatchWriteItem calls', String(bw(pmd)), String(bw(emf)), String(referenceBatches)],
+    ['CloudWatch PutMetricData calls', String(cw(pmd)), String(cw(emf)), String(referenceBatches)],
+    [`Dead letters (${malformed} malformed): S3 PutObject`, String(dl(pmd)), String(dl(emf)), '-'],
+    ['Dead letters: SQS SendMessageBatch, if the queue destination (computed)', String(sqsCalls), String(sqsCalls), '-'],
+    ['EMF log lines', String(pmd.run.emfLines), String(emf.run.emfLines), '0'],
+    ['API calls, processor total', String(bw(pmd) + cw(pmd) + dl(pmd)), String(bw(emf) + cw(emf) + dl(emf)), String(2 * referenceBatches)],
+    ['Archiver invocations (batch size)', `${archiver.invocations.length} (${ARCHIVER_BATCH})`, '', `${Math.ceil(READINGS / REFERENCE_ARCHIVER_BATCH)} (${REFERENCE_ARCHIVER_BATCH})`],
+    ['Archiver S3 PutObject calls', String(delta(archiveAfter, archiveBefore, `s3 PutObject ${ARCHIVE_BUCKET}`)), '', String(Math.ceil(READINGS / REFERENCE_ARCHIVER_BATCH))],
+    ['Processor CPU per reading (us)', cpu(pmd.run).toFixed(1), cpu(emf.run).toFixed(1), '-'],
+    ['Floor, paired: base64 decode + JSON.parse per reading, in the handler process before each invocation (us)',
+      pairedFloor(pmd.run).toFixed(2), pairedFloor(emf.run).toFixed(2), '-'],
+    ['Processor CPU / floor, paired', pairedRatio(pmd.run), pairedRatio(emf.run), '-'],
+    ['Floor, best of 20 runs in the bench process (us)', floorPer.toFixed(2), floorPer.toFixed(2), '-'],
+    ['Processor CPU / floor, best of 20', ratio(cpu(pmd.run)), ratio(cpu(emf.run)), '-'],
+    ['Pure core: decode, validate, dedupe, map, aggregate per reading, best of 20 (us)', (core / READINGS).toFixed(2), (core / READINGS).toFixed(2), '-'],
+    ['Processor cold start: load + first batch, CPU (ms)', num((pmd.run.init.cpuMicros + pmd.run.cold.cpuMicros) / 1000),
+      num((emf.run.init.cpuMicros + emf.run.cold.cpuMicros) / 1000), '-'],
+  ];
+  return [
+    `1. API calls and CPU per reading: ${num(READINGS)} readings, unlimited CPU, no added latency`,
+    '',
+    formatTable([`${num(READINGS)} readings`, 'this library, PUT_METRIC_DATA', 'this library, EMF (default)', 'reference'], rows),
+    '',
+    'Reference: batch size 25, 1 BatchWriteItem + 1 PutMetricData per batch (computed, not run).',
+    `Processor CPU: process.cpuUsage() of the handler process around each invocation, after a warm-up of ${WARMUP_PASSES} passes over the readings.`,
+    'The paired floor is measured in the same process right before each invocation, so both see the machine equally busy;',
+    'the best-of-20 floor is the least disturbed of 20 runs, and so the stricter yardstick on a busy machine.',
+  ].join('\n');
 }
 
-async function runProcessor(servers: Servers, events: readonly KinesisStreamEvent[], env: Record<string, string | undefined>): Promise<ProcessorRun> {
-  const restore = setEnv(env);
-  const emf = { lines: 0 };
-  const write = process.stdout.write;
+// ---------------------------------------------------------------------------
+// 2. Throughput of one processor.
+
+interface ThroughputRow {
+  readonly label: string;
+  readonly memoryMb?: number;
+  readonly concurrency?: number;
+  readonly run: HandlerRun & { limited: boolean; reason?: string };
+  readonly calls: number;
+  readonly minimumCalls: number;
+  readonly stored: StoredCheck;
+  /** All measured invocations, in milliseconds. */
+  readonly wallMs: number;
+  /** Items that reached the table per second of the measured pass (capacity run). */
+  readonly writeRate?: number;
+  readonly kind: 'clean' | 'baseline' | 'sweep' | 'unprocessed' | 'capacity';
+}
+
+async function processorUnderLoad(
+  s: Setup,
+  kind: ThroughputRow['kind'],
+  memoryMb: number | undefined,
+  concurrency: number | undefined,
+  label: string,
+): Promise<ThroughputRow> {
+  const { tableName, warmupTable } = await freshTables(s.aws);
+  const dynamo = await s.servers.proxy('dynamodb', {
+    faultTarget: 'DynamoDB_20120810.BatchWriteItem',
+    latencyMs: DYNAMODB_ROUND_TRIP_MS,
+    ...(kind === 'unprocessed' ? { faultRate: 0.3, kinds: ['unprocessed'], seed: 42 } : {}),
+    ...(kind === 'capacity' ? { capacity: { itemsPerSecond: TABLE_CAPACITY } } : {}),
+  });
   try {
-    const processor = loadBundle<typeof Processor>('processor');
-    const deps = processor.depsFromEnv(process.env);
-    const before = await servers.counts();
-    let cpu = 0;
-    let warm = 0;
-    let warmReadings = 0;
-    const started = Date.now();
-    // EMF goes to stdout: counted and kept off the terminal while the handler runs.
-    process.stdout.write = ((text: string | Uint8Array) => {
-      emf.lines += (text.toString().match(/"_aws"/g) ?? []).length;
-      return true;
-    }) as typeof process.stdout.write;
-    for (const [i, event] of events.entries()) {
-      const { result, micros } = await cpuMicros(() => processor.processBatch(event, deps, () => 60_000));
-      if (result.batchItemFailures.length > 0) throw new Error(`batch ${i} reported a failure: ${JSON.stringify(result.summary)}`);
-      cpu += micros;
-      if (i > 0) {
-        warm += micros;
-        warmReadings += event.Records.length;
-      }
-    }
-    const wallMs = Date.now() - started;
-    process.stdout.write = write;
-    return { before, counts: await servers.counts(), cpuMicros: cpu, warmCpuMicros: warm, warmReadings, wallMs, emfLines: emf.lines };
+    let forwardedBefore = 0;
+    // At capacity the table, not the handler, sets the pace: no warm-up.
+    const job = processorJob(s, warmupTable, kind === 'capacity' ? 0 : WARMUP_PASSES, concurrency);
+    const run = await runHandler(job, {
+      ...s.base, TABLE_NAME: tableName, METRICS_MODE: 'EMF', POWERTOOLS_DEV: undefined, AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+    }, { memoryMb, onWarm: async () => { forwardedBefore = (await dynamo.counts()).itemsForwarded; } });
+    const wallMs = totals(run).wallMicros / 1000;
+    const forwarded = (await dynamo.counts()).itemsForwarded - forwardedBefore;
+    return {
+      label,
+      kind,
+      memoryMb,
+      concurrency,
+      run,
+      calls: run.batchWriteCalls,
+      minimumCalls: minimumCalls(s.records, PROCESSOR_BATCH),
+      stored: await checkTable(s.aws, tableName, s.records),
+      wallMs,
+      writeRate: kind === 'capacity' ? forwarded / (wallMs / 1000) : undefined,
+    };
   } finally {
-    process.stdout.write = write;
-    restore();
+    await dynamo.close();
   }
 }
 
+function throughputTable(rows: readonly ThroughputRow[]): string {
+  const clean = rows.find((r) => r.kind === 'clean' && r.memoryMb === DEFAULT_MEMORY_MB)!;
+  const perReading = (r: ThroughputRow) => totals(r.run).wallMicros / totals(r.run).records;
+  const header = [
+    `processor, ${num(READINGS)} readings`, 'memory (CPU share)', 'writer concurrency', 'records/s', 'wall per reading (us)', 'vs concurrency 1',
+    'CPU per reading (us)', 'BatchWriteItem calls (minimum)', 'wall time (ms)', 'stored / expected', '$ per million readings', 'headroom per shard',
+  ];
+  const body = rows.map((r) => {
+    const baseline = r.kind === 'clean' || r.kind === 'sweep' ? rows.find((b) => b.kind === 'baseline' && b.memoryMb === r.memoryMb) : undefined;
+    const share = r.memoryMb === undefined ? 'unlimited' : `${r.memoryMb} MB (${r.run.limited ? `${((r.memoryMb / LAMBDA_MB_PER_VCPU) * 100).toFixed(1)} %` : 'NOT HELD'})`;
+    const rate = recordsPerSecond(r.run);
+    const vsClean = r.kind === 'unprocessed' || r.kind === 'capacity' ? ` (${(r.wallMs / clean.wallMs).toFixed(1)}x clean)` : '';
+    const label = r.writeRate !== undefined
+      ? `${r.label}: ${num(r.writeRate)} items/s written, ${((r.writeRate / TABLE_CAPACITY) * 100).toFixed(0)} % of the limit`
+      : r.label;
+    return [
+      label,
+      share,
+      r.concurrency === undefined ? 'default' : String(r.concurrency),
+      num(rate),
+      perReading(r).toFixed(0),
+      baseline ? `${(perReading(r) / perReading(baseline)).toFixed(2)}x` : '',
+      (totals(r.run).cpuMicros / totals(r.run).records).toFixed(1),
+      `${r.calls} (${r.minimumCalls}; ${(r.calls / r.minimumCalls).toFixed(2)}x)`,
+      `${num(r.wallMs)}${vsClean}`,
+      `${num(r.stored.stored)} / ${num(r.stored.expected)}${r.stored.exact ? ', exact' : ', NOT EXACT'}`,
+      r.memoryMb === undefined ? '-' : money(costPerMillion(r.run, r.memoryMb)),
+      `${(rate / SHARD_RECORDS_PER_SECOND).toFixed(1)}x`,
+    ];
+  });
+  return formatTable(header, body);
+}
+
+// ---------------------------------------------------------------------------
+// 3. Archiver and query at each memory size.
+
+async function archiverAt(s: Setup, memoryMb: number): Promise<HandlerRun> {
+  const s3 = await s.servers.proxy('s3', { faultTarget: '-', latencyMs: S3_ROUND_TRIP_MS });
+  try {
+    return await runHandler(archiverJob(s, `warmup-${memoryMb}/`), {
+      ...s.base, ARCHIVE_BUCKET, ARCHIVE_PREFIX: `raw-${memoryMb}/`, AWS_ENDPOINT_URL_S3: s3.endpoint,
+    }, { memoryMb });
+  } finally {
+    await s3.close();
+  }
+}
+
+async function queryAt(s: Setup, tableName: string, memoryMb: number): Promise<HandlerRun> {
+  const dynamo = await s.servers.proxy('dynamodb', { faultTarget: '-', latencyMs: DYNAMODB_ROUND_TRIP_MS });
+  const sensors = [...new Set(s.records.filter((r) => r.expected).map((r) => r.expected!.sensorId))];
+  const events = Array.from({ length: QUERIES }, (_, i) => ({ sensorid: sensors[i % sensors.length], limit: 20 }));
+  try {
+    return await runHandler({ kind: 'query', bundle: bundlePath('query'), events, warmupEvents: QUERY_WARMUP, timeoutMs: QUERY_TIMEOUT_MS },
+      { ...s.base, TABLE_NAME: tableName, AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint }, { memoryMb });
+  } finally {
+    await dynamo.close();
+  }
+}
+
+function memoryTable(processor: readonly ThroughputRow[], archiver: readonly HandlerRun[], query: readonly HandlerRun[]): string {
+  const headroom = (r: HandlerRun) => `${num(recordsPerSecond(r))} (${(recordsPerSecond(r) / SHARD_RECORDS_PER_SECOND).toFixed(1)}x)`;
+  const rows: string[][] = [
+    ['processor: records/s (headroom per shard)', ...processor.map((r) => headroom(r.run))],
+    ['processor: $ per million readings', ...processor.map((r) => money(costPerMillion(r.run, r.memoryMb!)))],
+    ['processor: cold start, load + first batch (ms)', ...processor.map((r) => num(coldStartMs(r.run)))],
+    ['processor: peak RSS (MB)', ...processor.map((r) => String(r.run.maxRssMb))],
+    ['archiver: records/s (headroom per shard)', ...archiver.map(headroom)],
+    ['archiver: $ per million readings', ...archiver.map((r, i) => money(costPerMillion(r, MEMORY_SIZES[i])))],
+    ['archiver: cold start, load + first batch (ms)', ...archiver.map((r) => num(coldStartMs(r)))],
+    ['archiver: peak RSS (MB)', ...archiver.map((r) => String(r.maxRssMb))],
+    ['query: ms per request, warm', ...query.map((r) => (totals(r).wallMicros / totals(r).invocations / 1000).toFixed(1))],
+    ['query: $ per million requests', ...query.map((r, i) => money(costPerMillion(r, MEMORY_SIZES[i])))],
+    ['query: cold start, load + first request (ms)', ...query.map((r) => num(coldStartMs(r)))],
+    ['query: peak RSS (MB)', ...query.map((r) => String(r.maxRssMb))],
+  ];
+  return formatTable(['handler', ...MEMORY_SIZES.map((mb) => `${num(mb)} MB`)], rows);
+}
+
+// ---------------------------------------------------------------------------
+
 async function main(): Promise<void> {
   // Fails here, clearly, when the bundles are missing.
-  loadBundle('processor');
-  loadBundle('archiver');
-  console.log(`Bundles: ${bundlePath('processor')}, ${bundlePath('archiver')}`);
+  const names = ['processor', 'archiver', 'query'] as const;
+  for (const name of names) loadBundle(name);
+  console.log(`Bundles: ${names.map((n) => bundlePath(n)).join(', ')}`);
 
   const servers = await startServers();
   const aws = LocalAws.connect(servers.endpoints);
   try {
-    await Promise.all([aws.createSensorTable('bench-pmd'), aws.createSensorTable('bench-emf'), aws.createStream(STREAM)]);
+    await aws.createStream(STREAM);
     await aws.createBucket(DEAD_LETTER_BUCKET);
     await aws.createBucket(ARCHIVE_BUCKET);
     const records = makeDeviceRecords({ count: READINGS, malformedEvery: 100, sensors: 40, seed: 7 });
     await aws.putRecords(STREAM, records);
     const stream = await aws.shardReader(STREAM).readAll();
     if (stream.length !== READINGS) throw new Error(`read ${stream.length} records back`);
-    const processorEvents = toKinesisEvents(stream, { streamName: STREAM }, PROCESSOR_BATCH);
-    const archiverEvents = toKinesisEvents(stream, { streamName: STREAM }, ARCHIVER_BATCH);
-    const malformed = records.filter((r) => r.malformed).length;
+    const setup: Setup = {
+      servers,
+      aws,
+      records,
+      lambdaRecords: stream.map((r) => toLambdaRecord(r, { streamName: STREAM })),
+      base: aws.handlerEnv({
+        AWS_ENDPOINT_URL_CLOUDWATCH: servers.cloudwatch,
+        DEAD_LETTER_DESTINATION: `s3://${DEAD_LETTER_BUCKET}/dead-letter/`,
+        // As the constructs configure it.
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+      }),
+    };
+    console.log(`\n${await callsAndCpu(setup)}\n`);
 
-    const base = aws.handlerEnv({
-      AWS_ENDPOINT_URL_CLOUDWATCH: servers.cloudwatch,
-      DEAD_LETTER_DESTINATION: `s3://${DEAD_LETTER_BUCKET}/dead-letter/`,
-      POWERTOOLS_LOG_LEVEL: 'SILENT',
-    });
-    const floor = floorMicros(processorEvents);
-    const core = coreMicros(processorEvents);
-    const pmd = await runProcessor(servers, processorEvents, { ...base, TABLE_NAME: 'bench-pmd', METRICS_MODE: 'PUT_METRIC_DATA' });
-    // EMF as in Lambda: enabled (POWERTOOLS_DEV unset), written to stdout (counted here, not shown).
-    const emf = await runProcessor(servers, processorEvents, { ...base, TABLE_NAME: 'bench-emf', METRICS_MODE: 'EMF', POWERTOOLS_DEV: undefined });
-
-    // The archiver, at its default batch size.
-    const restore = setEnv(aws.handlerEnv({ ARCHIVE_BUCKET, ARCHIVE_PREFIX: 'raw/' }));
-    const archiver = loadBundle<typeof Archiver>('archiver');
-    const archiveBefore = await servers.counts();
-    for (const event of archiverEvents) {
-      const out = await archiver.handler(event);
-      if (out.batchItemFailures.length > 0) throw new Error('the archiver reported a failure');
+    // From here on S3 (dead letters, archive) takes a round trip too.
+    const s3 = await servers.proxy('s3', { faultTarget: '-', latencyMs: S3_ROUND_TRIP_MS });
+    const loaded: Setup = { ...setup, base: { ...setup.base, AWS_ENDPOINT_URL_S3: s3.endpoint } };
+    const rows: ThroughputRow[] = [];
+    for (const memoryMb of [...MEMORY_SIZES, undefined]) {
+      const at = `${DYNAMODB_ROUND_TRIP_MS} ms round trip, ${memoryMb === undefined ? 'unlimited CPU' : `${memoryMb} MB`}`;
+      rows.push(await processorUnderLoad(loaded, 'clean', memoryMb, undefined, at));
+      rows.push(await processorUnderLoad(loaded, 'baseline', memoryMb, 1, `${at}, baseline`));
     }
-    const archiveAfter = await servers.counts();
-    restore();
-
-    // Letters per processor batch, for the SQS destination (10 messages per SendMessageBatch).
-    const sqsCalls = processorEvents.reduce((n, _, i) => {
-      const letters = records.slice(i * PROCESSOR_BATCH, (i + 1) * PROCESSOR_BATCH).filter((r) => r.malformed).length;
-      return n + Math.ceil(letters / 10);
-    }, 0);
-    const calls = (run: ProcessorRun, key: string) => delta(run.counts, run.before, key);
-    const bwPmd = calls(pmd, 'dynamodb BatchWriteItem');
-    const bwEmf = calls(emf, 'dynamodb BatchWriteItem');
-    const pmdCalls = calls(pmd, 'cloudwatch PutMetricData');
-    const emfCalls = calls(emf, 'cloudwatch PutMetricData');
-    const dlPmd = calls(pmd, `s3 PutObject ${DEAD_LETTER_BUCKET}`);
-    const dlEmf = calls(emf, `s3 PutObject ${DEAD_LETTER_BUCKET}`);
-    const archivePuts = delta(archiveAfter, archiveBefore, `s3 PutObject ${ARCHIVE_BUCKET}`);
-    const referenceBatches = Math.ceil(READINGS / REFERENCE_BATCH);
-    const perReading = (micros: number, n = READINGS) => (micros / n).toFixed(1);
-    const floorPer = floor / READINGS;
-    const ratio = (micros: number, n = READINGS) => `${(micros / n / floorPer).toFixed(0)}x`;
-
-    const rows: string[][] = [
-      ['Processor invocations (batch size)', `${processorEvents.length} (${PROCESSOR_BATCH})`, `${processorEvents.length} (${PROCESSOR_BATCH})`, `${referenceBatches} (${REFERENCE_BATCH})`],
-      ['DynamoDB BatchWriteItem calls', String(bwPmd), String(bwEmf), String(referenceBatches)],
-      ['CloudWatch PutMetricData calls', String(pmdCalls), String(emfCalls), String(referenceBatches)],
-      [`Dead letters (${malformed} malformed): S3 PutObject`, String(dlPmd), String(dlEmf), '-'],
-      ['Dead letters: SQS SendMessageBatch, if the queue destination (computed)', String(sqsCalls), String(sqsCalls), '-'],
-      ['EMF log lines', String(pmd.emfLines), String(emf.emfLines), '0'],
-      ['API calls, processor total', String(bwPmd + pmdCalls + dlPmd), String(bwEmf + emfCalls + dlEmf), String(2 * referenceBatches)],
-      ['Archiver invocations (batch size)', `${archiverEvents.length} (${ARCHIVER_BATCH})`, '', `${Math.ceil(READINGS / REFERENCE_ARCHIVER_BATCH)} (${REFERENCE_ARCHIVER_BATCH})`],
-      ['Archiver S3 PutObject calls', String(archivePuts), '', String(Math.ceil(READINGS / REFERENCE_ARCHIVER_BATCH))],
-      ['Processor CPU per reading, all invocations (us)', perReading(pmd.cpuMicros), perReading(emf.cpuMicros), '-'],
-      ['Processor CPU per reading, warm invocations (us)', perReading(pmd.warmCpuMicros, pmd.warmReadings), perReading(emf.warmCpuMicros, emf.warmReadings), '-'],
-      ['Floor: base64 decode + JSON.parse per reading (us)', floorPer.toFixed(2), floorPer.toFixed(2), '-'],
-      ['Pure core: decode, validate, dedupe, map, aggregate per reading (us)', (core / READINGS).toFixed(2), (core / READINGS).toFixed(2), '-'],
-      ['Processor CPU / floor, all (warm)', `${ratio(pmd.cpuMicros)} (${ratio(pmd.warmCpuMicros, pmd.warmReadings)})`,
-        `${ratio(emf.cpuMicros)} (${ratio(emf.warmCpuMicros, emf.warmReadings)})`, '-'],
-      ['Processor wall time, 10,000 readings (ms)', String(pmd.wallMs), String(emf.wallMs), '-'],
-    ];
-    const header = ['10,000 readings', 'this library, PUT_METRIC_DATA', 'this library, EMF', 'reference'];
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+    for (const memoryMb of [DEFAULT_MEMORY_MB, 1_024]) {
+      for (const concurrency of CONCURRENCY_SWEEP) {
+        rows.push(await processorUnderLoad(loaded, 'sweep', memoryMb, concurrency, `${DYNAMODB_ROUND_TRIP_MS} ms round trip, ${memoryMb} MB, concurrency sweep`));
+      }
+    }
+    const at = `${DEFAULT_MEMORY_MB} MB`;
+    rows.push(await processorUnderLoad(loaded, 'unprocessed', DEFAULT_MEMORY_MB, undefined, `${DYNAMODB_ROUND_TRIP_MS} ms, 30 % of calls leave items unprocessed, ${at}`));
+    rows.push(await processorUnderLoad(loaded, 'capacity', DEFAULT_MEMORY_MB, undefined, `${DYNAMODB_ROUND_TRIP_MS} ms, table capacity ${num(TABLE_CAPACITY)} items/s, ${at}`));
+    const limited = rows.filter((r) => r.memoryMb !== undefined);
+    const unheld = limited.find((r) => !r.run.limited);
+    const cpuNote = unheld
+      ? `CPU NOT HELD: ${unheld.run.reason}. Every row measured unlimited CPU. Run the bench as root on Linux with the cgroup v1 cpu controller to hold each handler to its share.`
+      : `Each handler process was held to its memory size's CPU share (memory / ${num(LAMBDA_MB_PER_VCPU)} MB of one vCPU: a CFS quota in a cgroup v1 cpu group).`;
     console.log([
+      `2. Throughput of one processor: ${num(READINGS)} readings in batches of ${PROCESSOR_BATCH}, EMF metrics,`
+        + ` DynamoDB ${DYNAMODB_ROUND_TRIP_MS} ms and S3 ${S3_ROUND_TRIP_MS} ms round trips`,
       '',
-      line(header),
-      `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
-      ...rows.map(line),
+      throughputTable(rows),
       '',
-      `Node ${process.version}, ${process.platform}/${process.arch}; servers in a child process; CPU = process.cpuUsage() around processBatch.`,
-      'Reference: batch size 25, 1 BatchWriteItem + 1 PutMetricData per batch (computed, not run).',
+      cpuNote,
+      `All figures: the measured pass, after a warm-up of ${WARMUP_PASSES} passes at full CPU speed (none at capacity, where the table sets the pace).`,
+      'Cost: Lambda arm64 us-east-1, each invocation\'s billed milliseconds and its request.',
+      `Minimum calls: 25 distinct readings per call within each batch. Headroom per shard: records/s over a shard's ${num(SHARD_RECORDS_PER_SECOND)} records/s.`,
+      '',
+    ].join('\n'));
+
+    const { tableName: queryTable } = await freshTables(aws);
+    await runHandler(processorJob(setup, queryTable, 0), { ...setup.base, TABLE_NAME: queryTable, METRICS_MODE: 'NONE' });
+    const archivers: HandlerRun[] = [];
+    const queries: HandlerRun[] = [];
+    for (const memoryMb of MEMORY_SIZES) {
+      archivers.push(await archiverAt(loaded, memoryMb));
+      queries.push(await queryAt(loaded, queryTable, memoryMb));
+    }
+    await s3.close();
+    console.log([
+      `3. Memory size per handler: processor as in 2 (default writer concurrency), archiver at batches of ${num(ARCHIVER_BATCH)} (S3 ${S3_ROUND_TRIP_MS} ms),`
+        + ` query of 20 readings (DynamoDB ${DYNAMODB_ROUND_TRIP_MS} ms)`,
+      '',
+      memoryTable(rows.filter((r) => r.kind === 'clean' && r.memoryMb !== undefined), archivers, queries),
+      '',
+      cpuNote,
+      'Cold start: loading the bundle and the first invocation, at the function\'s CPU share. Peak RSS: the handler process, Node included.',
+      `Query: ${QUERIES} requests one at a time after ${num(QUERY_WARMUP)} of warm-up.`,
+      `Node ${process.version}, ${process.platform}/${process.arch}.`,
     ].join('\n'));
   } finally {
     aws.dynamodbClient.destroy();
     aws.kinesisClient.destroy();
     aws.s3Client.destroy();
-    servers.stop();
+    await servers.stop();
   }
 }
 
-if (process.argv.includes('--serve')) {
-  serve().catch((err) => {
-    console.error(err);
-    process.exit(1);
-  });
-} else {
-  main().catch((err) => {
-    console.error(err);
-    process.exitCode = 1;
-  });
-}
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -119,7 +119,7 @@ export interface HandlerFunctionOptions {
   /**
    * Memory of the function, in MiB.
    *
-   * @default 256
+   * @default - 512 for the processor, 256 for the archiver and the query function
    */
   readonly memorySize?: number;
 

@@ -5,3 +5,4 @@ export * from './simulated-mapping';
 export * from './fake-cloudwatch';
 export * from './fault-proxy';
 export * from './device-records';
+export * from './cpu-limit';

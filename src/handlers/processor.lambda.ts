@@ -65,19 +65,23 @@ export async function processBatch(
     }
   });
 
+  // Dead letters and table writes are independent: both run at once, so that
+  // a batch waits for the slower of the two round trips, not their sum.
+  const items = dedupeByKey(readings);
+  const [undelivered, write] = await Promise.all([
+    letters.length > 0 ? deps.deadLetters.send(letters.map((l) => l.letter)) : Promise.resolve([]),
+    writeItems(deps.dynamodb, deps.tableName, items, { ...deps.writeOptions, remainingMs }),
+  ]);
   if (letters.length > 0) {
-    const undelivered = new Set(await deps.deadLetters.send(letters.map((l) => l.letter)));
-    for (const l of letters) if (undelivered.has(l.letter)) failed.add(l.source);
+    const notSent = new Set(undelivered);
+    for (const l of letters) if (notSent.has(l.letter)) failed.add(l.source);
     // Counted by a metric filter of the constructs (LOG_METRICS.deadLettered).
     deps.logger.warn(LOG_METRICS.deadLettered.message, {
-      count: letters.length - undelivered.size,
-      undelivered: undelivered.size,
+      count: letters.length - notSent.size,
+      undelivered: notSent.size,
       firstReason: letters[0].letter.reason,
     });
   }
-
-  const items = dedupeByKey(readings);
-  const write = await writeItems(deps.dynamodb, deps.tableName, items, { ...deps.writeOptions, remainingMs });
   for (const item of write.failed) for (const s of item.sources) failed.add(s);
   if (write.failed.length > 0) {
     deps.logger.warn('readings not stored after retries; reporting a partial batch failure', {
@@ -147,6 +151,7 @@ export function depsFromEnv(env: NodeJS.ProcessEnv): ProcessorDeps {
     cloudwatch: settings.metricsMode === 'PUT_METRIC_DATA' ? new CloudWatchClient({}) : undefined,
     emf: settings.metricsMode === 'EMF' ? createEmfMetrics(metricSettings) : undefined,
     logger: new Logger({ serviceName: settings.serviceName, logLevel: settings.logLevel }),
+    writeOptions: { concurrency: settings.writeConcurrency },
   };
 }
 

@@ -76,6 +76,9 @@ export async function putMetricData(client: CloudWatchClient, namespace: string,
 const EMF_PAST_MS = 14 * 24 * 3_600_000 - 60_000;
 const EMF_FUTURE_MS = 2 * 3_600_000 - 60_000;
 
+/** Values Powertools puts in one EMF line before it flushes the line on its own. */
+const EMF_VALUES_PER_LINE = 100;
+
 /**
  * Writes the metric as CloudWatch Embedded Metric Format through Powertools:
  * structured log lines that CloudWatch turns into metrics, with no API call.
@@ -83,18 +86,22 @@ const EMF_FUTURE_MS = 2 * 3_600_000 - 60_000;
  */
 export function publishEmf(metrics: Metrics, groups: readonly SensorMinute[], settings: MetricSettings, now = Date.now()): void {
   for (const g of restampOutOfRange(groups, now)) {
+    // Values in the current line, counted here rather than asked of
+    // Powertools for every value (each question reads its store afresh).
+    let inLine = 0;
     for (const [value, count] of g.counts) {
       for (let i = 0; i < count; i++) {
         // Powertools clears the dimensions and the timestamp when it flushes a
         // full line on its own: set them again for every line it starts.
-        if (!metrics.hasStoredMetrics()) {
+        if (inLine === 0) {
           metrics.setTimestamp(g.minute);
           metrics.addDimension(settings.dimensionName, g.sensorId);
         }
         metrics.addMetric(settings.metricName, MetricUnit.NoUnit, value);
+        inLine = (inLine + 1) % EMF_VALUES_PER_LINE;
       }
     }
-    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+    if (inLine > 0) metrics.publishStoredMetrics();
   }
 }
 

@@ -174,6 +174,9 @@ export const PROCESSOR_SETTINGS = {
   metricNamespace: text('METRICS_NAMESPACE', 'Sensors'),
   metricName: text('METRIC_NAME', 'SensorData'),
   metricDimensionName: text('METRIC_DIMENSION_NAME', 'SensorId'),
+  // Measured in `npm run bench`: see DEFAULT_WRITE_CONCURRENCY in the writer.
+  // At most 50, the sockets the SDK keeps per host.
+  writeConcurrency: integer('WRITE_CONCURRENCY', 10, 1, 50),
   ...PAYLOAD_SETTINGS,
 };
 

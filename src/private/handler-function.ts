@@ -31,6 +31,14 @@ export function bundledCode(name: HandlerName): lambda.Code {
   return lambda.Code.fromAsset(dir);
 }
 
+/**
+ * Memory of each handler's function, in MiB, from `npm run bench` (README,
+ * "Choosing the memory size"): the processor is CPU-bound on a full shard, and
+ * 512 MB keeps up with about 7 shards at no more cost per reading than 256 MB;
+ * the archiver and the query function gain nothing above 256 MB.
+ */
+export const DEFAULT_MEMORY_SIZE: Record<HandlerName, number> = { processor: 512, archiver: 256, query: 256 };
+
 /** The settings a construct gives its handler: all of the contract's but the two every function gets from its options. */
 export type ConstructSettings<H extends HandlerName> = Omit<HandlerSettings<H>, 'serviceName' | 'logLevel'>;
 
@@ -70,7 +78,7 @@ export function createBundledFunction<H extends HandlerName>(scope: Construct, i
     architecture: BUNDLED_ARCHITECTURE,
     code: bundledCode(props.handler),
     handler: 'index.handler',
-    memorySize: props.memorySize ?? 256,
+    memorySize: props.memorySize ?? DEFAULT_MEMORY_SIZE[props.handler],
     timeout: props.timeout ?? props.defaultTimeout,
     logGroup,
     environment: writeSettings(spec, settings, (setting, value) =>

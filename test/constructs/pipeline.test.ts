@@ -79,6 +79,7 @@ describe('SensorIngestPipeline defaults', () => {
       METRICS_NAMESPACE: 'Sensors',
       METRIC_NAME: 'SensorData',
       METRIC_DIMENSION_NAME: 'SensorId',
+      WRITE_CONCURRENCY: '10',
       PAYLOAD_SENSOR_ID_FIELD: 'sensorid',
       PAYLOAD_TIMESTAMP_FIELD: 'timestamp',
       PAYLOAD_VALUE_FIELD: 'value',
@@ -91,7 +92,7 @@ describe('SensorIngestPipeline defaults', () => {
     });
     template.hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('Stores sensor readings'),
-      MemorySize: 256,
+      MemorySize: 512,
       Timeout: 60,
     });
   });

@@ -77,6 +77,11 @@ describe('DynamoDbProcessor', () => {
     });
   });
 
+  test('write concurrency reaches the handler; the default comes from the bench', () => {
+    expect(environmentOf(processor({ writeConcurrency: 20 }), 'PipelineProcessorFunction').WRITE_CONCURRENCY).toBe('20');
+    expect(environmentOf(processor({}), 'PipelineProcessorFunction').WRITE_CONCURRENCY).toBe('10');
+  });
+
   test('NONE mode publishes nothing and gets no CloudWatch grant', () => {
     const template = processor({ metricsMode: MetricsMode.NONE });
     expect(environmentOf(template, 'PipelineProcessorFunction').METRICS_MODE).toBe('NONE');
@@ -114,6 +119,8 @@ describe('DynamoDbProcessor', () => {
     ['maxBatchingWindow 6 minutes', { maxBatchingWindow: Duration.minutes(6) }, /DynamoDbProcessorProps\.maxBatchingWindow must be from 0 seconds to 5 minutes/],
     ['maxRecordAge 30 seconds', { maxRecordAge: Duration.seconds(30) }, /DynamoDbProcessorProps\.maxRecordAge must be from 1 minute to 7 days/],
     ['memorySize 100', { memorySize: 100 }, /DynamoDbProcessorProps\.memorySize/],
+    ['writeConcurrency 0', { writeConcurrency: 0 }, /DynamoDbProcessorProps\.writeConcurrency must be an integer from 1 to 50, got 0/],
+    ['writeConcurrency 51', { writeConcurrency: 51 }, /DynamoDbProcessorProps\.writeConcurrency must be an integer from 1 to 50, got 51/],
     ['empty metricNamespace', { metricNamespace: ' ' }, /DynamoDbProcessorProps\.metricNamespace must not be empty/],
     ['AWS/ namespace', { metricNamespace: 'AWS/Kinesis' }, /DynamoDbProcessorProps\.metricNamespace must not start with "AWS\/"/],
     ['empty metricName', { metricName: '' }, /DynamoDbProcessorProps\.metricName must not be empty/],

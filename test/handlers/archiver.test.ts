@@ -4,7 +4,7 @@ import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import type { KinesisStreamEvent } from 'aws-lambda';
 import { asClient, b64, b64json, FakeClient, serviceError } from './helpers';
 import { toLine } from '../../src/handlers/archive';
-import { archiveBatch, ArchiverDeps } from '../../src/handlers/archiver.lambda';
+import { archiveBatch, ArchiverDeps, DEFAULT_ARCHIVE_CONCURRENCY, depsFromEnv } from '../../src/handlers/archiver.lambda';
 
 const SHARD = 'shardId-000000000002';
 const seq = (i: number) => (49590338271490256608559692538361571095921575989136588898n + BigInt(i)).toString();
@@ -78,9 +78,61 @@ describe('archiveBatch', () => {
     try {
       const out = await archiveBatch(event([at(3), at(5), at(4), at(5)]), makeDeps(fake));
       expect(out.batchItemFailures).toEqual([{ itemIdentifier: seq(0) }]);
-      expect(warn).toHaveBeenCalledWith(expect.stringMatching(/retried whole/), { objects: 2, error: 'InternalError' });
+      expect(warn).toHaveBeenCalledWith(expect.stringMatching(/retried whole/), { objects: 2, notStarted: 0, error: 'InternalError' });
     } finally {
       warn.mockRestore();
     }
+  });
+
+  /** An S3 stand-in whose puts take a few event-loop turns, counting how many are in flight. */
+  function slowS3(failKeys: (key: string) => boolean = () => false) {
+    const state = { inFlight: 0, most: 0, keys: [] as string[] };
+    const s3 = {
+      send: async (command: { input: PutObjectCommandInput }) => {
+        state.keys.push(command.input.Key!);
+        state.most = Math.max(state.most, ++state.inFlight);
+        for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+        state.inFlight--;
+        if (failKeys(command.input.Key!)) throw serviceError('InternalError', 500);
+        return {};
+      },
+    };
+    return { state, s3: s3 as unknown as S3Client };
+  }
+
+  const hours = (n: number) => Array.from({ length: n }, (_, h) => at(h));
+
+  test('objects are written at most `concurrency` at a time, DEFAULT_ARCHIVE_CONCURRENCY by default', async () => {
+    for (const concurrency of [1, 3, undefined]) {
+      const { state, s3 } = slowS3();
+      const out = await archiveBatch(event(hours(12)), { ...makeDeps(new FakeClient()), s3, concurrency });
+      expect(out).toEqual({ batchItemFailures: [], objects: 12 });
+      expect(state.keys).toHaveLength(12);
+      expect(state.most).toBe(concurrency ?? DEFAULT_ARCHIVE_CONCURRENCY);
+    }
+  });
+
+  test('once an object has failed no further one is started: the whole batch comes again', async () => {
+    const { state, s3 } = slowS3((key) => key.includes('hour=01/'));
+    const warn = jest.spyOn(Logger.prototype, 'warn');
+    try {
+      const out = await archiveBatch(event(hours(6)), { ...makeDeps(new FakeClient()), s3, concurrency: 1 });
+      expect(out.batchItemFailures).toEqual([{ itemIdentifier: seq(0) }]);
+      expect(state.keys.map((k) => k.match(/hour=(\d\d)/)![1])).toEqual(['00', '01']);
+      expect(warn).toHaveBeenCalledWith(expect.stringMatching(/retried whole/), { objects: 1, notStarted: 4, error: 'InternalError' });
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  test('a concurrency that is not a positive integer is refused, naming the setting', async () => {
+    for (const concurrency of [0, -1, 2.5]) {
+      await expect(archiveBatch(event([at(1)]), { ...makeDeps(new FakeClient()), concurrency }))
+        .rejects.toThrow(`ArchiverDeps.concurrency must be a positive integer, got ${concurrency}`);
+    }
+  });
+
+  test('depsFromEnv passes the default concurrency', () => {
+    expect(depsFromEnv({ ARCHIVE_BUCKET: 'b' }).concurrency).toBe(DEFAULT_ARCHIVE_CONCURRENCY);
   });
 });

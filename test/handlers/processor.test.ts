@@ -7,6 +7,7 @@ import { BucketDeadLetterSink, DeadLetter, DeadLetterSink, QueueDeadLetterSink }
 import { depsFromEnv, processBatch, ProcessorDeps } from '../../src/handlers/processor.lambda';
 import { DEFAULT_MAPPING } from '../../src/handlers/reading';
 import { createEmfMetrics } from '../../src/handlers/sensor-metrics';
+import { DEFAULT_WRITE_CONCURRENCY } from '../../src/handlers/table-writer';
 
 const TABLE = 'SensorData';
 const SHARD = 'shardId-000000000000';
@@ -116,6 +117,23 @@ describe('processBatch', () => {
     expect(out.summary).toEqual({
       records: 5, readings: 2, stored: 2, deadLettered: 3, failedRecords: 0, batchWriteCalls: 1, retries: 0, metricCalls: 1,
     });
+  });
+
+  test('dead letters and table writes are sent at the same time, not one after the other', async () => {
+    const dynamo = new FakeClient();
+    let writesSeenByDeadLetters = -1;
+    const sink: DeadLetterSink = {
+      send: async () => {
+        // The dead-letter call takes a few turns of the event loop; the writes must not wait for it.
+        for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+        writesSeenByDeadLetters = dynamo.inputs.length;
+        return [];
+      },
+    };
+    const deps = makeDeps({ dynamo, deadLetters: sink as FakeSink });
+    const out = await processBatch(event([valid('s1', 1), b64('not json'), valid('s2', 2)]), deps, plenty);
+    expect(out.batchItemFailures).toEqual([]);
+    expect(writesSeenByDeadLetters).toBe(1);
   });
 
   test('a write failure on record k reports k and counts metrics only for the records before it', async () => {
@@ -261,5 +279,7 @@ describe('depsFromEnv', () => {
     const queued = depsFromEnv({ TABLE_NAME: 't', DEAD_LETTER_DESTINATION: 'https://sqs.eu-west-1.amazonaws.com/1/q' });
     expect(queued.deadLetters).toBeInstanceOf(QueueDeadLetterSink);
     expect(queued.deadLetters).toMatchObject({ queueUrl: 'https://sqs.eu-west-1.amazonaws.com/1/q' });
+    expect(deps.writeOptions).toEqual({ concurrency: DEFAULT_WRITE_CONCURRENCY });
+    expect(depsFromEnv({ TABLE_NAME: 't', DEAD_LETTER_DESTINATION: 's3://b/', WRITE_CONCURRENCY: '20' }).writeOptions).toEqual({ concurrency: 20 });
   });
 });

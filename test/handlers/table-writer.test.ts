@@ -6,12 +6,15 @@ import {
   backoffDelay,
   chunk,
   DEFAULT_RETRY,
+  DEFAULT_WRITE_CONCURRENCY,
   dedupeByKey,
   isRetryable,
   MAX_BATCH_WRITE,
+  MAX_WRITE_CONCURRENCY,
   PendingItem,
   RetryPolicy,
   toPutRequest,
+  validateConcurrency,
   writeItems,
   WriteOptions,
 } from '../../src/handlers/table-writer';
@@ -243,9 +246,89 @@ describe('writeItems', () => {
       [0, 5, 10, 15, 20].map((i) => keyOfItem(all[i])),
       [keyOfItem(all[0])],
     ]);
-    // random() = 0.5: half of min(1000, 100 * 2^attempt)
-    expect(options.slept).toEqual([100, 200]);
+    // random() = 0.5: half of min(1000, 100 * 2^1); each round wrote something, so the wait does not grow.
+    expect(options.slept).toEqual([100, 100]);
     expect(result).toEqual({ failed: [], calls: 3, retries: 2, lastError: undefined });
+  });
+
+  test('leftovers of all requests are coalesced into full requests of 25, in record order', async () => {
+    const all = items(200);
+    // The first round leaves 5 items of each of its 8 requests; the second writes everything.
+    const fake = new FakeClient(
+      Array.from({ length: 8 }, () => (input: BatchWriteItemCommandInput) => unprocessed(input.RequestItems![TABLE].slice(20))),
+    );
+    const options = instant({ concurrency: 8 });
+    const result = await writeItems(asClient<DynamoDBClient>(fake), TABLE, all, options);
+    expect(fake.inputs.map((i) => keysOf(i).length)).toEqual([25, 25, 25, 25, 25, 25, 25, 25, 25, 15]);
+    const leftovers = all.filter((_, i) => i % 25 >= 20).map(keyOfItem);
+    expect(fake.inputs.slice(8).flatMap(keysOf)).toEqual(leftovers);
+    expect(options.slept).toEqual([100]);
+    expect(result).toEqual({ failed: [], calls: 10, retries: 1, lastError: undefined });
+  });
+
+  test('at most `concurrency` requests are in flight', async () => {
+    for (const concurrency of [1, 3, 8]) {
+      let inFlight = 0;
+      let most = 0;
+      const client = {
+        send: async () => {
+          inFlight++;
+          most = Math.max(most, inFlight);
+          await new Promise((resolve) => setImmediate(resolve));
+          inFlight--;
+          return unprocessed([]);
+        },
+      };
+      const result = await writeItems(client as unknown as DynamoDBClient, TABLE, items(500), instant({ concurrency }));
+      expect(result.calls).toBe(20);
+      expect(most).toBe(concurrency);
+    }
+  });
+
+  test('the default concurrency is DEFAULT_WRITE_CONCURRENCY; other settings are refused with the setting named', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const client = {
+      send: async () => {
+        most = Math.max(most, ++inFlight);
+        await new Promise((resolve) => setImmediate(resolve));
+        inFlight--;
+        return unprocessed([]);
+      },
+    };
+    await writeItems(client as unknown as DynamoDBClient, TABLE, items(1_000), instant());
+    expect(most).toBe(DEFAULT_WRITE_CONCURRENCY);
+    for (const bad of [0, -1, 1.5, Number.NaN, MAX_WRITE_CONCURRENCY + 1]) {
+      await expect(writeItems(asClient<DynamoDBClient>(new FakeClient()), TABLE, items(1), instant({ concurrency: bad })))
+        .rejects.toThrow(`concurrency must be an integer from 1 to ${MAX_WRITE_CONCURRENCY}, got ${bad}`);
+    }
+    expect(() => validateConcurrency(0, 'ProcessorDeps.writeOptions.concurrency')).toThrow(/^ProcessorDeps.writeOptions.concurrency must be/);
+    expect(validateConcurrency(MAX_WRITE_CONCURRENCY)).toBe(MAX_WRITE_CONCURRENCY);
+  });
+
+  test('while nothing gets through the wait grows and a round sends one request; once the table takes items again, the offer doubles', async () => {
+    const all = items(200);
+    // Three rounds throttled, then a table that takes 25 items a call.
+    const fake = new FakeClient(
+      [
+        ...Array.from({ length: 8 }, () => () => serviceError('ProvisionedThroughputExceededException', 400)),
+        () => serviceError('ProvisionedThroughputExceededException', 400),
+        () => serviceError('ProvisionedThroughputExceededException', 400),
+      ],
+      () => unprocessed([]),
+    );
+    const options = instant({ retry: { maxAttempts: 10, baseDelayMs: 100, maxDelayMs: 10_000 } });
+    const result = await writeItems(asClient<DynamoDBClient>(fake), TABLE, all, options);
+    // Round 0 sends 8 requests; rounds 1 to 3 one probe each (the batch's first 25 items), the third
+    // of which gets through; then 50 and 100 items are offered, and the last 25.
+    expect(fake.inputs.map((i) => keysOf(i).length)).toEqual(Array.from({ length: 18 }, () => 25));
+    expect(fake.inputs.slice(8, 11).map(keysOf)).toEqual([keysOf(fake.inputs[0]), keysOf(fake.inputs[0]), keysOf(fake.inputs[0])]);
+    expect(fake.inputs.slice(11).flatMap(keysOf)).toEqual(all.slice(25).map(keyOfItem));
+    // waits: levels 1, 2, 3 while throttled, then 1 after each round that wrote something
+    expect(options.slept).toEqual([100, 200, 400, 100, 100, 100]);
+    expect(result.failed).toEqual([]);
+    expect(result.calls).toBe(18);
+    expect(result.retries).toBe(6);
   });
 
   test('an unprocessed item the request did not hold is ignored', async () => {
@@ -260,12 +343,20 @@ describe('writeItems', () => {
     const fake = new FakeClient([], (input: BatchWriteItemCommandInput) => unprocessed(input.RequestItems![TABLE].slice(0, 2)));
     const options = instant({ retry: { maxAttempts: 4, baseDelayMs: 10, maxDelayMs: 100 } });
     const result = await writeItems(asClient<DynamoDBClient>(fake), TABLE, all, options);
-    // four calls for each of the two chunks
-    expect(fake.inputs.map((i) => keysOf(i).length)).toEqual([25, 2, 2, 2, 5, 2, 2, 2]);
-    expect(result.calls).toBe(8);
-    expect(result.retries).toBe(6);
-    expect(options.slept).toEqual([10, 20, 40, 10, 20, 40]);
-    expect(result.failed).toEqual([all[0], all[1], all[25], all[26]]);
+    // Round 0 leaves items 0, 1, 25 and 26; round 1 sends them in one request and leaves 0 and 1,
+    // which are sent twice more and then given up: four sends each.
+    expect(fake.inputs.map(keysOf)).toEqual([
+      all.slice(0, 25).map(keyOfItem),
+      all.slice(25).map(keyOfItem),
+      [all[0], all[1], all[25], all[26]].map(keyOfItem),
+      [all[0], all[1]].map(keyOfItem),
+      [all[0], all[1]].map(keyOfItem),
+    ]);
+    expect(result.calls).toBe(5);
+    expect(result.retries).toBe(3);
+    // rounds 1 and 2 follow rounds that wrote something (level 1); round 3 follows one that wrote nothing (level 2)
+    expect(options.slept).toEqual([10, 10, 20]);
+    expect(result.failed).toEqual([all[0], all[1]]);
   });
 
   test('maxAttempts 1 never retries', async () => {
@@ -336,7 +427,7 @@ describe('writeItems', () => {
     expect(result.retries).toBe(0);
   });
 
-  test('a non-retryable error stops that chunk at once; the next chunk is still tried', async () => {
+  test('a non-retryable error fails that request\'s items at once; the other requests are still sent', async () => {
     const fake = new FakeClient([() => serviceError('ValidationException', 400)]);
     const all = items(27);
     const options = instant();
@@ -369,68 +460,168 @@ describe('writeItems', () => {
     expect(result.lastError).toMatch(/InternalServerError/);
   });
 
-  test('property: requests stay within the limits and only unprocessed items are retried', async () => {
-    const entry = fc.record({
-      reading: fc.record({ sensorId: fc.constantFrom('a', 'b', 'c', 'd'), timestamp: fc.constantFrom('t1', 't2', 't3', 't4', 't5', 't6', 't7', 't8'), value: fc.integer() }),
-      source: fc.nat(200),
-    });
-    // For each call: which requests come back unprocessed (by index), or an error.
-    const answer = fc.oneof(
-      { weight: 4, arbitrary: fc.array(fc.nat(24), { maxLength: 25 }).map((picks) => ({ picks })) },
-      { weight: 1, arbitrary: fc.constantFrom('throttled', 'invalid', 'network').map((error) => ({ error })) },
-    );
-    await fc.assert(fc.asyncProperty(fc.array(entry, { maxLength: 120 }), fc.array(answer, { maxLength: 30 }), fc.integer({ min: 1, max: 6 }),
-      async (entries, answers, maxAttempts) => {
-        const pending = dedupeByKey(entries);
-        const chunks = chunk(pending, MAX_BATCH_WRITE).map((c) => c.map(keyOfItem));
-        let nextChunk = 0;
-        let outstanding: string[] = [];
-        let retryAllowed = false;
-        const expectedFailed: string[] = [];
-        const fake = new FakeClient([], (input: BatchWriteItemCommandInput) => {
-          const requests = input.RequestItems![TABLE];
-          const keys = keysOf(input);
-          expect(requests.length).toBeGreaterThan(0);
-          expect(requests.length).toBeLessThanOrEqual(MAX_BATCH_WRITE);
-          expect(new Set(keys).size).toBe(keys.length);
-          if (nextChunk < chunks.length && keys.join() === chunks[nextChunk].join()) {
-            // the first request of a chunk: what the previous chunk left is failed
-            expectedFailed.push(...outstanding);
-            nextChunk++;
-          } else {
-            // a retry: exactly what the previous answer left unprocessed
-            expect(retryAllowed).toBe(true);
-            expect(keys).toEqual(outstanding);
-          }
-          const a = answers.shift() ?? { picks: [] };
-          if ('error' in a) {
-            outstanding = keys;
-            retryAllowed = a.error !== 'invalid';
-            return a.error === 'throttled' ? serviceError('ThrottlingException', 400)
-              : a.error === 'invalid' ? serviceError('ValidationException', 400) : new Error('ECONNRESET');
-          }
-          const left = requests.filter((_, i) => a.picks.includes(i));
-          outstanding = keysOf({ RequestItems: { [TABLE]: left } });
-          retryAllowed = left.length > 0;
+  /**
+   * A scripted table: each call is answered by the next step of a script
+   * (leave some of the request's items unprocessed, throttle, fail with a
+   * client error, or lose the connection before or after the write), after a
+   * number of event-loop turns, so that requests overlap as they do over a
+   * network. The table keeps what was written and how often each write was
+   * acknowledged.
+   */
+  type ScriptStep =
+    | { kind: 'answer'; unprocessed: number[]; turns: number }
+    | { kind: 'throttle' | 'invalid' | 'lost-before' | 'lost-after'; turns: number };
+
+  const step: fc.Arbitrary<ScriptStep> = fc.oneof(
+    { weight: 6, arbitrary: fc.record({ kind: fc.constant('answer' as const), unprocessed: fc.array(fc.nat(24), { maxLength: 25 }), turns: fc.nat(3) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('throttle' as const, 'invalid' as const, 'lost-before' as const, 'lost-after' as const), turns: fc.nat(3) }) },
+  );
+
+  class ScriptedTable {
+    readonly stored = new Map<string, number>();
+    readonly acknowledged = new Map<string, number>();
+    readonly requests: string[][] = [];
+    readonly events: Array<{ type: 'send'; size: number } | { type: 'sleep' }> = [];
+    inFlight = new Set<string>();
+    mostInFlight = 0;
+    /** Broken rules, kept here and checked after the run: the writer catches what `send` throws. */
+    readonly violations: string[] = [];
+    private calls = 0;
+
+    constructor(private readonly script: ScriptStep[], private readonly onCall: (violations: string[]) => void = () => undefined) {}
+
+    readonly send = async (command: { input: BatchWriteItemCommandInput }): Promise<BatchWriteItemCommandOutput> => {
+      this.onCall(this.violations);
+      const requests = command.input.RequestItems![TABLE];
+      const keys = keysOf(command.input);
+      this.requests.push(keys);
+      this.events.push({ type: 'send', size: keys.length });
+      for (const k of keys) {
+        if (this.inFlight.has(k)) this.violations.push(`${k} sent while a request with it was in flight`);
+        this.inFlight.add(k);
+      }
+      this.mostInFlight = Math.max(this.mostInFlight, ++this.calls);
+      const s = this.script.shift() ?? { kind: 'answer', unprocessed: [], turns: 0 };
+      for (let i = 0; i < s.turns; i++) await new Promise((resolve) => setImmediate(resolve));
+      this.calls--;
+      for (const k of keys) this.inFlight.delete(k);
+      const store = (written: string[]) => {
+        for (const k of written) this.stored.set(k, (this.stored.get(k) ?? 0) + 1);
+      };
+      switch (s.kind) {
+        case 'throttle': throw serviceError('ProvisionedThroughputExceededException', 400);
+        case 'invalid': throw serviceError('ValidationException', 400);
+        case 'lost-before': throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+        case 'lost-after':
+          // The write happened; the answer was lost.
+          store(keys);
+          throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+        case 'answer': {
+          const left = requests.filter((_, i) => s.unprocessed.includes(i));
+          const leftKeys = new Set(keysOf({ RequestItems: { [TABLE]: left } }));
+          const written = keys.filter((k) => !leftKeys.has(k));
+          store(written);
+          for (const k of written) this.acknowledged.set(k, (this.acknowledged.get(k) ?? 0) + 1);
           return unprocessed(left);
-        });
-        let sleeps = 0;
-        const result = await writeItems(asClient<DynamoDBClient>(fake), TABLE, pending, {
+        }
+      }
+    };
+  }
+
+  const pendingItems = fc.array(fc.record({
+    reading: fc.record({ sensorId: fc.constantFrom('a', 'b', 'c', 'd', 'e'), timestamp: fc.integer({ min: 0, max: 99 }).map((t) => `t${t}`), value: fc.integer() }),
+    source: fc.nat(500),
+  }), { maxLength: 300 }).map(dedupeByKey);
+
+  test('property: any mix of unprocessed items, throttles and errors: every item is written and acknowledged once, or reported failed', async () => {
+    await fc.assert(fc.asyncProperty(pendingItems, fc.array(step, { maxLength: 60 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 12 }),
+      async (pending, script, maxAttempts, concurrency) => {
+        const table = new ScriptedTable([...script]);
+        const result = await writeItems({ send: table.send } as unknown as DynamoDBClient, TABLE, pending, {
           retry: { maxAttempts, baseDelayMs: 1, maxDelayMs: 10 },
+          concurrency,
           sleep: async () => {
-            expect(retryAllowed).toBe(true);
-            sleeps++;
+            table.events.push({ type: 'sleep' });
           },
           random: () => 0,
         });
-        expectedFailed.push(...outstanding);
-        expect(nextChunk).toBe(chunks.length);
-        expect(result.calls).toBe(fake.inputs.length);
-        expect(result.retries).toBe(sleeps);
-        expect(result.calls).toBe(chunks.length + sleeps);
-        expect(result.calls).toBeLessThanOrEqual(chunks.length * maxAttempts);
-        expect(result.failed.map(keyOfItem)).toEqual(expectedFailed);
-        for (const item of result.failed) expect(pending).toContain(item);
+        expect(table.violations).toEqual([]);
+        const failed = new Set(result.failed.map(keyOfItem));
+        // Failed items are a subset of the input, in input order.
+        expect(result.failed).toEqual(pending.filter((p) => failed.has(keyOfItem(p))));
+        for (const item of pending) {
+          const key = keyOfItem(item);
+          const sent = table.requests.filter((r) => r.includes(key)).length;
+          expect(sent).toBeGreaterThan(0);
+          expect(sent).toBeLessThanOrEqual(maxAttempts);
+          if (failed.has(key)) {
+            // Reported: never acknowledged (it may have been stored by a write whose answer was lost).
+            expect(table.acknowledged.get(key) ?? 0).toBe(0);
+          } else {
+            // Written: acknowledged exactly once and never sent again after that.
+            expect(table.stored.get(key) ?? 0).toBeGreaterThanOrEqual(1);
+            expect(table.acknowledged.get(key)).toBe(1);
+            const last = table.requests.map((r, i) => (r.includes(key) ? i : -1)).filter((i) => i >= 0).pop()!;
+            expect(table.requests.slice(last + 1).some((r) => r.includes(key))).toBe(false);
+          }
+        }
+        // An item fails only after maxAttempts sends or a client error.
+        const invalidSeen = script.some((s) => s.kind === 'invalid');
+        if (!invalidSeen) {
+          for (const item of result.failed) expect(table.requests.filter((r) => r.includes(keyOfItem(item))).length).toBe(maxAttempts);
+        }
+        // Requests: 1 to 25 distinct items; at most `concurrency` in flight; every request of a round
+        // but its last is full (leftovers are coalesced); one backoff wait per round after the first.
+        for (const r of table.requests) {
+          expect(r.length).toBeGreaterThan(0);
+          expect(r.length).toBeLessThanOrEqual(MAX_BATCH_WRITE);
+          expect(new Set(r).size).toBe(r.length);
+        }
+        expect(table.mostInFlight).toBeLessThanOrEqual(concurrency);
+        const rounds: number[][] = pending.length > 0 ? [[]] : [];
+        for (const e of table.events) {
+          if (e.type === 'sleep') rounds.push([]);
+          else rounds[rounds.length - 1].push(e.size);
+        }
+        for (const round of rounds) {
+          expect(round.length).toBeGreaterThan(0);
+          expect(round.slice(0, -1).every((size) => size === MAX_BATCH_WRITE)).toBe(true);
+        }
+        if (pending.length > 0) expect(rounds[0]).toHaveLength(Math.ceil(pending.length / MAX_BATCH_WRITE));
+        expect(result.calls).toBe(table.requests.length);
+        expect(result.retries).toBe(Math.max(0, rounds.length - 1));
       }), { numRuns: 300 });
+  });
+
+  test('property: no call starts and no wait begins that could outlast the invocation', async () => {
+    const budgets = fc.integer({ min: 0, max: 1_500 });
+    await fc.assert(fc.asyncProperty(pendingItems, fc.array(step, { maxLength: 60 }), fc.integer({ min: 1, max: 8 }), budgets,
+      fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+      async (pending, script, concurrency, budget, jitter) => {
+        let clock = 0;
+        const margin = 200;
+        const remainingMs = () => budget - clock;
+        // Each call takes 40 ms of the invocation's time: a round of several requests can run into the margin.
+        const table = new ScriptedTable(script, (violations) => {
+          if (remainingMs() < margin) violations.push(`a call started with ${remainingMs()} ms left`);
+          clock += 40;
+        });
+        const result = await writeItems({ send: table.send } as unknown as DynamoDBClient, TABLE, pending, {
+          retry: { maxAttempts: 50, baseDelayMs: 20, maxDelayMs: 1_000 },
+          concurrency,
+          remainingMs,
+          safetyMarginMs: margin,
+          sleep: async (ms) => {
+            expect(remainingMs() - ms).toBeGreaterThanOrEqual(margin);
+            clock += ms;
+          },
+          random: () => jitter,
+        });
+        expect(table.violations).toEqual([]);
+        for (const item of result.failed) expect(table.acknowledged.get(keyOfItem(item)) ?? 0).toBe(0);
+        for (const item of pending) {
+          if (!result.failed.includes(item)) expect(table.acknowledged.get(keyOfItem(item))).toBe(1);
+        }
+      }), { numRuns: 200 });
   });
 });

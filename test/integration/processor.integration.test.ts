@@ -251,13 +251,16 @@ describe('a crash in the middle of a batch', () => {
     /**
      * A sandbox whose DynamoDB client lets `survive` BatchWriteItem calls
      * through; at the next one the sandbox dies: that call never returns and
-     * the invocation fails, as when the runtime is killed.
+     * the invocation fails, as when the runtime is killed. The writer has
+     * several calls in flight; the sandbox dies once those that went through
+     * have reached the table, so that what the crash left behind is known.
      */
     const dyingSandbox = (survive: number) => {
       const bundle = loadBundle<typeof Processor>('processor');
       const deps = bundle.depsFromEnv(process.env);
       const real = deps.dynamodb;
       let calls = 0;
+      const through: Array<Promise<unknown>> = [];
       let crash!: (err: Error) => void;
       const crashed = new Promise<never>((_, reject) => { crash = reject; });
       const dynamodb = new Proxy(real, {
@@ -265,10 +268,14 @@ describe('a crash in the middle of a batch', () => {
           if (prop !== 'send') return Reflect.get(target, prop, receiver);
           return (command: Parameters<typeof real.send>[0]) => {
             if (++calls > survive) {
-              crash(new Error('Runtime exited with error: signal: killed'));
+              if (calls === survive + 1) {
+                void Promise.allSettled(through).then(() => crash(new Error('Runtime exited with error: signal: killed')));
+              }
               return new Promise(() => undefined);
             }
-            return target.send(command);
+            const call = target.send(command);
+            through.push(call);
+            return call;
           };
         },
       });
