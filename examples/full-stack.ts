@@ -1,7 +1,6 @@
-import { CfnOutput, CfnResource, Duration, RemovalPolicy, Size, Stack, StackProps } from 'aws-cdk-lib';
-import * as identitypool from 'aws-cdk-lib/aws-cognito-identitypool';
-import * as iam from 'aws-cdk-lib/aws-iam';
+import { CfnOutput, Duration, RemovalPolicy, Size, Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
+import { TestClientIdentity } from './test-client-identity';
 import { Archiver, Ingress, IngestProcessor, QueryEndpoint, SensorIngestPipeline } from '../src';
 
 /** The MQTT topics devices publish readings on: `sensors/<sensor id>/readings`. */
@@ -61,28 +60,7 @@ export class FullDeploymentStack extends Stack {
 
     // The test page's identity, as in the reference deployment: temporary
     // credentials of a guest role that may do what the page does, and no more.
-    const identityPool = new identitypool.IdentityPool(this, 'TestClientIdentityPool', {
-      allowUnauthenticatedIdentities: true,
-      allowClassicFlow: false,
-    });
-    const guestRole = identityPool.unauthenticatedRole;
-    this.pipeline.grantPutRecords(guestRole);
-    // The Lambda API, and execute-api:Invoke on the API's two query routes.
-    this.pipeline.grantQuery(guestRole);
-    deadLetterQueue.grant(guestRole, 'sqs:ReceiveMessage', 'sqs:GetQueueAttributes');
-    guestRole.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['cloudwatch:GetMetricData'], resources: ['*'] }));
-    addNagSuppressions(identityPool.node.defaultChild as CfnResource, [{
-      id: 'AwsSolutions-COG7',
-      reason: 'The test page has no sign-in, so it takes guest (unauthenticated) identities. Their role may only put records on '
-        + "this pipeline's stream, call its query function and HTTP API, read its dead-letter queue without deleting and read CloudWatch "
-        + 'metric data; the classic flow is off, so Cognito also caps guest sessions with its enhanced-flow session policy.',
-    }]);
-    addNagSuppressions(guestRole.node.findChild('DefaultPolicy').node.defaultChild as CfnResource, [{
-      id: 'AwsSolutions-IAM5',
-      reason: 'cloudwatch:GetMetricData supports no resource-level permissions, so its resource must be "*"; it only reads '
-        + "metric values (the page shows the processor's Sensors/SensorData metric).",
-      applies_to: ['Resource::*'],
-    }]);
+    const identityPool = new TestClientIdentity(this, 'TestClientIdentityPool', { pipeline: this.pipeline });
 
     new CfnOutput(this, 'QueryUrl', {
       value: this.pipeline.queryUrl!,
@@ -101,17 +79,4 @@ export class FullDeploymentStack extends Stack {
     new CfnOutput(this, 'SensorDataTable', { value: this.pipeline.table.tableName });
     new CfnOutput(this, 'Region', { value: this.region });
   }
-}
-
-/** A cdk-nag suppression as it is written in template metadata. */
-interface NagSuppression {
-  readonly id: string;
-  readonly reason: string;
-  readonly applies_to?: string[];
-}
-
-/** Writes cdk-nag suppressions into the resource's template metadata, beside any already there. */
-function addNagSuppressions(resource: CfnResource, rules: NagSuppression[]): void {
-  const existing: NagSuppression[] = resource.getMetadata('cdk_nag')?.rules_to_suppress ?? [];
-  resource.addMetadata('cdk_nag', { rules_to_suppress: [...existing, ...rules] });
 }

@@ -1,11 +1,12 @@
 import { CfnOutput, CfnResource, Duration, NestedStack, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
-import * as identitypool from 'aws-cdk-lib/aws-cognito-identitypool';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
+import { addNagSuppressions } from './nag-metadata';
+import { TestClientIdentity } from './test-client-identity';
 import { Archiver, IngestProcessor, MetricsMode, SensorIngestPipeline } from '../src';
 
 /**
@@ -48,45 +49,9 @@ export class ReferenceDeploymentStack extends Stack {
     const deadLetterQueue = this.pipeline.deadLetterQueue!; // IngestProcessor.dynamoDb() defaults to a queue
 
     // TestClientUser, TestClientPolicy, TestClientKeys: the test page's
-    // identity. Instead of an IAM user with an access key (a long-lived
-    // secret), a Cognito identity pool hands the page temporary credentials
-    // of its guest role: the page has no sign-in, so anyone holding it can do
-    // what this role allows, and it allows only what the page does.
-    const identityPool = new identitypool.IdentityPool(this, 'TestClientIdentityPool', {
-      allowUnauthenticatedIdentities: true,
-      // The enhanced flow only (GetId, GetCredentialsForIdentity): Cognito
-      // then also caps guest sessions with its own scope-down policy.
-      allowClassicFlow: false,
-    });
-    const guestRole = identityPool.unauthenticatedRole;
-    this.pipeline.grantPutRecords(guestRole);
-    this.pipeline.grantQuery(guestRole);
-    // The page shows dead letters without consuming them (VisibilityTimeout 0),
-    // so no DeleteMessage.
-    deadLetterQueue.grant(guestRole, 'sqs:ReceiveMessage', 'sqs:GetQueueAttributes');
-    // ReceiveMessage on a queue under a KMS key needs kms:Decrypt on that key.
-    deadLetterQueue.encryptionMasterKey?.grantDecrypt(guestRole);
-    // GetMetricData has no resource-level permissions (and no condition key
-    // naming a namespace): its resource can only be "*". It reads metric values.
-    guestRole.addToPrincipalPolicy(new iam.PolicyStatement({
-      actions: ['cloudwatch:GetMetricData'],
-      resources: ['*'],
-    }));
-    addNagSuppressions(identityPool.node.defaultChild as CfnResource, [{
-      id: 'AwsSolutions-COG7',
-      reason: 'The test page has no sign-in, so it takes guest (unauthenticated) identities. Their role may only put records on '
-        + "this pipeline's stream, invoke its query function, read its dead-letter queue without deleting and read CloudWatch "
-        + 'metric data; the classic flow is off, so Cognito also caps guest sessions with its enhanced-flow session policy. '
-        + 'A page for real users would use authenticated identities.',
-    }]);
-    addNagSuppressions(guestRole.node.findChild('DefaultPolicy').node.defaultChild as CfnResource, [
-      {
-        id: 'AwsSolutions-IAM5',
-        reason: 'cloudwatch:GetMetricData supports no resource-level permissions, so its resource must be "*"; it only reads '
-          + "metric values (the page shows the processor's Sensors/SensorData metric).",
-        applies_to: ['Resource::*'],
-      },
-    ]);
+    // identity, a Cognito identity pool's guest role instead of an IAM user
+    // with an access key (a long-lived secret).
+    const identityPool = new TestClientIdentity(this, 'TestClientIdentityPool', { pipeline: this.pipeline });
 
     // ConfigTable and ConfigHelperStack: the reference's fixed-name
     // configuration table, with its entries written at deploy time by a custom
@@ -187,21 +152,4 @@ class ConfigHelperStack extends NestedStack {
       }]);
     }
   }
-}
-
-/** A cdk-nag suppression as it is written in template metadata. */
-interface NagSuppression {
-  readonly id: string;
-  readonly reason: string;
-  readonly applies_to?: string[];
-}
-
-/**
- * Writes cdk-nag suppressions into the resource's template metadata, beside
- * any already there, so that a cdk-nag run over this app reads them without
- * the app depending on cdk-nag.
- */
-function addNagSuppressions(resource: CfnResource, rules: NagSuppression[]): void {
-  const existing: NagSuppression[] = resource.getMetadata('cdk_nag')?.rules_to_suppress ?? [];
-  resource.addMetadata('cdk_nag', { rules_to_suppress: [...existing, ...rules] });
 }

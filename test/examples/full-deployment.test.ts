@@ -1,40 +1,7 @@
-import { App, Aspects } from 'aws-cdk-lib';
+import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { AwsSolutionsChecks, INagLogger, NagLoggerBaseData, NagLoggerNonComplianceData, NagLoggerSuppressedData } from 'cdk-nag';
+import { census, Finding, idOf, isLibraryResourceIn, normalizeAssets, only, runAwsSolutions, statementsOf } from './template-helpers';
 import { FullDeploymentStack, READINGS_TOPIC_FILTER } from '../../examples/full-stack';
-
-/** Asset hashes change with every handler edit; the snapshot keeps everything else. */
-function normalizeAssets(json: unknown): unknown {
-  return JSON.parse(JSON.stringify(json).replace(/[0-9a-f]{64}(\.zip|\.json)?/g, 'ASSET_HASH$1'));
-}
-
-/** Resource types and how many of each. */
-function census(template: Template): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const resource of Object.values<{ Type: string }>(template.toJSON().Resources)) {
-    counts[resource.Type] = (counts[resource.Type] ?? 0) + 1;
-  }
-  return counts;
-}
-
-/** The only resource of `type`, with its logical id. */
-function only(template: Template, type: string): [string, any] {
-  const found = Object.entries(template.findResources(type));
-  if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}`);
-  return found[0];
-}
-
-function idOf(template: Template, type: string, prefix: string): string {
-  const ids = Object.keys(template.findResources(type)).filter((id) => id.startsWith(prefix));
-  if (ids.length !== 1) throw new Error(`expected one ${type} starting with ${prefix}, found ${ids.join(', ') || 'none'}`);
-  return ids[0];
-}
-
-function statementsOf(template: Template, roleId: string): any[] {
-  return Object.values(template.findResources('AWS::IAM::Policy'))
-    .filter((p) => JSON.stringify(p.Properties.Roles ?? []).includes(JSON.stringify({ Ref: roleId })))
-    .flatMap((p) => p.Properties.PolicyDocument.Statement);
-}
 
 describe('the full deployment example: IoT ingress, enhanced fan-out, Firehose archive, HTTP query API', () => {
   const app = new App();
@@ -179,41 +146,9 @@ describe('the full deployment example: IoT ingress, enhanced fan-out, Firehose a
   });
 });
 
-interface Finding {
-  readonly rule: string;
-  readonly resource: string;
-  readonly reason?: string;
-}
-
-class FindingCollector implements INagLogger {
-  public readonly evaluated = new Set<string>();
-  public readonly open: Finding[] = [];
-  public readonly suppressed: Finding[] = [];
-  onCompliance(data: NagLoggerBaseData): void {
-    this.evaluated.add(data.resource.node.path);
-  }
-  onNotApplicable(data: NagLoggerBaseData): void {
-    this.evaluated.add(data.resource.node.path);
-  }
-  onSuppressedError(): void {}
-  onNonCompliance(data: NagLoggerNonComplianceData): void {
-    this.open.push({ rule: data.findingId ? `${data.ruleId}[${data.findingId}]` : data.ruleId, resource: data.resource.node.path });
-  }
-  onSuppressed(data: NagLoggerSuppressedData): void {
-    this.suppressed.push({ rule: data.findingId ? `${data.ruleId}[${data.findingId}]` : data.ruleId, resource: data.resource.node.path, reason: data.suppressionReason });
-  }
-  onError(data: NagLoggerBaseData & { errorMessage: string }): void {
-    this.open.push({ rule: `${data.ruleId} (rule error: ${data.errorMessage})`, resource: data.resource.node.path });
-  }
-}
-
 describe('cdk-nag AwsSolutions over the full example', () => {
-  const app = new App();
-  new FullDeploymentStack(app, 'IotBackendFull');
-  const collector = new FindingCollector();
-  Aspects.of(app).add(new AwsSolutionsChecks({ reports: false, additionalLoggers: [collector] }));
-  app.synth();
-  const isLibrary = (p: string) => p.startsWith('IotBackendFull/Pipeline/') || p.startsWith('IotBackendFull/Custom::S3AutoDeleteObjectsCustomResourceProvider/');
+  const collector = runAwsSolutions((app) => new FullDeploymentStack(app, 'IotBackendFull'));
+  const isLibrary = isLibraryResourceIn('IotBackendFull');
   const line = (f: Finding) => `${f.rule}: ${f.resource.replace('IotBackendFull/', '')}`;
 
   test('the run evaluated the new parts', () => {

@@ -1,44 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { App, Aspects, NestedStack } from 'aws-cdk-lib';
+import { App, NestedStack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import {
-  AwsSolutionsChecks, INagLogger, NagLoggerBaseData, NagLoggerErrorData, NagLoggerNonComplianceData, NagLoggerSuppressedData,
-} from 'cdk-nag';
+import { census, Finding, idOf, isLibraryResourceIn, normalizeAssets, only, permissionsOf, runAwsSolutions } from './template-helpers';
 import { ReferenceDeploymentStack } from '../../examples/reference-stack';
-
-/** Asset hashes change with every handler edit; the snapshot keeps everything else. */
-function normalizeAssets(json: unknown): unknown {
-  return JSON.parse(JSON.stringify(json).replace(/[0-9a-f]{64}(\.zip|\.json)?/g, 'ASSET_HASH$1'));
-}
-
-/** Resource types and how many of each, in one template. */
-function census(template: Template): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const resource of Object.values<{ Type: string }>(template.toJSON().Resources)) {
-    counts[resource.Type] = (counts[resource.Type] ?? 0) + 1;
-  }
-  return counts;
-}
-
-/** The only resource of `type` in the template, with its logical id. */
-function only(template: Template, type: string): [string, any] {
-  const found = Object.entries(template.findResources(type));
-  if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}`);
-  return found[0];
-}
-
-/** The statements of every AWS::IAM::Policy attached to the role, and the role's own inline and managed policies. */
-function permissionsOf(template: Template, roleId: string): { statements: any[]; managed: unknown; inline: unknown } {
-  const role = template.toJSON().Resources[roleId];
-  const policies = Object.values(template.findResources('AWS::IAM::Policy'))
-    .filter((p) => JSON.stringify(p.Properties.Roles ?? []).includes(JSON.stringify({ Ref: roleId })));
-  return {
-    statements: policies.flatMap((p) => p.Properties.PolicyDocument.Statement),
-    managed: role.Properties.ManagedPolicyArns,
-    inline: role.Properties.Policies,
-  };
-}
 
 describe('the reference deployment example', () => {
   const app = new App();
@@ -51,8 +16,8 @@ describe('the reference deployment example', () => {
   const authenticatedRoleId: string = attachment.Properties.Roles.authenticated['Fn::GetAtt'][0];
   const ids = {
     stream: only(template, 'AWS::Kinesis::Stream')[0],
-    query: Object.keys(template.findResources('AWS::Lambda::Function')).find((id) => id.startsWith('PipelineQueryFunction'))!,
-    deadLetterQueue: Object.keys(template.findResources('AWS::SQS::Queue')).find((id) => id.startsWith('PipelineProcessorDeadLetterQueue'))!,
+    query: idOf(template, 'AWS::Lambda::Function', 'PipelineQueryFunction'),
+    deadLetterQueue: idOf(template, 'AWS::SQS::Queue', 'PipelineProcessorDeadLetterQueue'),
   };
 
   test('has every resource of the reference, the test client as an identity pool', () => {
@@ -225,60 +190,9 @@ describe('the reference deployment example', () => {
   });
 });
 
-interface Finding {
-  /** `AwsSolutions-IAM5[Resource::*]` */
-  readonly rule: string;
-  readonly level: string;
-  /** The construct path of the resource. */
-  readonly resource: string;
-  readonly reason?: string;
-}
-
-/** What a user's cdk-nag run over the app sees: every resource it evaluated, and every finding, suppressed or not. */
-class FindingCollector implements INagLogger {
-  public readonly evaluated = new Set<string>();
-  public readonly open: Finding[] = [];
-  public readonly suppressed: Finding[] = [];
-  onCompliance(data: NagLoggerBaseData): void {
-    this.evaluated.add(data.resource.node.path);
-  }
-  onNotApplicable(data: NagLoggerBaseData): void {
-    this.evaluated.add(data.resource.node.path);
-  }
-  onSuppressedError(): void {}
-  onNonCompliance(data: NagLoggerNonComplianceData): void {
-    this.evaluated.add(data.resource.node.path);
-    this.open.push({ rule: ruleOf(data), level: data.ruleLevel, resource: data.resource.node.path });
-  }
-  onSuppressed(data: NagLoggerSuppressedData): void {
-    this.evaluated.add(data.resource.node.path);
-    this.suppressed.push({ rule: ruleOf(data), level: data.ruleLevel, resource: data.resource.node.path, reason: data.suppressionReason });
-  }
-  onError(data: NagLoggerErrorData): void {
-    // A rule that cannot evaluate a resource is a finding nobody reviewed.
-    this.open.push({ rule: `${data.ruleId} (rule error: ${data.errorMessage})`, level: data.ruleLevel, resource: data.resource.node.path });
-  }
-}
-
-function ruleOf(data: NagLoggerNonComplianceData): string {
-  return data.findingId ? `${data.ruleId}[${data.findingId}]` : data.ruleId;
-}
-
-/**
- * Resources the library creates: everything under the pipeline construct, and
- * aws-cdk-lib's auto-delete provider that the archive bucket's autoDeleteObjects
- * brings. Their findings are the library's to fix or suppress, in src/.
- */
-function isLibraryResource(constructPath: string): boolean {
-  return constructPath.startsWith('IotBackendReference/Pipeline/') || constructPath.startsWith('IotBackendReference/Custom::S3AutoDeleteObjectsCustomResourceProvider/');
-}
-
 describe('cdk-nag AwsSolutions over the whole example, as a user runs it', () => {
-  const app = new App();
-  new ReferenceDeploymentStack(app, 'IotBackendReference');
-  const collector = new FindingCollector();
-  Aspects.of(app).add(new AwsSolutionsChecks({ reports: false, additionalLoggers: [collector] }));
-  app.synth();
+  const collector = runAwsSolutions((app) => new ReferenceDeploymentStack(app, 'IotBackendReference'));
+  const isLibraryResource = isLibraryResourceIn('IotBackendReference');
   const line = (f: Finding) => `${f.level} ${f.rule}: ${f.resource}`;
   const exampleFindings = collector.open.filter((f) => !isLibraryResource(f.resource)).map(line).sort();
   const librarySuppressed = collector.suppressed.filter((f) => isLibraryResource(f.resource));
