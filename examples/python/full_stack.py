@@ -6,17 +6,14 @@ stream, the processor reads it through enhanced fan-out, Amazon Data Firehose
 archives it as Parquet that Athena can query, and the query function answers
 over an HTTP API with IAM auth.
 """
-from typing import Any, List, Mapping, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from aws_cdk import (
     CfnOutput,
-    CfnResource,
     Duration,
     RemovalPolicy,
     Size,
     Stack,
-    aws_cognito_identitypool as identitypool,
-    aws_iam as iam,
 )
 from constructs import Construct
 
@@ -29,6 +26,7 @@ from cdk_iot_ingest import (
     QueryEndpointCors,
     SensorIngestPipeline,
 )
+from test_client_identity import TestClientIdentity
 
 # The MQTT topics devices publish readings on: sensors/<sensor id>/readings.
 READINGS_TOPIC_FILTER = "sensors/+/readings"
@@ -81,31 +79,7 @@ class FullDeploymentStack(Stack):
 
         # The test page's identity, as in the reference deployment: temporary
         # credentials of a guest role that may do what the page does, and no more.
-        identity_pool = identitypool.IdentityPool(
-            self,
-            "TestClientIdentityPool",
-            allow_unauthenticated_identities=True,
-            allow_classic_flow=False,
-        )
-        guest_role = identity_pool.unauthenticated_role
-        self.pipeline.grant_put_records(guest_role)
-        # The Lambda API, and execute-api:Invoke on the API's two query routes.
-        self.pipeline.grant_query(guest_role)
-        dead_letter_queue.grant(guest_role, "sqs:ReceiveMessage", "sqs:GetQueueAttributes")
-        guest_role.add_to_principal_policy(iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"]))
-        add_nag_suppressions(identity_pool.node.default_child, [{
-            "id": "AwsSolutions-COG7",
-            "reason": "The test page has no sign-in, so it takes guest (unauthenticated) identities. Their role may only put "
-            "records on this pipeline's stream, call its query function and HTTP API, read its dead-letter queue "
-            "without deleting and read CloudWatch metric data; the classic flow is off, so Cognito also caps guest sessions with "
-            "its enhanced-flow session policy.",
-        }])
-        add_nag_suppressions(guest_role.node.find_child("DefaultPolicy").node.default_child, [{
-            "id": "AwsSolutions-IAM5",
-            "reason": 'cloudwatch:GetMetricData supports no resource-level permissions, so its resource must be "*"; it only '
-            "reads metric values (the page shows the processor's Sensors/SensorData metric).",
-            "applies_to": ["Resource::*"],
-        }])
+        identity_pool = TestClientIdentity(self, "TestClientIdentityPool", pipeline=self.pipeline)
 
         CfnOutput(
             self,
@@ -128,9 +102,3 @@ class FullDeploymentStack(Stack):
         CfnOutput(self, "KinesisStream", value=self.pipeline.stream.stream_name)
         CfnOutput(self, "SensorDataTable", value=self.pipeline.table.table_name)
         CfnOutput(self, "Region", value=self.region)
-
-
-def add_nag_suppressions(resource: CfnResource, rules: List[Mapping[str, Any]]) -> None:
-    """Writes cdk-nag suppressions into the resource's template metadata, beside any already there."""
-    existing = (resource.get_metadata("cdk_nag") or {}).get("rules_to_suppress", [])
-    resource.add_metadata("cdk_nag", {"rules_to_suppress": [*existing, *rules]})

@@ -4,7 +4,7 @@ The Python twin of ../reference-stack.ts: the same constructs, ids and
 settings, so that both synthesize the same resources (see ../README.md for
 which construct creates each reference resource).
 """
-from typing import Any, List, Mapping
+from typing import Any, Mapping
 
 from aws_cdk import (
     CfnOutput,
@@ -13,7 +13,6 @@ from aws_cdk import (
     NestedStack,
     RemovalPolicy,
     Stack,
-    aws_cognito_identitypool as identitypool,
     aws_dynamodb as dynamodb,
     aws_iam as iam,
     aws_lambda as lambda_,
@@ -23,6 +22,8 @@ from aws_cdk import (
 from constructs import Construct
 
 from cdk_iot_ingest import Archiver, IngestProcessor, MetricsMode, SensorIngestPipeline
+from nag_metadata import add_nag_suppressions
+from test_client_identity import TestClientIdentity
 
 
 class ReferenceDeploymentStack(Stack):
@@ -65,49 +66,9 @@ class ReferenceDeploymentStack(Stack):
         assert dead_letter_queue is not None  # IngestProcessor.dynamo_db() defaults to a queue
 
         # TestClientUser, TestClientPolicy, TestClientKeys: the test page's
-        # identity. Instead of an IAM user with an access key (a long-lived
-        # secret), a Cognito identity pool hands the page temporary
-        # credentials of its guest role: the page has no sign-in, so anyone
-        # holding it can do what this role allows, and it allows only what
-        # the page does.
-        identity_pool = identitypool.IdentityPool(
-            self,
-            "TestClientIdentityPool",
-            allow_unauthenticated_identities=True,
-            # The enhanced flow only (GetId, GetCredentialsForIdentity): Cognito
-            # then also caps guest sessions with its own scope-down policy.
-            allow_classic_flow=False,
-        )
-        guest_role = identity_pool.unauthenticated_role
-        self.pipeline.grant_put_records(guest_role)
-        self.pipeline.grant_query(guest_role)
-        # The page shows dead letters without consuming them (VisibilityTimeout 0),
-        # so no DeleteMessage.
-        dead_letter_queue.grant(guest_role, "sqs:ReceiveMessage", "sqs:GetQueueAttributes")
-        # ReceiveMessage on a queue under a KMS key needs kms:Decrypt on that key.
-        if dead_letter_queue.encryption_master_key is not None:
-            dead_letter_queue.encryption_master_key.grant_decrypt(guest_role)
-        # GetMetricData has no resource-level permissions (and no condition key
-        # naming a namespace): its resource can only be "*". It reads metric values.
-        guest_role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["cloudwatch:GetMetricData"],
-            resources=["*"],
-        ))
-        add_nag_suppressions(identity_pool.node.default_child, [{
-            "id": "AwsSolutions-COG7",
-            "reason": "The test page has no sign-in, so it takes guest (unauthenticated) identities. Their role may only put "
-            "records on this pipeline's stream, invoke its query function, read its dead-letter queue without deleting and "
-            "read CloudWatch metric data; the classic flow is off, so Cognito also caps guest sessions with its "
-            "enhanced-flow session policy. A page for real users would use authenticated identities.",
-        }])
-        add_nag_suppressions(guest_role.node.find_child("DefaultPolicy").node.default_child, [
-            {
-                "id": "AwsSolutions-IAM5",
-                "reason": 'cloudwatch:GetMetricData supports no resource-level permissions, so its resource must be "*"; it '
-                "only reads metric values (the page shows the processor's Sensors/SensorData metric).",
-                "applies_to": ["Resource::*"],
-            },
-        ])
+        # identity, a Cognito identity pool's guest role instead of an IAM user
+        # with an access key (a long-lived secret).
+        identity_pool = TestClientIdentity(self, "TestClientIdentityPool", pipeline=self.pipeline)
 
         # ConfigTable and ConfigHelperStack: the reference's fixed-name
         # configuration table, its entries written at deploy time by a custom
@@ -228,12 +189,3 @@ class ConfigHelperStack(NestedStack):
                     "provider on a runtime it was not released for. It runs only when CloudFormation creates or deletes "
                     "this resource.",
                 }])
-
-
-def add_nag_suppressions(resource: CfnResource, rules: List[Mapping[str, Any]]) -> None:
-    """Writes cdk-nag suppressions into the resource's template metadata, beside any already there.
-
-    A cdk-nag run over this app reads them without the app depending on cdk-nag.
-    """
-    existing = (resource.get_metadata("cdk_nag") or {}).get("rules_to_suppress", [])
-    resource.add_metadata("cdk_nag", {"rules_to_suppress": [*existing, *rules]})

@@ -11,6 +11,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from full_stack import READINGS_TOPIC_FILTER, FullDeploymentStack
+from template_helpers import census, logical_id, nag_suppressions, only, role_statements
 
 
 @pytest.fixture(scope="module")
@@ -19,33 +20,6 @@ def template(tmp_path_factory):
     stack = FullDeploymentStack(app, "IotBackendFull")
     app.synth()
     return Template.from_stack(stack)
-
-
-def census(template):
-    counts = {}
-    for resource in template.to_json()["Resources"].values():
-        counts[resource["Type"]] = counts.get(resource["Type"], 0) + 1
-    return counts
-
-
-def only(template, resource_type):
-    found = list(template.find_resources(resource_type).items())
-    assert len(found) == 1, f"one {resource_type} expected, got {len(found)}"
-    return found[0]
-
-
-def logical_id(template, resource_type, prefix):
-    ids = [i for i in template.find_resources(resource_type) if i.startswith(prefix)]
-    assert len(ids) == 1, f"one {resource_type} starting with {prefix} expected, got {ids}"
-    return ids[0]
-
-
-def role_statements(template, role_id):
-    statements = []
-    for policy in template.find_resources("AWS::IAM::Policy").values():
-        if {"Ref": role_id} in policy["Properties"].get("Roles", []):
-            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
-    return statements
 
 
 def test_has_every_part_and_no_archiver_function(template):
@@ -184,11 +158,10 @@ def test_outputs_what_the_page_a_device_and_athena_need(template):
 
 def test_the_accepted_cdk_nag_findings_are_suppressed_in_the_template_with_reasons(template):
     suppressed = []
-    for logical_id_, resource in template.to_json()["Resources"].items():
-        for rule in resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", []):
-            assert len(rule["reason"]) > 60
-            if not logical_id_.startswith("Pipeline"):
-                suppressed.append((resource["Type"], rule["id"], tuple(rule.get("applies_to", []))))
+    for logical_id_, resource_type, rule in nag_suppressions(template):
+        assert len(rule["reason"]) > 60
+        if not logical_id_.startswith("Pipeline"):
+            suppressed.append((resource_type, rule["id"], tuple(rule.get("applies_to", []))))
     assert sorted(suppressed) == sorted([
         ("AWS::Cognito::IdentityPool", "AwsSolutions-COG7", ()),
         ("AWS::IAM::Policy", "AwsSolutions-IAM5", ("Resource::*",)),

@@ -16,6 +16,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from reference_stack import ReferenceDeploymentStack
+from template_helpers import census, logical_id, nag_suppressions, only, role_statements
 
 HANDLERS = ("processor", "archiver", "query")
 
@@ -62,14 +63,6 @@ def test_uses_the_installed_wheel_not_the_source_tree():
     package_dir = os.path.dirname(os.path.abspath(cdk_iot_ingest.__file__))
     assert "site-packages" in package_dir
     assert not package_dir.startswith(os.path.join(repo, "src"))
-
-
-def census(template):
-    """Resource types and how many of each, in one template."""
-    counts = {}
-    for resource in template.to_json()["Resources"].values():
-        counts[resource["Type"]] = counts.get(resource["Type"], 0) + 1
-    return counts
 
 
 def test_has_every_resource_of_the_reference_the_test_client_as_an_identity_pool(synth):
@@ -163,28 +156,6 @@ def test_processor_publishes_with_put_metric_data(template):
     })
 
 
-def only(template, resource_type):
-    """The only resource of the type, as (logical id, resource)."""
-    found = list(template.find_resources(resource_type).items())
-    assert len(found) == 1, f"one {resource_type} expected, got {len(found)}"
-    return found[0]
-
-
-def logical_id(template, resource_type, prefix):
-    ids = [i for i in template.find_resources(resource_type) if i.startswith(prefix)]
-    assert len(ids) == 1, f"one {resource_type} starting with {prefix} expected, got {ids}"
-    return ids[0]
-
-
-def role_statements(template, role_id):
-    """The statements of every AWS::IAM::Policy attached to the role."""
-    statements = []
-    for policy in template.find_resources("AWS::IAM::Policy").values():
-        if {"Ref": role_id} in policy["Properties"].get("Roles", []):
-            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
-    return statements
-
-
 def test_the_identity_pool_gives_guest_identities_through_the_enhanced_flow_only(template):
     _, pool = only(template, "AWS::Cognito::IdentityPool")
     assert pool["Properties"]["AllowUnauthenticatedIdentities"] is True
@@ -240,13 +211,12 @@ def test_the_accepted_cdk_nag_findings_are_suppressed_in_the_template_with_reaso
     template, nested = synth["template"], synth["nested"]
     suppressed = []
     for t in (template, nested):
-        for logical_id_, resource in t.to_json()["Resources"].items():
+        for logical_id_, resource_type, rule in nag_suppressions(t):
             # The example's own resources; the pipeline's carry the library's suppressions.
             if logical_id_.startswith("Pipeline"):
                 continue
-            for rule in resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", []):
-                assert len(rule["reason"]) > 80
-                suppressed.append((resource["Type"], rule["id"], tuple(rule.get("applies_to", []))))
+            assert len(rule["reason"]) > 80
+            suppressed.append((resource_type, rule["id"], tuple(rule.get("applies_to", []))))
     assert sorted(suppressed) == sorted([
         ("AWS::Cognito::IdentityPool", "AwsSolutions-COG7", ()),
         ("AWS::IAM::Policy", "AwsSolutions-IAM5", ("Resource::*",)),
