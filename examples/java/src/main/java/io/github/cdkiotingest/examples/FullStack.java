@@ -16,15 +16,11 @@ import io.github.cdkiotingest.QueryEndpoint;
 import io.github.cdkiotingest.QueryEndpointCors;
 import io.github.cdkiotingest.SensorIngestPipeline;
 import software.amazon.awscdk.CfnOutput;
-import software.amazon.awscdk.CfnResource;
 import software.amazon.awscdk.Duration;
 import software.amazon.awscdk.RemovalPolicy;
 import software.amazon.awscdk.Size;
 import software.amazon.awscdk.Stack;
 import software.amazon.awscdk.StackProps;
-import software.amazon.awscdk.services.cognito.identitypool.IdentityPool;
-import software.amazon.awscdk.services.iam.IRole;
-import software.amazon.awscdk.services.iam.PolicyStatement;
 import software.amazon.awscdk.services.sqs.IQueue;
 import software.constructs.Construct;
 
@@ -85,32 +81,7 @@ public class FullStack extends Stack {
 
         // The test page's identity, as in the reference deployment: temporary credentials of a
         // guest role that may do what the page does, and no more.
-        IdentityPool identityPool = IdentityPool.Builder.create(this, "TestClientIdentityPool")
-                .allowUnauthenticatedIdentities(true)
-                .allowClassicFlow(false)
-                .build();
-        IRole guestRole = identityPool.getUnauthenticatedRole();
-        pipeline.grantPutRecords(guestRole);
-        // The Lambda API, and execute-api:Invoke on the API's two query routes.
-        pipeline.grantQuery(guestRole);
-        deadLetterQueue.grant(guestRole, "sqs:ReceiveMessage", "sqs:GetQueueAttributes");
-        guestRole.addToPrincipalPolicy(PolicyStatement.Builder.create()
-                .actions(List.of("cloudwatch:GetMetricData"))
-                .resources(List.of("*"))
-                .build());
-        NagMetadata.addSuppressions((CfnResource) identityPool.getNode().getDefaultChild(), NagMetadata.rule(
-                "AwsSolutions-COG7",
-                "The test page has no sign-in, so it takes guest (unauthenticated) identities. Their role may only put "
-                        + "records on this pipeline's stream, call its query function and HTTP API, read its dead-letter "
-                        + "queue without deleting and read CloudWatch metric data; the classic flow is off, so Cognito "
-                        + "also caps guest sessions with its enhanced-flow session policy."));
-        NagMetadata.addSuppressions(
-                (CfnResource) guestRole.getNode().findChild("DefaultPolicy").getNode().getDefaultChild(),
-                NagMetadata.rule("AwsSolutions-IAM5",
-                        "cloudwatch:GetMetricData supports no resource-level permissions, so its resource must be "
-                                + "\"*\"; it only reads metric values (the page shows the processor's "
-                                + "Sensors/SensorData metric).",
-                        "Resource::*"));
+        TestClientIdentity identityPool = new TestClientIdentity(this, "TestClientIdentityPool", pipeline);
 
         CfnOutput.Builder.create(this, "QueryUrl")
                 .value(pipeline.getQueryUrl())

@@ -1,7 +1,6 @@
 package io.github.cdkiotingest.examples;
 
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 
 import io.github.cdkiotingest.Archiver;
@@ -11,7 +10,6 @@ import io.github.cdkiotingest.MetricsMode;
 import io.github.cdkiotingest.S3ArchiverProps;
 import io.github.cdkiotingest.SensorIngestPipeline;
 import software.amazon.awscdk.CfnOutput;
-import software.amazon.awscdk.CfnResource;
 import software.amazon.awscdk.Duration;
 import software.amazon.awscdk.RemovalPolicy;
 import software.amazon.awscdk.Stack;
@@ -22,9 +20,6 @@ import software.amazon.awscdk.services.dynamodb.BillingMode;
 import software.amazon.awscdk.services.dynamodb.PointInTimeRecoverySpecification;
 import software.amazon.awscdk.services.dynamodb.Table;
 import software.amazon.awscdk.services.dynamodb.TableEncryption;
-import software.amazon.awscdk.services.cognito.identitypool.IdentityPool;
-import software.amazon.awscdk.services.iam.IRole;
-import software.amazon.awscdk.services.iam.PolicyStatement;
 import software.amazon.awscdk.services.lambda.StartingPosition;
 import software.amazon.awscdk.services.s3.IBucket;
 import software.amazon.awscdk.services.sqs.IQueue;
@@ -73,47 +68,10 @@ public class ReferenceStack extends Stack {
 
         IQueue deadLetterQueue = pipeline.getDeadLetterQueue(); // IngestProcessor.dynamoDb() defaults to a queue
 
-        // TestClientUser, TestClientPolicy, TestClientKeys: the test page's identity.
-        // Instead of an IAM user with an access key (a long-lived secret), a Cognito
-        // identity pool hands the page temporary credentials of its guest role: the
-        // page has no sign-in, so anyone holding it can do what this role allows, and
-        // it allows only what the page does.
-        IdentityPool identityPool = IdentityPool.Builder.create(this, "TestClientIdentityPool")
-                .allowUnauthenticatedIdentities(true)
-                // The enhanced flow only (GetId, GetCredentialsForIdentity): Cognito
-                // then also caps guest sessions with its own scope-down policy.
-                .allowClassicFlow(false)
-                .build();
-        IRole guestRole = identityPool.getUnauthenticatedRole();
-        pipeline.grantPutRecords(guestRole);
-        pipeline.grantQuery(guestRole);
-        // The page shows dead letters without consuming them (VisibilityTimeout 0),
-        // so no DeleteMessage.
-        deadLetterQueue.grant(guestRole, "sqs:ReceiveMessage", "sqs:GetQueueAttributes");
-        // ReceiveMessage on a queue under a KMS key needs kms:Decrypt on that key.
-        if (deadLetterQueue.getEncryptionMasterKey() != null) {
-            deadLetterQueue.getEncryptionMasterKey().grantDecrypt(guestRole);
-        }
-        // GetMetricData has no resource-level permissions (and no condition key
-        // naming a namespace): its resource can only be "*". It reads metric values.
-        guestRole.addToPrincipalPolicy(PolicyStatement.Builder.create()
-                .actions(List.of("cloudwatch:GetMetricData"))
-                .resources(List.of("*"))
-                .build());
-        NagMetadata.addSuppressions((CfnResource) identityPool.getNode().getDefaultChild(), NagMetadata.rule(
-                "AwsSolutions-COG7",
-                "The test page has no sign-in, so it takes guest (unauthenticated) identities. Their role may only put "
-                        + "records on this pipeline's stream, invoke its query function, read its dead-letter queue "
-                        + "without deleting and read CloudWatch metric data; the classic flow is off, so Cognito also "
-                        + "caps guest sessions with its enhanced-flow session policy. A page for real users would use "
-                        + "authenticated identities."));
-        NagMetadata.addSuppressions(
-                (CfnResource) guestRole.getNode().findChild("DefaultPolicy").getNode().getDefaultChild(),
-                NagMetadata.rule("AwsSolutions-IAM5",
-                        "cloudwatch:GetMetricData supports no resource-level permissions, so its resource must be "
-                                + "\"*\"; it only reads metric values (the page shows the processor's "
-                                + "Sensors/SensorData metric).",
-                        "Resource::*"));
+        // TestClientUser, TestClientPolicy, TestClientKeys: the test page's identity, a
+        // Cognito identity pool's guest role instead of an IAM user with an access key
+        // (a long-lived secret).
+        TestClientIdentity identityPool = new TestClientIdentity(this, "TestClientIdentityPool", pipeline);
 
         // ConfigTable and ConfigHelperStack: the reference's fixed-name configuration
         // table, its entries written at deploy time by a custom resource in a nested stack.

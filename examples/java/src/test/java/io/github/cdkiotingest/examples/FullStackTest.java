@@ -1,5 +1,11 @@
 package io.github.cdkiotingest.examples;
 
+import static io.github.cdkiotingest.examples.TemplateHelpers.census;
+import static io.github.cdkiotingest.examples.TemplateHelpers.logicalId;
+import static io.github.cdkiotingest.examples.TemplateHelpers.map;
+import static io.github.cdkiotingest.examples.TemplateHelpers.nagSuppressions;
+import static io.github.cdkiotingest.examples.TemplateHelpers.only;
+import static io.github.cdkiotingest.examples.TemplateHelpers.roleStatements;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -10,6 +16,7 @@ import java.util.Map;
 import java.util.TreeMap;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.github.cdkiotingest.examples.TemplateHelpers.NagSuppression;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -77,33 +84,33 @@ class FullStackTest {
     @Test
     void theRulePutsEachMessageOnTheStreamKeyedByItsSensorid() {
         assertEquals("sensors/+/readings", FullStack.READINGS_TOPIC_FILTER);
-        String stream = only("AWS::Kinesis::Stream").getKey();
-        Map<String, Object> payload = map(map(only("AWS::IoT::TopicRule").getValue().get("Properties")).get("TopicRulePayload"));
+        String stream = only(template, "AWS::Kinesis::Stream").getKey();
+        Map<String, Object> payload = map(map(only(template, "AWS::IoT::TopicRule").getValue().get("Properties")).get("TopicRulePayload"));
         assertEquals("SELECT * FROM 'sensors/+/readings'", payload.get("Sql"));
         assertEquals(List.of(Map.of("Kinesis", Map.of(
                 "StreamName", Map.of("Ref", stream),
                 "PartitionKey", "${sensorid}",
-                "RoleArn", Map.of("Fn::GetAtt", List.of(logicalId("AWS::IAM::Role", "PipelineIngressPutRole"), "Arn"))))),
+                "RoleArn", Map.of("Fn::GetAtt", List.of(logicalId(template, "AWS::IAM::Role", "PipelineIngressPutRole"), "Arn"))))),
                 payload.get("Actions"));
-        assertEquals(Map.of("Ref", logicalId("AWS::Logs::LogGroup", "PipelineIngressErrorLogs")),
+        assertEquals(Map.of("Ref", logicalId(template, "AWS::Logs::LogGroup", "PipelineIngressErrorLogs")),
                 map(map(payload.get("ErrorAction")).get("CloudwatchLogs")).get("LogGroupName"));
     }
 
     @Test
     void theProcessorReadsThroughItsOwnStreamConsumer() {
         template.hasResourceProperties("AWS::Lambda::EventSourceMapping", Map.of(
-                "FunctionName", Map.of("Ref", logicalId("AWS::Lambda::Function", "PipelineProcessorFunction")),
-                "EventSourceArn", Map.of("Fn::GetAtt", List.of(only("AWS::Kinesis::StreamConsumer").getKey(), "ConsumerARN")),
+                "FunctionName", Map.of("Ref", logicalId(template, "AWS::Lambda::Function", "PipelineProcessorFunction")),
+                "EventSourceArn", Map.of("Fn::GetAtt", List.of(only(template, "AWS::Kinesis::StreamConsumer").getKey(), "ConsumerARN")),
                 "FunctionResponseTypes", List.of("ReportBatchItemFailures")));
     }
 
     @Test
     void firehoseWritesParquetByHourAndSensorForTheGlueTable() {
-        Map<String, Object> props = map(only("AWS::KinesisFirehose::DeliveryStream").getValue().get("Properties"));
-        assertEquals(Map.of("Fn::GetAtt", List.of(only("AWS::Kinesis::Stream").getKey(), "Arn")),
+        Map<String, Object> props = map(only(template, "AWS::KinesisFirehose::DeliveryStream").getValue().get("Properties"));
+        assertEquals(Map.of("Fn::GetAtt", List.of(only(template, "AWS::Kinesis::Stream").getKey(), "Arn")),
                 map(props.get("KinesisStreamSourceConfiguration")).get("KinesisStreamARN"));
         Map<String, Object> destination = map(props.get("ExtendedS3DestinationConfiguration"));
-        assertEquals(Map.of("Fn::GetAtt", List.of(logicalId("AWS::S3::Bucket", "PipelineArchiverBucket"), "Arn")),
+        assertEquals(Map.of("Fn::GetAtt", List.of(logicalId(template, "AWS::S3::Bucket", "PipelineArchiverBucket"), "Arn")),
                 destination.get("BucketARN"));
         assertEquals(Map.of("IntervalInSeconds", 60, "SizeInMBs", 64), destination.get("BufferingHints"));
         String prefix = (String) destination.get("Prefix");
@@ -132,9 +139,9 @@ class FullStackTest {
 
     @Test
     void theGuestRoleMayPutRecordsQueryPeekAtDeadLettersAndReadMetrics() {
-        Map<String, Object> attachment = map(only("AWS::Cognito::IdentityPoolRoleAttachment").getValue().get("Properties"));
+        Map<String, Object> attachment = map(only(template, "AWS::Cognito::IdentityPoolRoleAttachment").getValue().get("Properties"));
         String guest = (String) ((List<?>) map(map(map(attachment.get("Roles")).get("unauthenticated"))).get("Fn::GetAtt")).get(0);
-        String api = only("AWS::ApiGatewayV2::Api").getKey();
+        String api = only(template, "AWS::ApiGatewayV2::Api").getKey();
         List<Object> routes = new ArrayList<>();
         for (String method : List.of("GET", "POST")) {
             routes.add(Map.of("Fn::Join", List.of("", List.of(
@@ -144,15 +151,15 @@ class FullStackTest {
         assertEquals(List.of(
                 Map.of("Effect", "Allow",
                         "Action", List.of("kinesis:ListShards", "kinesis:PutRecord", "kinesis:PutRecords"),
-                        "Resource", Map.of("Fn::GetAtt", List.of(only("AWS::Kinesis::Stream").getKey(), "Arn"))),
+                        "Resource", Map.of("Fn::GetAtt", List.of(only(template, "AWS::Kinesis::Stream").getKey(), "Arn"))),
                 Map.of("Effect", "Allow", "Action", "lambda:InvokeFunction",
-                        "Resource", Map.of("Fn::GetAtt", List.of(logicalId("AWS::Lambda::Function", "PipelineQueryFunction"), "Arn"))),
+                        "Resource", Map.of("Fn::GetAtt", List.of(logicalId(template, "AWS::Lambda::Function", "PipelineQueryFunction"), "Arn"))),
                 Map.of("Effect", "Allow", "Action", "execute-api:Invoke", "Resource", routes),
                 Map.of("Effect", "Allow",
                         "Action", List.of("sqs:ReceiveMessage", "sqs:GetQueueAttributes"),
-                        "Resource", Map.of("Fn::GetAtt", List.of(logicalId("AWS::SQS::Queue", "PipelineProcessorDeadLetterQueue"), "Arn"))),
+                        "Resource", Map.of("Fn::GetAtt", List.of(logicalId(template, "AWS::SQS::Queue", "PipelineProcessorDeadLetterQueue"), "Arn"))),
                 Map.of("Effect", "Allow", "Action", "cloudwatch:GetMetricData", "Resource", "*")),
-                roleStatements(guest));
+                roleStatements(template, guest));
     }
 
     @Test
@@ -162,67 +169,26 @@ class FullStackTest {
                 "IngressErrorLogGroup", "KinesisStream", "LambdaAPIFunction", "QueryUrl", "ReadingsTopic", "Region",
                 "SensorDataTable", "TopicRuleName"), new ArrayList<>(new TreeMap<>(outputs).keySet()));
         String queryUrl = new ObjectMapper().writeValueAsString(map(outputs.get("QueryUrl")).get("Value"));
-        assertTrue(queryUrl.contains(only("AWS::ApiGatewayV2::Api").getKey()), queryUrl);
-        assertEquals(Map.of("Ref", only("AWS::IoT::TopicRule").getKey()), map(outputs.get("TopicRuleName")).get("Value"));
+        assertTrue(queryUrl.contains(only(template, "AWS::ApiGatewayV2::Api").getKey()), queryUrl);
+        assertEquals(Map.of("Ref", only(template, "AWS::IoT::TopicRule").getKey()), map(outputs.get("TopicRuleName")).get("Value"));
     }
 
     @Test
     void theAcceptedCdkNagFindingsAreSuppressedInTheTemplateWithReasons() {
         List<String> suppressed = new ArrayList<>();
-        for (Map.Entry<String, Object> entry : map(template.toJSON().get("Resources")).entrySet()) {
-            Object metadata = map(entry.getValue()).get("Metadata");
-            if (metadata == null || map(metadata).get("cdk_nag") == null) {
-                continue;
-            }
-            for (Object rule : (List<?>) map(map(metadata).get("cdk_nag")).get("rules_to_suppress")) {
-                assertTrue(((String) map(rule).get("reason")).length() > 60, rule.toString());
-                if (!entry.getKey().startsWith("Pipeline")) {
-                    suppressed.add(map(entry.getValue()).get("Type") + " " + map(rule).get("id") + " "
-                            + map(rule).getOrDefault("applies_to", List.of()));
-                }
+        for (NagSuppression suppression : nagSuppressions(template)) {
+            Map<String, Object> rule = suppression.rule();
+            assertTrue(((String) rule.get("reason")).length() > 60, rule.toString());
+            if (!suppression.logicalId().startsWith("Pipeline")) {
+                suppressed.add(suppression.resourceType() + " " + rule.get("id") + " "
+                        + rule.getOrDefault("applies_to", List.of()));
             }
         }
         suppressed.sort(null);
         assertEquals(List.of("AWS::Cognito::IdentityPool AwsSolutions-COG7 []", "AWS::IAM::Policy AwsSolutions-IAM5 [Resource::*]"),
                 suppressed);
-        Map<String, Object> delivery = only("AWS::KinesisFirehose::DeliveryStream").getValue();
+        Map<String, Object> delivery = only(template, "AWS::KinesisFirehose::DeliveryStream").getValue();
         List<?> rules = (List<?>) map(map(delivery.get("Metadata")).get("cdk_nag")).get("rules_to_suppress");
         assertEquals(List.of("AwsSolutions-KDF1"), rules.stream().map(r -> map(r).get("id")).toList());
-    }
-
-    private static Map<String, Integer> census(final Template t) {
-        Map<String, Integer> counts = new TreeMap<>();
-        for (Object resource : map(t.toJSON().get("Resources")).values()) {
-            counts.merge((String) map(resource).get("Type"), 1, Integer::sum);
-        }
-        return counts;
-    }
-
-    private static Map.Entry<String, Map<String, Object>> only(final String type) {
-        Map<String, Map<String, Object>> found = template.findResources(type);
-        assertEquals(1, found.size(), "one " + type + " expected");
-        return found.entrySet().iterator().next();
-    }
-
-    private static String logicalId(final String type, final String prefix) {
-        List<String> ids = template.findResources(type).keySet().stream().filter(id -> id.startsWith(prefix)).toList();
-        assertEquals(1, ids.size(), "one " + type + " starting with " + prefix + " expected, got " + ids);
-        return ids.get(0);
-    }
-
-    private static List<Object> roleStatements(final String roleId) {
-        List<Object> statements = new ArrayList<>();
-        for (Map<String, Object> policy : template.findResources("AWS::IAM::Policy").values()) {
-            Map<String, Object> props = map(policy.get("Properties"));
-            if (((List<?>) props.getOrDefault("Roles", List.of())).contains(Map.of("Ref", roleId))) {
-                statements.addAll((List<?>) map(props.get("PolicyDocument")).get("Statement"));
-            }
-        }
-        return statements;
-    }
-
-    @SuppressWarnings("unchecked")
-    private static Map<String, Object> map(final Object value) {
-        return (Map<String, Object>) value;
     }
 }

@@ -1,11 +1,17 @@
 package io.github.cdkiotingest.examples;
 
+import static io.github.cdkiotingest.examples.TemplateHelpers.census;
+import static io.github.cdkiotingest.examples.TemplateHelpers.logicalId;
+import static io.github.cdkiotingest.examples.TemplateHelpers.map;
+import static io.github.cdkiotingest.examples.TemplateHelpers.nagSuppressions;
+import static io.github.cdkiotingest.examples.TemplateHelpers.only;
+import static io.github.cdkiotingest.examples.TemplateHelpers.roleId;
+import static io.github.cdkiotingest.examples.TemplateHelpers.roleStatements;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URISyntaxException;
@@ -30,6 +36,7 @@ import java.util.zip.GZIPInputStream;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.github.cdkiotingest.SensorIngestPipeline;
+import io.github.cdkiotingest.examples.TemplateHelpers.NagSuppression;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -213,18 +220,15 @@ class ReferenceStackTest {
     void theAcceptedCdkNagFindingsAreSuppressedInTheTemplateWithReasons() {
         List<String> suppressed = new ArrayList<>();
         for (Template t : List.of(template, nested)) {
-            for (Map.Entry<String, Object> entry : map(t.toJSON().get("Resources")).entrySet()) {
-                Object resource = entry.getValue();
-                Object metadata = map(resource).get("Metadata");
+            for (NagSuppression suppression : nagSuppressions(t)) {
                 // The example's own resources; the pipeline's carry the library's suppressions.
-                if (entry.getKey().startsWith("Pipeline") || metadata == null || map(metadata).get("cdk_nag") == null) {
+                if (suppression.logicalId().startsWith("Pipeline")) {
                     continue;
                 }
-                for (Object rule : (List<?>) map(map(metadata).get("cdk_nag")).get("rules_to_suppress")) {
-                    assertTrue(((String) map(rule).get("reason")).length() > 80, rule.toString());
-                    suppressed.add(map(resource).get("Type") + " " + map(rule).get("id") + " "
-                            + map(rule).getOrDefault("applies_to", List.of()));
-                }
+                Map<String, Object> rule = suppression.rule();
+                assertTrue(((String) rule.get("reason")).length() > 80, rule.toString());
+                suppressed.add(suppression.resourceType() + " " + rule.get("id") + " "
+                        + rule.getOrDefault("applies_to", List.of()));
             }
         }
         suppressed.sort(null);
@@ -282,46 +286,6 @@ class ReferenceStackTest {
             seen.put(name, sha256(Files.readAllBytes(dir.resolve("index.js"))));
         }
         assertEquals(expected, seen);
-    }
-
-    /** Resource types and how many of each, in one template. */
-    private static Map<String, Integer> census(final Template t) {
-        Map<String, Integer> counts = new TreeMap<>();
-        for (Object resource : map(t.toJSON().get("Resources")).values()) {
-            counts.merge((String) map(resource).get("Type"), 1, Integer::sum);
-        }
-        return counts;
-    }
-
-    /** The only resource of the type, by logical id. */
-    private static Map.Entry<String, Map<String, Object>> only(final Template t, final String type) {
-        Map<String, Map<String, Object>> found = t.findResources(type);
-        assertEquals(1, found.size(), "one " + type + " expected");
-        return found.entrySet().iterator().next();
-    }
-
-    /** The logical id of the only resource of the type whose id starts with the prefix. */
-    private static String logicalId(final Template t, final String type, final String prefix) {
-        List<String> ids = t.findResources(type).keySet().stream().filter(id -> id.startsWith(prefix)).toList();
-        assertEquals(1, ids.size(), "one " + type + " starting with " + prefix + " expected, got " + ids);
-        return ids.get(0);
-    }
-
-    /** The logical id of a role from its {"Fn::GetAtt": [id, "Arn"]}. */
-    private static String roleId(final Object getAtt) {
-        return (String) ((List<?>) map(getAtt).get("Fn::GetAtt")).get(0);
-    }
-
-    /** The statements of every AWS::IAM::Policy attached to the role. */
-    private static List<Object> roleStatements(final Template t, final String roleId) {
-        List<Object> statements = new ArrayList<>();
-        for (Map<String, Object> policy : t.findResources("AWS::IAM::Policy").values()) {
-            Map<String, Object> props = map(policy.get("Properties"));
-            if (((List<?>) props.getOrDefault("Roles", List.of())).contains(Map.of("Ref", roleId))) {
-                statements.addAll((List<?>) map(props.get("PolicyDocument")).get("Statement"));
-            }
-        }
-        return statements;
     }
 
     /** The functions running a bundled handler (they, and only they, carry its settings). */
@@ -397,10 +361,5 @@ class ReferenceStackTest {
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
-    }
-
-    @SuppressWarnings("unchecked")
-    private static Map<String, Object> map(final Object value) {
-        return (Map<String, Object>) value;
     }
 }
