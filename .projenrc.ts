@@ -86,6 +86,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@aws-sdk/credential-providers',
     'uplot',
     'playwright-core',
+    // The local run's IoT Core publish endpoint, tested with the SDK's own client.
+    '@aws-sdk/client-iot-data-plane',
   ],
 
   jestOptions: {
