@@ -244,7 +244,8 @@ project.addTask('demo', {
     { spawn: 'bundle' },
     { spawn: 'page:build' },
     { exec: 'npx cdk synth --quiet', cwd: 'examples' },
-    { exec: 'ts-node --transpile-only --project tsconfig.dev.json local/src/runner/cli.ts --cdk-out examples/cdk.out', receiveArgs: true },
+    // The example app has two stacks: the reference deployment runs unless --stack names another.
+    { exec: 'ts-node --transpile-only --project tsconfig.dev.json local/src/runner/cli.ts --cdk-out examples/cdk.out --default-stack IotBackendReference', receiveArgs: true },
   ],
 });
 
