@@ -86,6 +86,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@aws-sdk/credential-providers',
     'uplot',
     'playwright-core',
+    // The local run's IoT Core publish endpoint, tested with the SDK's own client.
+    '@aws-sdk/client-iot-data-plane',
   ],
 
   jestOptions: {
@@ -242,7 +244,8 @@ project.addTask('demo', {
     { spawn: 'bundle' },
     { spawn: 'page:build' },
     { exec: 'npx cdk synth --quiet', cwd: 'examples' },
-    { exec: 'ts-node --transpile-only --project tsconfig.dev.json local/src/runner/cli.ts --cdk-out examples/cdk.out', receiveArgs: true },
+    // The example app has two stacks: the reference deployment runs unless --stack names another.
+    { exec: 'ts-node --transpile-only --project tsconfig.dev.json local/src/runner/cli.ts --cdk-out examples/cdk.out --default-stack IotBackendReference', receiveArgs: true },
   ],
 });
 

@@ -33,7 +33,7 @@ function localRun(scenario: Scenario): Summary & { wallMs: number } {
   const started = Date.now();
   const result = spawnSync(process.execPath, [
     require.resolve('ts-node/dist/bin.js'), '--transpile-only', '--project', path.join(root, 'tsconfig.dev.json'),
-    path.join(root, 'local', 'src', 'runner', 'cli.ts'), '--cdk-out', cdkOut, '--port', '0', '--summary-json', out, ...scenario.args,
+    path.join(root, 'local', 'src', 'runner', 'cli.ts'), '--cdk-out', cdkOut, '--stack', 'IotBackendReference', '--port', '0', '--summary-json', out, ...scenario.args,
   ], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (result.status !== 0) {
     throw new Error(`the local run "${scenario.name}" failed (${result.status}):\n${result.stdout}\n${result.stderr}`);

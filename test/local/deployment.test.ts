@@ -2,8 +2,8 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import * as path from 'path';
-import { synthesizeExample } from './helpers';
-import { readCloudAssembly, Template } from '../../local/src/runner/assembly';
+import { REFERENCE_STACK, synthesizeExample } from './helpers';
+import { readCloudAssembly, selectStacks, Template } from '../../local/src/runner/assembly';
 import { planDeployment } from '../../local/src/runner/deployment';
 import { LocalRunError } from '../../local/src/runner/errors';
 
@@ -47,7 +47,7 @@ const mapping = (extra: Record<string, unknown> = {}) => ({
 const plan = (template: Template, nested?: Record<string, Template>) => planDeployment(readCloudAssembly(assembly(template, nested)), options);
 
 test('the example: every part the pipeline needs runs, the rest is listed as not run locally', () => {
-  const p = planDeployment(readCloudAssembly(synthesizeExample()), options);
+  const p = planDeployment(selectStacks(readCloudAssembly(synthesizeExample()), [REFERENCE_STACK]).stacks, options);
   expect(p.streams).toEqual([expect.objectContaining({ shardCount: 1, onDemand: false, name: expect.stringMatching(/^IotBackendReference-PipelineStream[0-9A-F]{8}-[A-Z0-9]{12}$/) })]);
   expect(p.tables.map((t) => t.name)).toEqual([expect.stringMatching(/^IotBackendReference-PipelineTable/), 'IoTRefArchConfig']);
   expect(p.buckets).toEqual([
@@ -162,4 +162,167 @@ test('--ignore-type runs without a type, and says where a placeholder reached a 
   const p = planDeployment(readCloudAssembly(assembly({ Resources: { Topic: { Type: 'AWS::SNS::Topic' }, Fn: fn({ TOPIC: { Ref: 'Topic' } }) } })), { ...options, ignoreTypes: ['AWS::SNS::Topic'] });
   expect(p.resources.find((r) => r.path === 'Test/Topic')?.action).toBe('not run locally');
   expect(p.notes).toEqual([expect.stringContaining('uses Test/Topic (AWS::SNS::Topic), which is not run locally: it gets a placeholder value')]);
+});
+
+describe('IoT topic rules, HTTP APIs and Function URLs', () => {
+  const topicRule = (payload: Record<string, unknown>) => ({
+    Type: 'AWS::IoT::TopicRule',
+    Properties: {
+      TopicRulePayload: {
+        Sql: "SELECT * FROM 'sensors/+/readings'",
+        AwsIotSqlVersion: '2016-03-23',
+        Actions: [{ Kinesis: { StreamName: { Ref: 'Stream' }, PartitionKey: '${sensorid}', RoleArn: { 'Fn::GetAtt': ['Role', 'Arn'] } } }],
+        ErrorAction: { CloudwatchLogs: { LogGroupName: { Ref: 'Errors' }, RoleArn: { 'Fn::GetAtt': ['Role', 'Arn'] } } },
+        ...payload,
+      },
+    },
+  });
+  const base = { Stream: stream, Role: { Type: 'AWS::IAM::Role' }, Errors: { Type: 'AWS::Logs::LogGroup' }, Fn: fn() };
+  const api = (extra: Record<string, unknown> = {}) => ({
+    ...base,
+    Api: { Type: 'AWS::ApiGatewayV2::Api', Properties: { Name: 'Api', ProtocolType: 'HTTP', CorsConfiguration: { AllowOrigins: ['*'], AllowMethods: ['GET'] } } },
+    Stage: { Type: 'AWS::ApiGatewayV2::Stage', Properties: { ApiId: { Ref: 'Api' }, StageName: '$default', AutoDeploy: true } },
+    Integration: {
+      Type: 'AWS::ApiGatewayV2::Integration',
+      Properties: { ApiId: { Ref: 'Api' }, IntegrationType: 'AWS_PROXY', IntegrationUri: { 'Fn::GetAtt': ['Fn', 'Arn'] }, PayloadFormatVersion: '2.0' },
+    },
+    Route: {
+      Type: 'AWS::ApiGatewayV2::Route',
+      Properties: { ApiId: { Ref: 'Api' }, RouteKey: 'GET /items/{id}', AuthorizationType: 'JWT', Target: { 'Fn::Join': ['', ['integrations/', { Ref: 'Integration' }]] } },
+    },
+    ...extra,
+  });
+  const err = (template: Template, opts: Partial<typeof options> & { ignoreTypes?: string[] } = {}) => {
+    try {
+      planDeployment(readCloudAssembly(assembly(template)), { ...options, ...opts });
+    } catch (e) {
+      expect(e).toBeInstanceOf(LocalRunError);
+      return (e as Error).message;
+    }
+    throw new Error('no error');
+  };
+
+  test('a topic rule: its SQL, its Kinesis action on the local stream, its CloudWatch Logs error action; no note for the roles it names', () => {
+    const p = plan({ Resources: { ...base, Rule: topicRule({}) } });
+    expect(p.topicRules).toEqual([expect.objectContaining({
+      path: 'Test/Rule',
+      ruleName: expect.stringMatching(/^Test_Rule_[A-Z0-9]{12}$/),
+      sqlText: "SELECT * FROM 'sensors/+/readings'",
+      enabled: true,
+      kinesisActions: [{ streamName: [p.streams[0].name], partitionKey: [{ kind: 'path', path: ['sensorid'] }], partitionKeyText: '${sensorid}' }],
+      errorAction: { kind: 'cloudwatch-logs', logGroupName: expect.stringMatching(/^Test-Errors-[A-Z0-9]{12}$/) },
+    })]);
+    expect(p.notes).toEqual([]);
+    expect(plan({ Resources: { ...base, Rule: topicRule({ RuleDisabled: true }) } }).topicRules[0].enabled).toBe(false);
+  });
+
+  test('what a topic rule cannot do locally stops the run, naming the rule and the part', () => {
+    const runWithout = 'pass --ignore-type AWS::IoT::TopicRule to run without the rule';
+    expect(err({ Resources: { ...base, Rule: topicRule({ Sql: "SELECT upper(sensorid) AS s FROM 'a'" }) } }))
+      .toBe(`Test/Rule: in its SQL "SELECT upper(sensorid) AS s FROM 'a'", the function upper() is not evaluated locally (only topic(), topic(n), timestamp() and newuuid() are); ${runWithout}`);
+    expect(err({ Resources: { ...base, Rule: topicRule({ Actions: [{ Lambda: { FunctionArn: { 'Fn::GetAtt': ['Fn', 'Arn'] } } }] }) } }))
+      .toBe(`Test/Rule: its Lambda action is not run locally (the Kinesis action is); ${runWithout}`);
+    expect(err({ Resources: { ...base, Rule: topicRule({ Actions: [{ Kinesis: { StreamName: 'elsewhere', RoleArn: 'r' } }] }) } }))
+      .toBe('Test/Rule: its Kinesis action puts on the stream elsewhere, which this cloud assembly does not create');
+    expect(err({ Resources: { ...base, Rule: topicRule({ Actions: [{ Kinesis: { StreamName: { Ref: 'Stream' }, PartitionKey: '${md5(sensorid)}', RoleArn: 'r' } }] }) } }))
+      .toBe(`Test/Rule: its Actions[0].Kinesis.PartitionKey "\${md5(sensorid)}": \${md5(sensorid)}: the function md5() is not evaluated locally (only topic(), topic(n), timestamp() and newuuid() are); ${runWithout}`);
+    expect(err({ Resources: { ...base, Rule: topicRule({ AwsIotSqlVersion: 'beta' }) } }))
+      .toBe(`Test/Rule: AwsIotSqlVersion beta is not evaluated locally (2016-03-23 and 2015-10-08 are); ${runWithout}`);
+    // With --ignore-type the rule is listed, not run.
+    const p = planDeployment(readCloudAssembly(assembly({ Resources: { ...base, Rule: topicRule({ Sql: 'SELECT bad' }) } })), { ...options, ignoreTypes: ['AWS::IoT::TopicRule'] });
+    expect(p.topicRules).toEqual([]);
+    expect(p.resources.find((r) => r.path === 'Test/Rule')?.action).toBe('not run locally');
+  });
+
+  test('an HTTP API: routes to their functions, stages, CORS, its local URL; the AWS URL of an output maps to it', () => {
+    const p = planDeployment(readCloudAssembly(assembly({
+      Resources: api(),
+      Outputs: { Url: { Value: { 'Fn::Join': ['', ['https://', { Ref: 'Api' }, '.execute-api.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }, '/']] } } },
+    })), { ...options, gatewayEndpoint: 'http://127.0.0.1:4000' });
+    const [a] = p.httpApis;
+    expect(a.apiId).toMatch(/^[a-z0-9]{10}$/);
+    expect(a).toMatchObject({
+      name: 'Api',
+      stages: [{ name: '$default', variables: {} }],
+      routes: [{ routeKey: 'GET /items/{id}', authorizationType: 'JWT', functionName: p.functions[0].name, timeoutMs: 30_000 }],
+      cors: { allowOrigins: ['*'], allowMethods: ['GET'], allowHeaders: [], exposeHeaders: [], allowCredentials: false },
+      url: `http://127.0.0.1:4000/http-apis/${a.apiId}/`,
+    });
+    expect(p.outputs[0]).toEqual({
+      stack: 'Test', key: 'Url', value: `https://${a.apiId}.execute-api.eu-west-1.amazonaws.com/`, localValue: `http://127.0.0.1:4000/http-apis/${a.apiId}/`,
+    });
+  });
+
+  test('what an HTTP API cannot do locally stops the run, naming the resource', () => {
+    const integration = (props: Record<string, unknown>) => ({
+      Type: 'AWS::ApiGatewayV2::Integration',
+      Properties: { ApiId: { Ref: 'Api' }, IntegrationType: 'AWS_PROXY', IntegrationUri: { 'Fn::GetAtt': ['Fn', 'Arn'] }, PayloadFormatVersion: '2.0', ...props },
+    });
+    expect(err({ Resources: api({ Integration: integration({ PayloadFormatVersion: '1.0' }) }) })).toBe('Test/Integration: payload format 1.0 is not served locally (2.0 is)');
+    expect(err({ Resources: api({ Integration: integration({ IntegrationType: 'HTTP_PROXY', IntegrationUri: 'https://example.com' }) }) }))
+      .toBe('Test/Integration: HTTP_PROXY integrations are not served locally (Lambda proxy integrations, AWS_PROXY, are)');
+    expect(err({ Resources: api({ Api: { Type: 'AWS::ApiGatewayV2::Api', Properties: { Name: 'Ws', ProtocolType: 'WEBSOCKET' } } }) }))
+      .toBe('Test/Api: WEBSOCKET APIs are not served locally (HTTP APIs are)');
+    expect(err({ Resources: api({ Api: { Type: 'AWS::ApiGatewayV2::Api', Properties: { Name: 'Q', ProtocolType: 'HTTP', Target: { 'Fn::GetAtt': ['Fn', 'Arn'] } } } }) }))
+      .toBe('Test/Api: an API defined by Target is not served locally; define its routes and integrations as resources');
+  });
+
+  test('a Function URL: its function, auth type and CORS, the local URL as its FunctionUrl; a streaming one is refused', () => {
+    const url = (props: Record<string, unknown> = {}) => ({
+      Type: 'AWS::Lambda::Url', Properties: { TargetFunctionArn: { 'Fn::GetAtt': ['Fn', 'Arn'] }, AuthType: 'AWS_IAM', Cors: { AllowOrigins: ['https://a.example'] }, ...props },
+    });
+    const p = plan({ Resources: { Fn: fn(), Url: url(), User: fn({ TARGET: { 'Fn::GetAtt': ['Url', 'FunctionUrl'] } }) } });
+    expect(p.functionUrls).toEqual([expect.objectContaining({ path: 'Test/Url', functionName: p.functions[0].name, authType: 'AWS_IAM', url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:3000\/function-urls\/[a-z0-9]{32}\/$/) })]);
+    expect(p.functionUrls[0].cors?.allowOrigins).toEqual(['https://a.example']);
+    expect(p.functions[1].environment.TARGET).toBe(p.functionUrls[0].url);
+    expect(err({ Resources: { Fn: fn(), Url: url({ InvokeMode: 'RESPONSE_STREAM' }) } })).toBe('Test/Url: InvokeMode RESPONSE_STREAM is not served locally (BUFFERED is)');
+  });
+
+  test('Firehose and Glue are accepted and named as not emulated, with what does not happen', () => {
+    const p = plan({ Resources: { Stream: stream, Delivery: { Type: 'AWS::KinesisFirehose::DeliveryStream', Properties: {} }, Db: { Type: 'AWS::Glue::Database', Properties: { DatabaseInput: { Name: 'lake' } } } }, Outputs: { Db: { Value: { Ref: 'Db' } } } });
+    expect(p.resources.filter((r) => r.action === 'not emulated')).toEqual([
+      expect.objectContaining({ type: 'AWS::KinesisFirehose::DeliveryStream', reason: expect.stringContaining('the bucket it writes to stays empty') }),
+      expect.objectContaining({ type: 'AWS::Glue::Database', reason: expect.stringContaining('Glue Data Catalog is not emulated') }),
+    ]);
+    expect(p.outputs[0].value).toBe('lake');
+  });
+});
+
+describe('stack selection', () => {
+  /** Two top-level stacks, App importing what Shared exports, and Other alone. */
+  function threeStacks(): string {
+    const dir = mkdtempSync(path.join(tmpdir(), 'assembly-'));
+    const templates: Record<string, Template> = {
+      Shared: { Resources: { Stream: stream }, Outputs: { Name: { Value: { Ref: 'Stream' }, Export: { Name: 'shared-stream' } } } },
+      App: { Resources: { Queue: { Type: 'AWS::SQS::Queue', Properties: { QueueName: { 'Fn::Join': ['-', [{ 'Fn::ImportValue': 'shared-stream' }, 'dlq']] } } } } },
+      Other: { Resources: { Queue: { Type: 'AWS::SQS::Queue' } } },
+    };
+    const artifacts: Record<string, unknown> = {};
+    for (const [name, t] of Object.entries(templates)) {
+      writeFileSync(path.join(dir, `${name}.template.json`), JSON.stringify(t));
+      artifacts[name] = { type: 'aws:cloudformation:stack', properties: { templateFile: `${name}.template.json` }, ...(name === 'App' ? { dependencies: ['Shared'] } : {}) };
+    }
+    writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ version: '53.0.0', artifacts }));
+    return dir;
+  }
+
+  test('a named stack runs with the stacks it depends on, and leads', () => {
+    const all = readCloudAssembly(threeStacks());
+    const { stacks, lead } = selectStacks(all, ['App']);
+    expect(stacks.map((s) => s.stackName)).toEqual(['Shared', 'App']);
+    expect(lead.stackName).toBe('App');
+    const p = planDeployment(stacks, { ...options, leadStack: lead.stackName });
+    expect(p.stacks).toEqual(['App', 'Shared']);
+    expect(p.queues.map((q) => q.name)).toEqual([`${p.streams[0].name}-dlq`]);
+    expect(selectStacks(all, ['Other', 'App']).stacks.map((s) => s.stackName)).toEqual(['Shared', 'App', 'Other']);
+    expect(selectStacks(all, [], 'Other').stacks.map((s) => s.stackName)).toEqual(['Other']);
+  });
+
+  test('several stacks and none named, or a name that is not there: a one-line error listing them', () => {
+    const all = readCloudAssembly(threeStacks());
+    expect(() => selectStacks(all, [])).toThrow(new LocalRunError('the cloud assembly has 3 stacks (Shared, App, Other): pick one with --stack NAME (repeatable, to run several together)'));
+    expect(() => selectStacks(all, ['Nope'])).toThrow(new LocalRunError('--stack Nope: the cloud assembly has no such stack; it has Shared, App, Other'));
+    // One stack needs no name.
+    expect(selectStacks(readCloudAssembly(assembly({ Resources: { Stream: stream } })), []).lead.stackName).toBe('Test');
+  });
 });

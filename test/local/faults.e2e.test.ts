@@ -7,7 +7,7 @@
  * its reason, every record archived, nothing skipped.
  */
 import { ScanCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { readArchive, synthesizeExample, waitFor } from './helpers';
+import { readArchive, REFERENCE_STACK, synthesizeExample, waitFor } from './helpers';
 import { CREDENTIALS, MALFORMED_REASONS, REGION } from '../../local/src';
 import { LocalRun } from '../../local/src/runner/local-run';
 import { PutReading } from '../../local/src/runner/simulator';
@@ -22,6 +22,7 @@ const warnings: string[] = [];
 beforeAll(async () => {
   run = await LocalRun.start({
     cdkOut: synthesizeExample(),
+    stacks: [REFERENCE_STACK],
     port: 0,
     pollIntervalMs: 200,
     faults: { rate: 0.3, kinds: ['throttle', 'unprocessed', 'error500'], seed: 11 },

@@ -6,18 +6,29 @@ import { gunzipSync } from 'zlib';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { App } from 'aws-cdk-lib';
 import { chromium } from 'playwright-core';
+import { FullDeploymentStack } from '../../examples/full-stack';
 import { ReferenceDeploymentStack } from '../../examples/reference-stack';
 import { CREDENTIALS, REGION } from '../../local/src';
 
+/** The example app's two stacks, as examples/app.ts names them. */
+export const REFERENCE_STACK = 'IotBackendReference';
+export const FULL_STACK = 'IotBackendFull';
+
+let synthesized: string | undefined;
+
 /**
- * The example app synthesized into a new cloud assembly, as `cdk synth` writes
- * it (templates, nested template, asset manifest, assets).
+ * The example app synthesized into a cloud assembly, as `cdk synth` writes it
+ * (templates, nested template, asset manifest, assets), with both stacks of
+ * examples/app.ts; once per test file (the runs only read it).
  */
 export function synthesizeExample(): string {
+  if (synthesized) return synthesized;
   const outdir = mkdtempSync(path.join(tmpdir(), 'example-cdk-out-'));
   const app = new App({ outdir });
-  new ReferenceDeploymentStack(app, 'IotBackendReference');
+  new ReferenceDeploymentStack(app, REFERENCE_STACK);
+  new FullDeploymentStack(app, FULL_STACK);
   app.synth();
+  synthesized = outdir;
   return outdir;
 }
 

@@ -7,7 +7,7 @@
 import { copyFileSync, statSync } from 'fs';
 import * as path from 'path';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium, readArchive, screenshotPath, synthesizeExample, waitFor } from './helpers';
+import { launchChromium, readArchive, REFERENCE_STACK, screenshotPath, synthesizeExample, waitFor } from './helpers';
 import { LocalRun } from '../../local/src/runner/local-run';
 
 jest.setTimeout(180_000);
@@ -19,7 +19,9 @@ const warnings: string[] = [];
 const pageErrors: string[] = [];
 
 beforeAll(async () => {
-  run = await LocalRun.start({ cdkOut: synthesizeExample(), port: 0, pollIntervalMs: 200, onWarning: (m) => warnings.push(m) });
+  run = await LocalRun.start({
+    cdkOut: synthesizeExample(), stacks: [REFERENCE_STACK], port: 0, pollIntervalMs: 200, onWarning: (m) => warnings.push(m),
+  });
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
   page.on('pageerror', (e) => pageErrors.push(e.message));

@@ -39,6 +39,8 @@ export interface StackArtifact {
   /** The stack name that CloudFormation would use. */
   readonly stackName: string;
   readonly artifactId: string;
+  /** The name the CDK shows for it (`Stage/Stack` inside a stage). */
+  readonly displayName: string;
   readonly templateFile: string;
   readonly template: Template;
   /** The directory the template and its assets sit in. */
@@ -108,6 +110,7 @@ function collect(directory: string, stacks: StackArtifact[]): void {
     stacks.push({
       stackName: String(artifact.properties?.stackName ?? artifact.displayName ?? id),
       artifactId: id,
+      displayName: artifact.displayName ?? id,
       templateFile,
       template: readJson<Template>(templateFile, 'the stack template'),
       directory,
@@ -146,6 +149,49 @@ function orderByDependencies(stacks: StackArtifact[]): StackArtifact[] {
   };
   stacks.forEach(visit);
   return ordered;
+}
+
+/**
+ * The stacks a run covers: the ones named (by stack name, artifact id or
+ * display name, as `cdk deploy` takes them) with the stacks they depend on,
+ * since their exports resolve the named ones' imports; or, when none is
+ * named, `defaultStack`, or the only stack of the assembly. Several stacks and
+ * no name is an error listing them: an app's stacks are often alternatives
+ * (two deployments of one pipeline) rather than parts of one system.
+ */
+export function selectStacks(
+  stacks: readonly StackArtifact[], names: readonly string[], defaultStack?: string,
+): { stacks: StackArtifact[]; lead: StackArtifact } {
+  const listing = stacks.map((s) => s.displayName).join(', ');
+  const find = (name: string, flag: string) => {
+    const found = stacks.find((s) => s.stackName === name || s.artifactId === name || s.displayName === name);
+    if (!found) throw new LocalRunError(`${flag} ${name}: the cloud assembly has no such stack; it has ${listing}`);
+    return found;
+  };
+  let chosen: StackArtifact[];
+  if (names.length > 0) {
+    chosen = names.map((n) => find(n, '--stack'));
+  } else if (defaultStack !== undefined) {
+    chosen = [find(defaultStack, '--default-stack')];
+  } else if (stacks.length === 1) {
+    chosen = [stacks[0]];
+  } else {
+    throw new LocalRunError(`the cloud assembly has ${stacks.length} stacks (${listing}): pick one with --stack NAME (repeatable, to run several together)`);
+  }
+  const byId = new Map(stacks.map((s) => [s.artifactId, s]));
+  const wanted = new Set<string>();
+  const add = (s: StackArtifact) => {
+    if (wanted.has(s.artifactId)) return;
+    wanted.add(s.artifactId);
+    for (const d of s.dependencies) {
+      const dep = byId.get(d);
+      if (dep) add(dep);
+    }
+  };
+  chosen.forEach(add);
+  // In dependency order, as the assembly lists them; the first named stack
+  // leads: the page and the simulator use its outputs.
+  return { stacks: stacks.filter((s) => wanted.has(s.artifactId)), lead: chosen[0] };
 }
 
 /**

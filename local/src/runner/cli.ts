@@ -16,9 +16,20 @@ const USAGE = `Usage: npm run demo -- [options]
 
 Runs the synthesized app (cdk.out) locally: local DynamoDB, Kinesis, S3, SQS and
 CloudWatch on 127.0.0.1, each function in a process of its own, the event source
-mappings, a device simulator and the test page.
+mappings, IoT topic rules, HTTP APIs and Function URLs, a device simulator and
+the test page.
 
   --cdk-out DIR          the cloud assembly (default: examples/cdk.out)
+  --stack NAME           run this stack, its nested stacks and the stacks it depends on
+                         (repeatable: the first named leads the page and the simulator)
+  --default-stack NAME   the stack to run when no --stack is given (npm run demo:
+                         IotBackendReference); without either, an assembly of several
+                         stacks is an error that lists them
+  --ingress stream|iot   how the simulated devices send readings: PutRecords on the
+                         stream (default), or publish to AWS IoT Core through the
+                         stack's topic rule
+  --topic TOPIC          with --ingress iot: the topic, {sensor} for the sensor id
+                         (default: the topic rule's filter, + standing for the sensor id)
   --devices N            simulated sensors (default 10; 0: no simulator)
   --rate R               readings per second, all sensors together (default 5)
   --malformed SHARE      share of malformed readings, 0..1 or a percentage (default 0.01)
@@ -64,6 +75,10 @@ export async function main(argv: string[]): Promise<number> {
       args: argv,
       options: {
         'cdk-out': { type: 'string' },
+        'stack': { type: 'string', multiple: true },
+        'default-stack': { type: 'string' },
+        'ingress': { type: 'string' },
+        'topic': { type: 'string' },
         'devices': { type: 'string' },
         'rate': { type: 'string' },
         'malformed': { type: 'string' },
@@ -112,9 +127,14 @@ export async function main(argv: string[]): Promise<number> {
       return [p.slice(0, i), p.slice(i + 1)];
     }));
     const cdkOut = v['cdk-out'] ?? 'examples/cdk.out';
+    const ingress = v.ingress ?? 'stream';
+    if (ingress !== 'stream' && ingress !== 'iot') throw new LocalRunError(`--ingress ${ingress}: give stream or iot`);
+    if (v.topic !== undefined && ingress !== 'iot') throw new LocalRunError('--topic goes with --ingress iot');
 
     run = await LocalRun.start({
       cdkOut,
+      stacks: v.stack,
+      defaultStack: v['default-stack'],
       port: parsePort(v.port, '--port') ?? 3000,
       dynamodbPort: parsePort(v['dynamodb-port'], '--dynamodb-port'),
       kinesisPort: parsePort(v['kinesis-port'], '--kinesis-port'),
@@ -134,6 +154,12 @@ export async function main(argv: string[]): Promise<number> {
     });
     for (const line of startupReport(run, cdkOut)) console.log(line);
     console.log(`\nTest page: ${run.url}`);
+    for (const api of run.plan.httpApis) console.log(`HTTP API ${api.name}: ${Object.values(api.stageUrls).join(', ')}`);
+    for (const u of run.plan.functionUrls) console.log(`Function URL: ${u.url}`);
+    if (run.plan.httpApis.length || run.plan.functionUrls.length) {
+      console.log('  Authorization is not checked locally: IAM, JWT and Lambda authorizers let every request through, signed or not.');
+    }
+    if (run.plan.topicRules.length) console.log(`IoT Core publish: aws iot-data publish --endpoint-url ${run.endpoint} --topic <topic> ...`);
 
     let onSignal: ((signal: NodeJS.Signals) => void) | undefined;
     const stop = new Promise<string>((resolve) => {
@@ -144,8 +170,9 @@ export async function main(argv: string[]): Promise<number> {
     let firstPutAt = 0;
     if (devices > 0 && rate > 0) {
       firstPutAt = Date.now();
-      run.startSimulator({ devices, rate, malformedShare, readings, durationMs });
-      console.log(`Simulator: ${devices} devices, ${rate} readings/s, ${(malformedShare * 100).toFixed(1)} % malformed${finite ? `, until ${readings !== undefined ? `${readings} readings` : v.duration}` : ''}`);
+      run.startSimulator({ devices, rate, malformedShare, readings, durationMs }, undefined, { ingress, topic: v.topic });
+      console.log(`Simulator: ${devices} devices, ${rate} readings/s, ${(malformedShare * 100).toFixed(1)} % malformed, ${run.simulatorSink}${finite ? `, until ${readings !== undefined ? `${readings} readings` : v.duration}` : ''}`);
+      if (ingress === 'stream' && run.plan.topicRules.some((r) => r.enabled)) console.log('  (--ingress iot publishes them to AWS IoT Core instead, through the topic rule)');
     }
     console.log(finite ? '' : 'Ctrl-C stops the run.\n');
 

@@ -12,8 +12,11 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { findAsset, StackArtifact } from './assembly';
 import { LocalRunError } from './errors';
 import { MappingSpec, StartingPosition } from './event-source-mapping';
+import { CorsPlan, FUNCTION_URL_PREFIX, FunctionUrlPlan, HTTP_API_PREFIX, HttpApiPlan, HttpRoutePlan } from './http-endpoints';
+import { ErrorActionPlan, KinesisActionPlan, TopicRulePlan } from './iot-rules';
+import { IotSqlError, parseRuleSql, parseTemplate } from './iot-sql';
 import { nameSuffix } from './names';
-import { isCustomResource, isDeployTimeOnly, RUN_TYPES } from './resource-types';
+import { functionUrlId, isCustomResource, isDeployTimeOnly, NOT_EMULATED, RUN_TYPES } from './resource-types';
 import { QueueSettings } from './sqs-server';
 import { RunContext, StackModel } from './stack-model';
 
@@ -24,9 +27,17 @@ export interface PlannedResource {
   readonly path: string;
   readonly type: string;
   readonly physicalId?: string;
-  readonly action: 'run' | 'not run locally' | 'provider function, not run locally' | 'condition false' | 'disabled';
+  readonly action: 'run' | 'not run locally' | 'not emulated' | 'provider function, not run locally' | 'condition false' | 'disabled';
   /** Properties the local run does not emulate. */
   readonly notEmulated?: readonly string[];
+  /** For a type that is not emulated: what does not happen locally. */
+  readonly reason?: string;
+}
+
+export interface ConsumerPlan {
+  readonly path: string;
+  readonly name: string;
+  readonly streamName: string;
 }
 
 export interface StreamPlan {
@@ -72,6 +83,8 @@ export interface OutputPlan {
   readonly stack: string;
   readonly key: string;
   readonly value?: string;
+  /** The value with AWS endpoints of the run's HTTP APIs replaced by their local URLs, when it names one. */
+  readonly localValue?: string;
   readonly error?: string;
 }
 
@@ -83,8 +96,14 @@ export interface Plan {
   readonly queues: QueuePlan[];
   readonly functions: FunctionPlan[];
   readonly mappings: Array<MappingSpec & { readonly enabled: boolean }>;
+  readonly consumers: ConsumerPlan[];
+  readonly topicRules: TopicRulePlan[];
+  readonly httpApis: Array<HttpApiPlan & { readonly url: string; readonly stageUrls: Readonly<Record<string, string>> }>;
+  readonly functionUrls: Array<FunctionUrlPlan & { readonly url: string }>;
   readonly outputs: OutputPlan[];
   readonly notes: string[];
+  /** The stacks the plan covers, the leading one first (its outputs configure the page). */
+  readonly stacks: readonly string[];
 }
 
 export interface PlanOptions {
@@ -94,6 +113,10 @@ export interface PlanOptions {
   readonly ignoreTypes?: readonly string[];
   /** Values of template parameters, for every stack that declares them. */
   readonly parameters?: Readonly<Record<string, string>>;
+  /** The run's gateway, where HTTP APIs and Function URLs are served. Default http://127.0.0.1:3000. */
+  readonly gatewayEndpoint?: string;
+  /** The stack whose outputs lead (the page's); default the first. */
+  readonly leadStack?: string;
   queueUrl(queueName: string): string;
 }
 
@@ -114,6 +137,12 @@ const USED_PROPERTIES: Record<string, readonly string[]> = {
   'AWS::S3::Bucket': ['BucketName'],
   'AWS::SQS::Queue': ['QueueName', 'VisibilityTimeout', 'MessageRetentionPeriod', 'DelaySeconds', 'ReceiveMessageWaitTimeSeconds', 'MaximumMessageSize', 'RedrivePolicy'],
   'AWS::Lambda::Function': ['Code', 'Handler', 'Runtime', 'Environment', 'Timeout', 'MemorySize', 'FunctionName', 'ReservedConcurrentExecutions', 'Role', 'Description', 'LoggingConfig', 'Architectures'],
+  'AWS::IoT::TopicRule': ['RuleName', 'TopicRulePayload'],
+  'AWS::ApiGatewayV2::Api': ['Name', 'ProtocolType', 'CorsConfiguration', 'Description'],
+  'AWS::ApiGatewayV2::Stage': ['ApiId', 'StageName', 'StageVariables', 'AutoDeploy'],
+  'AWS::ApiGatewayV2::Route': ['ApiId', 'RouteKey', 'Target', 'AuthorizationType'],
+  'AWS::ApiGatewayV2::Integration': ['ApiId', 'IntegrationType', 'IntegrationUri', 'PayloadFormatVersion', 'TimeoutInMillis', 'IntegrationMethod'],
+  'AWS::Lambda::Url': ['TargetFunctionArn', 'AuthType', 'Cors', 'InvokeMode'],
 };
 
 /** Function properties that would change what the code does: the run refuses them rather than run different code. */
@@ -130,6 +159,7 @@ export function planDeployment(stacks: readonly StackArtifact[], options: PlanOp
     partition: 'aws',
     urlSuffix: 'amazonaws.com',
     queueUrl: options.queueUrl,
+    gatewayEndpoint: options.gatewayEndpoint ?? 'http://127.0.0.1:3000',
     exports,
     ignoredTypes,
     note: (m) => {
@@ -139,7 +169,22 @@ export function planDeployment(stacks: readonly StackArtifact[], options: PlanOp
       }
     },
   };
-  const plan: Plan = { resources: [], streams: [], tables: [], buckets: [], queues: [], functions: [], mappings: [], outputs: [], notes };
+  const plan: Plan = {
+    resources: [],
+    streams: [],
+    tables: [],
+    buckets: [],
+    queues: [],
+    functions: [],
+    mappings: [],
+    consumers: [],
+    topicRules: [],
+    httpApis: [],
+    functionUrls: [],
+    outputs: [],
+    notes,
+    stacks: [...stacks.map((st) => st.stackName)].sort((a, b) => Number(b === options.leadStack) - Number(a === options.leadStack)),
+  };
 
   const models: StackModel[] = [];
   for (const stack of stacks) {
@@ -169,7 +214,7 @@ export function planDeployment(stacks: readonly StackArtifact[], options: PlanOp
   // pipeline without one of its parts would be worse than not running it.
   for (const { model, logicalId } of all) {
     const type = model.resources.get(logicalId)!.Type;
-    if (RUN_TYPES[type] || type === 'AWS::CloudFormation::Stack' || isDeployTimeOnly(type) || ignoredTypes.has(type)) continue;
+    if (RUN_TYPES[type] || type === 'AWS::CloudFormation::Stack' || isDeployTimeOnly(type) || NOT_EMULATED[type] || ignoredTypes.has(type)) continue;
     throw new LocalRunError(
       `${model.path(logicalId)} is a ${type}, which the local run cannot emulate: pass --ignore-type ${type} to run without it`,
     );
@@ -192,8 +237,9 @@ export function planDeployment(stacks: readonly StackArtifact[], options: PlanOp
       plan.resources.push({ path: p, type, physicalId: model.nested(logicalId).stackName, action: 'run' });
       continue;
     }
-    if (!RUN_TYPES[type]) {
-      plan.resources.push({ path: p, type, action: 'not run locally' });
+    if (!RUN_TYPES[type] || ignoredTypes.has(type)) {
+      const reason = ignoredTypes.has(type) ? undefined : NOT_EMULATED[type];
+      plan.resources.push({ path: p, type, action: reason ? 'not emulated' : 'not run locally', reason });
       continue;
     }
     if (type === 'AWS::Lambda::Function' && providers.has(p)) {
@@ -210,8 +256,16 @@ export function planDeployment(stacks: readonly StackArtifact[], options: PlanOp
       case 'AWS::S3::Bucket': plan.buckets.push({ path: p, name }); break;
       case 'AWS::SQS::Queue': plan.queues.push(planQueue(model, logicalId)); break;
       case 'AWS::Lambda::Function': plan.functions.push(planFunction(model, logicalId, stacksOf(model, stacks))); break;
-      case 'AWS::Lambda::EventSourceMapping': break; // below, once every function and stream is known
-      case 'AWS::Kinesis::StreamConsumer': break; // a mapping on it reads its stream
+      case 'AWS::Kinesis::StreamConsumer': plan.consumers.push(planConsumer(model, logicalId)); break;
+      // Below, once every function and stream is known.
+      case 'AWS::Lambda::EventSourceMapping':
+      case 'AWS::IoT::TopicRule':
+      case 'AWS::ApiGatewayV2::Api':
+      case 'AWS::ApiGatewayV2::Stage':
+      case 'AWS::ApiGatewayV2::Route':
+      case 'AWS::ApiGatewayV2::Integration':
+      case 'AWS::Lambda::Url':
+        break;
     }
     plan.resources.push({ path: p, type, physicalId: type === 'AWS::SQS::Queue' ? options.queueUrl(name) : name, action: 'run', notEmulated });
   }
@@ -226,19 +280,205 @@ export function planDeployment(stacks: readonly StackArtifact[], options: PlanOp
     }
   }
 
+  const gateway = run.gatewayEndpoint;
+  const runsHere = ({ model, logicalId }: { model: StackModel; logicalId: string }) => !ignoredTypes.has(model.resources.get(logicalId)!.Type);
+  const ofType = (type: string) => all.filter((r) => r.model.resources.get(r.logicalId)!.Type === type && runsHere(r));
+  for (const r of ofType('AWS::IoT::TopicRule')) plan.topicRules.push(planTopicRule(r.model, r.logicalId, plan));
+  for (const r of ofType('AWS::ApiGatewayV2::Api')) {
+    const api = planHttpApi(r.model, r.logicalId, plan, all.filter(runsHere));
+    const base = `${gateway}${HTTP_API_PREFIX}${api.apiId}`;
+    const stageUrls = Object.fromEntries(api.stages.map((st) => [st.name, st.name === '$default' ? `${base}/` : `${base}/${st.name}/`]));
+    plan.httpApis.push({ ...api, url: `${base}/`, stageUrls });
+  }
+  for (const r of ofType('AWS::Lambda::Url')) {
+    const u = planFunctionUrl(r.model, r.logicalId, plan);
+    plan.functionUrls.push({ ...u, url: `${gateway}${FUNCTION_URL_PREFIX}${u.urlId}/` });
+  }
+
   for (const model of models) {
     for (const key of Object.keys(model.source.template.Outputs ?? {})) {
       const out = model.source.template.Outputs![key];
       if (out.Condition && !model.condition(out.Condition)) continue;
       try {
-        const value = model.output(key, `output ${key}`);
-        plan.outputs.push({ stack: model.stackName, key, value: typeof value === 'string' ? value : JSON.stringify(value) });
+        const raw = model.output(key, `output ${key}`);
+        const value = typeof raw === 'string' ? raw : JSON.stringify(raw);
+        // An HTTP API's AWS endpoint, as the stage's URL is built, names the local API here.
+        let local = value;
+        for (const api of plan.httpApis) {
+          local = local.split(`https://${api.apiId}.execute-api.${run.region}.${run.urlSuffix}`).join(`${gateway}${HTTP_API_PREFIX}${api.apiId}`);
+        }
+        plan.outputs.push({ stack: model.stackName, key, value, ...(local !== value ? { localValue: local } : {}) });
       } catch (err) {
         plan.outputs.push({ stack: model.stackName, key, error: (err as Error).message });
       }
     }
   }
   return plan;
+}
+
+function planConsumer(model: StackModel, logicalId: string): ConsumerPlan {
+  const streamArn = String(model.property(logicalId, 'StreamARN') ?? '');
+  return { path: model.path(logicalId), name: model.physicalName(logicalId), streamName: streamArn.split('/').pop() ?? streamArn };
+}
+
+/** The rule as the rules engine runs it: its SQL parsed, its Kinesis actions' templates parsed, its error action. */
+function planTopicRule(model: StackModel, logicalId: string, plan: Plan): TopicRulePlan {
+  const p = model.path(logicalId);
+  const raw = (model.resources.get(logicalId)!.Properties?.TopicRulePayload ?? {}) as Record<string, unknown>;
+  const get = (v: unknown, what: string) => model.resolve(v, `${p} ${what}`);
+  const runWithout = 'pass --ignore-type AWS::IoT::TopicRule to run without the rule';
+  const sqlText = String(get(raw.Sql, 'Sql') ?? '');
+  const version = String(get(raw.AwsIotSqlVersion, 'AwsIotSqlVersion') ?? '2015-10-08');
+  if (version !== '2016-03-23' && version !== '2015-10-08') {
+    throw new LocalRunError(`${p}: AwsIotSqlVersion ${version} is not evaluated locally (2016-03-23 and 2015-10-08 are); ${runWithout}`);
+  }
+  let sql;
+  try {
+    sql = parseRuleSql(sqlText);
+  } catch (err) {
+    if (!(err instanceof IotSqlError)) throw err;
+    throw new LocalRunError(`${p}: in its SQL "${sqlText}", ${err.message}; ${runWithout}`);
+  }
+  const template = (text: string, field: string) => {
+    try {
+      return parseTemplate(text);
+    } catch (err) {
+      if (!(err instanceof IotSqlError)) throw err;
+      throw new LocalRunError(`${p}: its ${field} "${text}": ${err.message}; ${runWithout}`);
+    }
+  };
+  const kinesisActions: KinesisActionPlan[] = [];
+  const actions = (raw.Actions ?? []) as Array<Record<string, Record<string, unknown>>>;
+  for (const [i, action] of actions.entries()) {
+    for (const [kind, settings] of Object.entries(action)) {
+      if (kind !== 'Kinesis') throw new LocalRunError(`${p}: its ${kind} action is not run locally (the Kinesis action is); ${runWithout}`);
+      const streamText = String(get(settings.StreamName, `Actions[${i}].Kinesis.StreamName`));
+      const streamName = template(streamText, `Actions[${i}].Kinesis.StreamName`);
+      if (streamName.every((part) => typeof part === 'string') && !plan.streams.some((st) => st.name === streamText)) {
+        throw new LocalRunError(`${p}: its Kinesis action puts on the stream ${streamText}, which this cloud assembly does not create`);
+      }
+      const keyText = settings.PartitionKey === undefined ? undefined : String(get(settings.PartitionKey, `Actions[${i}].Kinesis.PartitionKey`));
+      kinesisActions.push({
+        streamName,
+        partitionKey: keyText === undefined ? undefined : template(keyText, `Actions[${i}].Kinesis.PartitionKey`),
+        partitionKeyText: keyText,
+      });
+    }
+  }
+  let errorAction: ErrorActionPlan | undefined;
+  const errorRaw = raw.ErrorAction as Record<string, Record<string, unknown>> | undefined;
+  if (errorRaw) {
+    const [kind, settings] = Object.entries(errorRaw)[0] ?? [];
+    errorAction = kind === 'CloudwatchLogs'
+      ? { kind: 'cloudwatch-logs', logGroupName: String(model.resolveQuietly(settings.LogGroupName, `${p} ErrorAction.CloudwatchLogs.LogGroupName`)) }
+      : { kind: 'not run', type: String(kind) };
+  }
+  const disabled = get(raw.RuleDisabled, 'RuleDisabled');
+  return {
+    path: p,
+    ruleName: model.physicalName(logicalId),
+    sqlText,
+    sql,
+    enabled: !(disabled === true || disabled === 'true'),
+    kinesisActions,
+    errorAction,
+  };
+}
+
+function planCors(raw: Record<string, unknown> | undefined): CorsPlan | undefined {
+  if (!raw) return undefined;
+  const list = (v: unknown) => ((v as unknown[] | undefined) ?? []).map(String);
+  return {
+    allowOrigins: list(raw.AllowOrigins),
+    allowMethods: list(raw.AllowMethods).map((m) => m.toUpperCase()),
+    allowHeaders: list(raw.AllowHeaders),
+    exposeHeaders: list(raw.ExposeHeaders),
+    allowCredentials: raw.AllowCredentials === true || raw.AllowCredentials === 'true',
+    maxAgeSeconds: raw.MaxAge === undefined ? undefined : Number(raw.MaxAge),
+  };
+}
+
+/** The function a Lambda ARN, an API Gateway invocation URI or a name names, if it runs locally. */
+function functionOf(plan: Plan, ref: string): FunctionPlan | undefined {
+  const arn = /functions\/(arn:[^/]+)\/invocations$/.exec(ref)?.[1] ?? ref;
+  const name = arn.startsWith('arn:') ? arn.split(':')[6] : arn.split(':')[0];
+  return plan.functions.find((f) => f.name === name);
+}
+
+/** An HTTP API with its stages, and its routes each with its Lambda proxy integration. */
+function planHttpApi(model: StackModel, logicalId: string, plan: Plan, all: ReadonlyArray<{ model: StackModel; logicalId: string }>): HttpApiPlan {
+  const p = model.path(logicalId);
+  const raw = model.resources.get(logicalId)!.Properties ?? {};
+  const protocol = String(model.property(logicalId, 'ProtocolType') ?? 'HTTP');
+  if (protocol !== 'HTTP') throw new LocalRunError(`${p}: ${protocol} APIs are not served locally (HTTP APIs are)`);
+  for (const key of ['Body', 'BodyS3Location', 'Target', 'RouteKey']) {
+    if (raw[key] !== undefined) throw new LocalRunError(`${p}: an API defined by ${key} is not served locally; define its routes and integrations as resources`);
+  }
+  const apiId = String(model.ref(logicalId, p));
+  const children = (type: string) => all.filter((r) => r.model === model && model.resources.get(r.logicalId)!.Type === type
+    && String(model.property(r.logicalId, 'ApiId')) === apiId);
+  const integrations = new Map<string, { path: string; functionName: string; timeoutMs: number }>();
+  for (const { logicalId: id } of children('AWS::ApiGatewayV2::Integration')) {
+    const ip = model.path(id);
+    const type = String(model.property(id, 'IntegrationType'));
+    if (type !== 'AWS_PROXY') throw new LocalRunError(`${ip}: ${type} integrations are not served locally (Lambda proxy integrations, AWS_PROXY, are)`);
+    const version = String(model.property(id, 'PayloadFormatVersion') ?? '1.0');
+    if (version !== '2.0') throw new LocalRunError(`${ip}: payload format ${version} is not served locally (2.0 is)`);
+    const uri = String(model.property(id, 'IntegrationUri') ?? '');
+    const fn = functionOf(plan, uri);
+    if (!fn) throw new LocalRunError(`${ip}: its IntegrationUri ${uri} is not a function of this cloud assembly that runs locally`);
+    const timeout = model.property(id, 'TimeoutInMillis');
+    integrations.set(String(model.ref(id, ip)), { path: ip, functionName: fn.name, timeoutMs: timeout === undefined ? 30_000 : Number(timeout) });
+  }
+  const routes: HttpRoutePlan[] = [];
+  for (const { logicalId: id } of children('AWS::ApiGatewayV2::Route')) {
+    const rp = model.path(id);
+    const routeKey = String(model.property(id, 'RouteKey'));
+    if (routeKey !== '$default' && !/^(ANY|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) \/\S*$/.test(routeKey)) {
+      throw new LocalRunError(`${rp}: the route key ${routeKey} is not "METHOD /path" or $default`);
+    }
+    const target = String(model.property(id, 'Target') ?? '');
+    const integration = integrations.get(target.replace(/^integrations\//, ''));
+    if (!integration) throw new LocalRunError(`${rp}: its Target ${target || '(none)'} is not an integration of ${p} that runs locally`);
+    routes.push({
+      path: rp,
+      routeKey,
+      authorizationType: String(model.property(id, 'AuthorizationType') ?? 'NONE'),
+      functionName: integration.functionName,
+      timeoutMs: integration.timeoutMs,
+    });
+  }
+  const stages = children('AWS::ApiGatewayV2::Stage').map(({ logicalId: id }) => ({
+    name: String(model.property(id, 'StageName')),
+    variables: Object.fromEntries(Object.entries((model.property(id, 'StageVariables') ?? {}) as Record<string, unknown>).map(([k, v]) => [k, String(v)])),
+  }));
+  if (stages.length === 0) plan.notes.push(`${p} has no stage: it answers nothing, as in AWS`);
+  return {
+    path: p,
+    apiId,
+    name: String(model.property(logicalId, 'Name') ?? logicalId),
+    stages,
+    routes,
+    cors: planCors(model.property(logicalId, 'CorsConfiguration') as Record<string, unknown> | undefined),
+  };
+}
+
+function planFunctionUrl(model: StackModel, logicalId: string, plan: Plan): FunctionUrlPlan {
+  const p = model.path(logicalId);
+  const target = String(model.property(logicalId, 'TargetFunctionArn') ?? '');
+  const fn = functionOf(plan, target);
+  if (!fn) throw new LocalRunError(`${p}: its TargetFunctionArn ${target} is not a function of this cloud assembly that runs locally`);
+  const qualifier = model.property(logicalId, 'Qualifier');
+  if (qualifier !== undefined && qualifier !== '$LATEST') throw new LocalRunError(`${p}: a Function URL of an alias or version (Qualifier ${qualifier}) is not served locally`);
+  const mode = String(model.property(logicalId, 'InvokeMode') ?? 'BUFFERED');
+  if (mode !== 'BUFFERED') throw new LocalRunError(`${p}: InvokeMode ${mode} is not served locally (BUFFERED is)`);
+  return {
+    path: p,
+    urlId: functionUrlId({ stackName: model.stackName, logicalId }),
+    functionName: fn.name,
+    authType: String(model.property(logicalId, 'AuthType') ?? 'NONE'),
+    cors: planCors(model.property(logicalId, 'Cors') as Record<string, unknown> | undefined),
+  };
 }
 
 function stacksOf(model: StackModel, stacks: readonly StackArtifact[]): StackArtifact {

@@ -7,7 +7,12 @@
  *   `sam local start-lambda` offers) and ListFunctions;
  * - SQS and CloudWatch (the run's own endpoints, AWS JSON 1.0);
  * - Kinesis and DynamoDB, passed through to kinesalite and dynalite, which
- *   send no CORS headers themselves.
+ *   send no CORS headers themselves;
+ * - AWS IoT Core's Publish (`POST /topics/<topic>`), into the topic rules.
+ *
+ * And the app's own HTTP endpoints, with the CORS their templates configure:
+ * HTTP APIs under `/http-apis/<api id>/` and Function URLs under
+ * `/function-urls/<url id>/`.
  *
  * Requests are told apart by their X-Amz-Target header or their path, so one
  * endpoint serves every SDK client.
@@ -17,6 +22,8 @@ import * as http from 'http';
 import { AddressInfo } from 'net';
 import * as path from 'path';
 import { AwsJsonService, readBody, serveAwsJson } from './aws-json';
+import { HttpEndpoints } from './http-endpoints';
+import { IotRules } from './iot-rules';
 import { InvokeResult } from './lambda-runtime';
 
 export interface LambdaApi {
@@ -30,6 +37,10 @@ export interface GatewayOptions {
   readonly pageDirectory: string;
   readonly config: () => unknown;
   readonly services: readonly AwsJsonService[];
+  /** The topic rules, once the run has planned them. */
+  readonly iot?: () => IotRules | undefined;
+  /** HTTP APIs and Function URLs, once the run has planned them. */
+  readonly http?: () => HttpEndpoints | undefined;
   /** X-Amz-Target prefix to upstream endpoint, passed through unchanged. */
   readonly passThrough: Readonly<Record<string, () => string>>;
   readonly lambda: LambdaApi;
@@ -111,6 +122,9 @@ export class Gateway {
 
   private async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://local');
+    // The app's HTTP endpoints answer CORS as their templates say, not as the gateway does.
+    const endpoints = this.options.http?.();
+    if (endpoints && await endpoints.serve(req, res, url)) return;
     if (req.method === 'OPTIONS') {
       res.writeHead(204, {
         ...this.cors(req),
@@ -130,6 +144,8 @@ export class Gateway {
       if (upstream) return this.forward(req, res, upstream());
       return this.sendJson(req, res, 400, { __type: 'UnknownOperationException', message: `no local service answers ${target}` });
     }
+    const iot = this.options.iot?.();
+    if (iot && await iot.serve(req, res, url, this.cors(req))) return;
     const invoke = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/.exec(url.pathname);
     if (invoke && req.method === 'POST') return this.invoke(req, res, decodeURIComponent(invoke[1]), url);
     if (/^\/2015-03-31\/functions\/?$/.test(url.pathname) && req.method === 'GET') {

@@ -3,7 +3,9 @@
  * kinesalite, s3rver, and its own SQS and CloudWatch endpoints) on 127.0.0.1,
  * creates the streams, tables, buckets and queues the templates declare, runs
  * each function from its asset in processes of its own, polls the stream for
- * each event source mapping, and serves the test page with its config.
+ * each event source mapping, runs the IoT topic rules behind a Publish
+ * endpoint, serves HTTP APIs and Function URLs, and serves the test page with
+ * its config.
  */
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, WriteStream, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
@@ -14,21 +16,33 @@ import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/cl
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { FaultKind, FaultProxy } from '../fault-proxy';
 import { ACCOUNT, CREDENTIALS, LocalServer, REGION, S3Server, startDynalite, startKinesalite, startS3rver } from '../servers';
-import { readCloudAssembly } from './assembly';
+import { readCloudAssembly, selectStacks } from './assembly';
 import { CloudWatchServer, MetricsSnapshot } from './cloudwatch-server';
 import { planDeployment, Plan } from './deployment';
 import { LocalRunError } from './errors';
 import { CheckpointStore, EventSourceMappingPoller, MappingStats } from './event-source-mapping';
 import { Gateway } from './gateway';
+import { HttpEndpoints } from './http-endpoints';
+import { ErrorActionMessage, IotRules, RuleStats } from './iot-rules';
+import { topicFilterProblem } from './iot-sql';
 import { bootstrapFile, CpuLimiter, FunctionPool, FunctionStats } from './lambda-runtime';
 import { DEFAULT_METRIC, MetricConfig, OUTPUT_NAMES, PageConfig } from './page-config';
-import { DeviceSimulator, PutReading, SimulatorOptions, SimulatorStats } from './simulator';
+import { DeviceSimulator, PutReading, ReadingSink, SimulatorOptions, SimulatorStats, streamSink, topicSink } from './simulator';
 import { SqsServer, SqsSnapshot } from './sqs-server';
 import { keyString, tableWriteObserver } from './table-writes';
 
 export interface LocalRunOptions {
   /** The cloud assembly directory (`cdk.out`). */
   readonly cdkOut: string;
+  /**
+   * The stacks to run (name, artifact id or display name), with their nested
+   * stacks and the stacks they depend on; the first leads (the page and the
+   * simulator use its outputs). Default: `defaultStack`, or the assembly's
+   * only stack; several stacks and no choice is an error listing them.
+   */
+  readonly stacks?: readonly string[];
+  /** The stack to run when `stacks` names none. */
+  readonly defaultStack?: string;
   /** The page and the AWS endpoints it uses; 0 picks a free port. Default 3000. */
   readonly port?: number;
   readonly dynamodbPort?: number;
@@ -72,6 +86,15 @@ export interface RunSnapshot {
   readonly mappings: ReadonlyArray<{ readonly path: string; readonly functionName: string; readonly stats: MappingStats; readonly pending: number }>;
   readonly functions: ReadonlyArray<{ readonly name: string; readonly path: string; readonly stats: FunctionStats }>;
   readonly metrics: { readonly putMetricData: number; readonly emfLines: number };
+  readonly topicRules: ReadonlyArray<{ readonly name: string; readonly path: string; readonly stats: RuleStats }>;
+}
+
+/** How the simulator's devices send their readings. */
+export interface SimulatorIngress {
+  /** `stream`: PutRecords on the stream (default); `iot`: publish to AWS IoT Core, through the stack's topic rule. */
+  readonly ingress?: 'stream' | 'iot';
+  /** For `iot`: the topic, `{sensor}` standing for the sensor id. Default: the topic rule's filter, each `+` (or `#`) the sensor id. */
+  readonly topic?: string;
 }
 
 interface PersistedState {
@@ -82,10 +105,10 @@ interface PersistedState {
 
 export class LocalRun {
   static async start(options: LocalRunOptions): Promise<LocalRun> {
-    const stacks = readCloudAssembly(options.cdkOut);
+    const selected = selectStacks(readCloudAssembly(options.cdkOut), options.stacks ?? [], options.defaultStack);
     const run = new LocalRun(options);
     try {
-      await run.startAll(stacks);
+      await run.startAll(selected.stacks, selected.lead.stackName);
     } catch (err) {
       await run.stop().catch(() => undefined);
       throw err;
@@ -103,7 +126,13 @@ export class LocalRun {
   readonly cpu: CpuLimiter;
   readonly logDirectory: string;
   simulator?: DeviceSimulator;
+  /** The stream the simulator's readings reach. */
+  simulatorStream?: string;
   faultProxy?: FaultProxy;
+  iot?: IotRules;
+  http?: HttpEndpoints;
+  /** Messages the topic rules' CloudWatch Logs error actions received (the newest 10,000). */
+  readonly errorActionMessages: Array<{ readonly logGroupName: string; readonly message: ErrorActionMessage }> = [];
   private gateway?: Gateway;
   private dynamo?: LocalServer;
   private kinesis?: LocalServer;
@@ -150,7 +179,7 @@ export class LocalRun {
     (this.options.onWarning ?? ((m: string) => process.emitWarning(m)))(message);
   }
 
-  private async startAll(stacks: ReturnType<typeof readCloudAssembly>): Promise<void> {
+  private async startAll(stacks: ReturnType<typeof readCloudAssembly>, leadStack: string): Promise<void> {
     const dataDir = this.options.dataDir ? path.resolve(this.options.dataDir) : undefined;
     const state = dataDir ? this.loadState(dataDir) : {};
     if (state.sqs) this.sqs.restore(state.sqs);
@@ -162,6 +191,8 @@ export class LocalRun {
       pageDirectory: this.options.pageDirectory ?? path.resolve(__dirname, '..', '..', 'page'),
       config: () => this.pageConfig,
       services: [this.sqs, this.cloudwatch],
+      iot: () => this.iot,
+      http: () => this.http,
       passThrough: {
         Kinesis_20131202: () => this.kinesis!.endpoint,
         DynamoDB_20120810: () => this.dynamo!.endpoint,
@@ -187,6 +218,8 @@ export class LocalRun {
       region: this.region,
       account: ACCOUNT,
       queueUrl: (name) => this.sqs.queueUrl(name),
+      gatewayEndpoint: this.endpoint,
+      leadStack,
       ignoreTypes: this.options.ignoreTypes,
       parameters: this.options.parameters,
     });
@@ -200,7 +233,8 @@ export class LocalRun {
     this.s3 = await listenOrExplain('S3', this.options.s3Port ?? 0, '--s3-port', (port) => startS3rver((req) => {
       if (req.method !== 'PUT') return;
       const [bucket, ...key] = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).slice(1).split('/');
-      if (bucket && key.length) this.objectsPut[bucket] = (this.objectsPut[bucket] ?? 0) + 1;
+      // PUT /bucket/ creates the bucket: only a key makes an object.
+      if (bucket && key.join('/')) this.objectsPut[bucket] = (this.objectsPut[bucket] ?? 0) + 1;
     }, { port, directory: sub('s3') }));
     if (this.options.faults) {
       this.faultProxy = await FaultProxy.start({
@@ -229,6 +263,17 @@ export class LocalRun {
 
     await this.createResources();
     this.startFunctions();
+    this.iot = new IotRules(this.plan.topicRules, {
+      kinesis: this.kinesisClient,
+      logError: (logGroupName, message) => this.onErrorAction(logGroupName, message),
+      warn: (m) => this.warn(m),
+    });
+    this.http = new HttpEndpoints(this.plan.httpApis, this.plan.functionUrls, {
+      region: this.region,
+      account: ACCOUNT,
+      invoke: (name, payload) => this.pools.get(name)!.invoke(payload),
+      warn: (m) => this.warn(m),
+    });
     this.pageConfig = this.makePageConfig();
     await this.startMappings();
     if (dataDir) this.saveTimer = setInterval(() => this.saveState(dataDir), 5_000);
@@ -329,7 +374,10 @@ export class LocalRun {
   }
 
   private makePageConfig(): PageConfig {
-    const outputs = new Map(this.plan.outputs.filter((o) => o.value !== undefined).map((o) => [o.key, o.value!]));
+    // The leading stack's outputs come last, so that they win.
+    const lead = this.plan.stacks[0];
+    const ordered = [...this.plan.outputs.filter((o) => o.stack !== lead), ...this.plan.outputs.filter((o) => o.stack === lead)];
+    const outputs = new Map(ordered.filter((o) => o.value !== undefined).map((o) => [o.key, o.value!]));
     const targets = new Set(this.plan.mappings.map((m) => m.functionName));
     const direct = this.plan.functions.filter((f) => !targets.has(f.name));
     const queryFunctionName = this.options.queryFunction
@@ -358,10 +406,22 @@ export class LocalRun {
   private log(functionName: string, line: string): void {
     let stream = this.logs.get(functionName);
     if (!stream) {
-      stream = createWriteStream(path.join(this.logDirectory, `${functionName}.log`), { flags: 'a' });
+      stream = createWriteStream(this.logFile(functionName), { flags: 'a' });
       this.logs.set(functionName, stream);
     }
     stream.write(line + '\n');
+  }
+
+  /** The file a function's log, or a log group's, is written to. */
+  logFile(name: string): string {
+    return path.join(this.logDirectory, `${name.replace(/^\/+/, '').replace(/[^A-Za-z0-9._-]/g, '_')}.log`);
+  }
+
+  /** A topic rule's CloudWatch Logs error action: one JSON line per message, in the log group's file. */
+  private onErrorAction(logGroupName: string, message: ErrorActionMessage): void {
+    this.log(logGroupName, JSON.stringify(message));
+    if (this.errorActionMessages.length >= 10_000) this.errorActionMessages.splice(0, 5_000);
+    this.errorActionMessages.push({ logGroupName, message });
   }
 
   private onTableWrite(table: string, items: readonly Record<string, { S?: string; N?: string }>[], at: number): void {
@@ -384,16 +444,45 @@ export class LocalRun {
     }
   }
 
-  /** Starts the device simulator on the page's stream; put-to-stored latency is measured for its readings. */
-  startSimulator(options: SimulatorOptions, onPut?: (readings: readonly PutReading[]) => void): DeviceSimulator {
-    if (!this.pageConfig.streamName) throw new LocalRunError('the simulator needs a stream: the app has none the run could pick');
-    this.simulator = new DeviceSimulator(this.kinesisClient!, this.pageConfig.streamName, options, (readings: readonly PutReading[]) => {
+  /**
+   * Starts the device simulator: on the page's stream, or (`ingress: 'iot'`)
+   * published to the local AWS IoT Core, through the stack's topic rule;
+   * put-to-stored latency is measured for its readings.
+   */
+  startSimulator(options: SimulatorOptions, onPut?: (readings: readonly PutReading[]) => void, via: SimulatorIngress = {}): DeviceSimulator {
+    let sink: ReadingSink;
+    if (via.ingress === 'iot') {
+      const rules = this.plan.topicRules.filter((r) => r.enabled);
+      if (rules.length === 0) throw new LocalRunError('--ingress iot needs an enabled AWS::IoT::TopicRule in the stacks that run: they have none');
+      let topic = via.topic;
+      if (topic === undefined) {
+        if (rules.length > 1) throw new LocalRunError(`--ingress iot: the stacks have ${rules.length} topic rules (${rules.map((r) => r.sql.topicFilter).join(', ')}): name the topic with --topic, {sensor} standing for the sensor id`);
+        topic = rules[0].sql.topicFilter.split('/').map((level) => (level === '+' || level === '#' ? '{sensor}' : level)).join('/');
+      }
+      if (!topic.includes('{sensor}') || topicFilterProblem(topic.replace(/\{sensor\}/g, 's')) !== undefined || /[+#]/.test(topic)) {
+        throw new LocalRunError(`--topic ${topic}: give a topic with {sensor} where the sensor id goes, and no wildcard (for example sensors/{sensor}/readings)`);
+      }
+      const template = topic;
+      const streams = new Set(rules.flatMap((r) => r.kinesisActions.map((a) => (a.streamName.every((part) => typeof part === 'string') ? a.streamName.join('') : '?'))));
+      this.simulatorStream = streams.size === 1 && !streams.has('?') ? [...streams][0] : undefined;
+      sink = topicSink((t, payload) => this.iot!.publish(t, payload), (sensor) => template.replace(/\{sensor\}/g, sensor), `publish to AWS IoT Core on ${template}`);
+    } else {
+      if (!this.pageConfig.streamName) throw new LocalRunError('the simulator needs a stream: the app has none the run could pick');
+      this.simulatorStream = this.pageConfig.streamName;
+      sink = streamSink(this.kinesisClient!, this.pageConfig.streamName);
+    }
+    this.simulator = new DeviceSimulator(sink, options, (readings: readonly PutReading[]) => {
       if (!this.firstPutAt) this.firstPutAt = readings[0].putAt;
       for (const r of readings) this.awaitingWrite.set(`${r.sensorId}|${r.timestamp}`, r.putAt);
       onPut?.(readings);
     });
     this.simulator.start();
     return this.simulator;
+  }
+
+  /** How the simulator sends its readings. */
+  get simulatorSink(): string | undefined {
+    return this.simulator?.sinkDescription;
   }
 
   /** Put-to-stored latencies (ms) of the simulator's valid readings, in the order they were stored. */
@@ -406,9 +495,14 @@ export class LocalRun {
     return this.firstPutAt && this.lastWriteAt > this.firstPutAt ? this.lastWriteAt - this.firstPutAt : 0;
   }
 
-  /** Resolves once every mapping has finished every record it read and read at least `records`. */
-  async waitUntilProcessed(records: number, timeoutMs: number): Promise<void> {
-    const done = () => this.pollers.every((p) => p.stats.recordsRead >= records && p.pendingRecords === 0);
+  /**
+   * Resolves once every mapping of the stream (the simulator's, else the
+   * page's) has finished every record it read and read at least `records`.
+   */
+  async waitUntilProcessed(records: number, timeoutMs: number, streamName = this.simulatorStream ?? this.pageConfig.streamName): Promise<void> {
+    const ofStream = this.pollers.filter((p) => p.spec.streamName === streamName);
+    const pollers = ofStream.length ? ofStream : this.pollers;
+    const done = () => pollers.every((p) => p.stats.recordsRead >= records && p.pendingRecords === 0);
     await until(async () => done(), `the event source mappings to process ${records} records`, timeoutMs, 100);
   }
 
@@ -422,6 +516,7 @@ export class LocalRun {
       mappings: this.pollers.map((p) => ({ path: p.spec.path, functionName: p.spec.functionName, stats: { ...p.stats }, pending: p.pendingRecords })),
       functions: [...this.pools.values()].map((p) => ({ name: p.spec.name, path: p.spec.path, stats: { ...p.stats } })),
       metrics: { ...this.cloudwatch.counts },
+      topicRules: this.plan.topicRules.map((r) => ({ name: r.ruleName, path: r.path, stats: { ...this.iot!.stats.get(r.ruleName)! } })),
     };
   }
 

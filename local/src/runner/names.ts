@@ -21,6 +21,8 @@ export interface NameRules {
   readonly maxLength: number;
   /** S3 bucket names are lower case. */
   readonly lowerCase?: boolean;
+  /** Names of letters, digits and underscores (IoT rule names): "_" stands for "-" and anything else. */
+  readonly underscores?: boolean;
 }
 
 /**
@@ -40,5 +42,6 @@ export function physicalName(stackName: string, logicalId: string, rules: NameRu
   }
   let name = `${stack}-${logical}-${suffix}`;
   if (rules.lowerCase) name = name.toLowerCase().replace(/[^a-z0-9.-]/g, '-');
+  if (rules.underscores) name = name.replace(/[^A-Za-z0-9_]/g, '_');
   return name;
 }

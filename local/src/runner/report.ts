@@ -6,12 +6,16 @@ const n = (v: number) => v.toLocaleString('en-US');
 /** A logical id without the hash CDK appends (`PipelineStreamDD609695` → `PipelineStream`). */
 export function shortName(logicalPath: string): string {
   const id = logicalPath.split('/').pop() ?? logicalPath;
-  return id.replace(/[0-9A-F]{8}$/, '').replace(/KinesisEventSource.*$/, '') || id;
+  return id.replace(/[0-9A-F]{8}$/, '').replace(/Kinesis(Consumer)?EventSource.*$/, '') || id;
 }
 
 export function startupReport(run: LocalRun, cdkOut: string): string[] {
   const plan = run.plan;
-  const lines: string[] = [`Local run of ${cdkOut} (region ${run.region}, account 123456789012)`];
+  const [lead, ...others] = plan.stacks;
+  const lines: string[] = [
+    `Local run of ${cdkOut} (region ${run.region}, account 123456789012)`,
+    `Stacks: ${lead}${others.length ? `, with ${others.join(', ')}` : ''}`,
+  ];
   const row = (kind: string, p: string, detail: string, notEmulated?: readonly string[]) =>
     lines.push(`  ${kind.padEnd(16)} ${p}  ${detail}${notEmulated?.length ? `  (not emulated: ${notEmulated.join(', ')})` : ''}`);
   const notEmulated = (p: string) => plan.resources.find((r) => r.path === p)?.notEmulated;
@@ -24,6 +28,9 @@ export function startupReport(run: LocalRun, cdkOut: string): string[] {
     const runtimeNote = f.runtime === `nodejs${major}.x` ? '' : ` on this machine's Node.js ${process.versions.node}`;
     row('Lambda function', f.path, `${f.runtime}${runtimeNote}, ${f.memoryMb} MB, ${f.timeoutSeconds} s`, notEmulated(f.path));
   }
+  for (const c of plan.consumers) {
+    row('stream consumer', c.path, `${c.name} on ${c.streamName}: enhanced fan-out is read like a shared-throughput consumer locally (polled, no dedicated 2 MB/s per shard)`);
+  }
   for (const m of plan.mappings) {
     const settings = [
       `batch ${m.batchSize}`, m.startingPosition, m.batchingWindowMs ? `window ${m.batchingWindowMs / 1000} s` : undefined,
@@ -33,17 +40,42 @@ export function startupReport(run: LocalRun, cdkOut: string): string[] {
       m.bisectOnError ? 'bisect' : undefined, m.parallelizationFactor > 1 ? `parallelization ${m.parallelizationFactor}` : undefined,
       m.onFailureArn ? `on failure → ${m.onFailureArn.split(':').pop()}` : undefined,
     ].filter(Boolean).join(', ');
-    row('event mapping', m.path.replace(/KinesisEventSource.*$/, '…'), `${m.enabled ? '' : '(disabled) '}${settings}`);
+    row('event mapping', m.path.replace(/Kinesis(Consumer)?EventSource.*$/, '…'), `${m.enabled ? '' : '(disabled) '}${settings}`);
+  }
+  for (const r of plan.topicRules) {
+    const actions = r.kinesisActions.map((a) => `PutRecord on ${a.streamName.map((x) => (typeof x === 'string' ? x : '${…}')).join('')}, key ${a.partitionKeyText ?? 'a new UUID per message'}`).join('; ');
+    const errors = r.errorAction?.kind === 'cloudwatch-logs'
+      ? `failed actions → ${run.logFile(r.errorAction.logGroupName)}`
+      : r.errorAction ? `failed actions reported (its ${r.errorAction.type} error action does not run locally)` : 'failed actions reported (no error action)';
+    row('IoT topic rule', r.path, `${r.enabled ? '' : '(disabled) '}${r.ruleName}: ${r.sqlText} → ${actions}; ${errors}`);
+  }
+  if (plan.topicRules.length) {
+    lines.push(`  ${''.padEnd(16)} publish: POST ${run.endpoint}/topics/<topic> (aws iot-data publish --endpoint-url ${run.endpoint}, or the SDK's IoTDataPlaneClient); no device authentication or IoT policy is checked`);
+  }
+  for (const api of plan.httpApis) {
+    row('HTTP API', api.path, `${api.name}: ${Object.entries(api.stageUrls).map(([stage, url]) => `${url} (${stage})`).join(', ') || 'no stage'}${api.cors ? `, CORS for ${api.cors.allowOrigins.join(' ')}` : ''}`,
+      plan.resources.filter((x) => x.path.startsWith(api.path.split('/')[0] + '/') && x.type.startsWith('AWS::ApiGatewayV2::')).flatMap((x) => x.notEmulated ?? []).filter((v, i, a) => a.indexOf(v) === i));
+    for (const r of api.routes) {
+      lines.push(`  ${''.padEnd(16)}   ${r.routeKey} → ${shortName(plan.functions.find((f) => f.name === r.functionName)?.path ?? r.functionName)}${r.authorizationType !== 'NONE' ? ` (authorization ${r.authorizationType}: not checked locally)` : ''}`);
+    }
+  }
+  for (const u of plan.functionUrls) {
+    row('Function URL', u.path, `${u.url} → ${shortName(plan.functions.find((f) => f.name === u.functionName)?.path ?? u.functionName)}${u.authType !== 'NONE' ? ` (auth ${u.authType}: not checked locally)` : ''}`);
+  }
+  const notEmulatedTypes = plan.resources.filter((r) => r.action === 'not emulated');
+  if (notEmulatedTypes.length) {
+    lines.push('Not emulated (their work does not happen locally):');
+    for (const r of notEmulatedTypes) lines.push(`  ${r.type} ${r.path}: ${r.reason}`);
   }
   const ignored = new Map<string, number>();
-  for (const r of plan.resources) if (r.action !== 'run') ignored.set(`${r.type}${r.action === 'not run locally' ? '' : ` (${r.action})`}`, (ignored.get(`${r.type}${r.action === 'not run locally' ? '' : ` (${r.action})`}`) ?? 0) + 1);
+  for (const r of plan.resources) if (r.action !== 'run' && r.action !== 'not emulated') ignored.set(`${r.type}${r.action === 'not run locally' ? '' : ` (${r.action})`}`, (ignored.get(`${r.type}${r.action === 'not run locally' ? '' : ` (${r.action})`}`) ?? 0) + 1);
   if (ignored.size) {
     lines.push('Not run locally (they matter at deploy time only):');
     for (const [type, count] of [...ignored.entries()].sort()) lines.push(`  ${String(count).padStart(3)}  ${type}`);
   }
   if (plan.outputs.length) {
     lines.push('Outputs:');
-    for (const o of plan.outputs) lines.push(`  ${o.stack}.${o.key} = ${o.value ?? `(not resolved locally: ${o.error})`}`);
+    for (const o of plan.outputs) lines.push(`  ${o.stack}.${o.key} = ${o.value ?? `(not resolved locally: ${o.error})`}${o.localValue ? ` (locally ${o.localValue})` : ''}`);
   }
   for (const note of plan.notes) lines.push(`Note: ${note}`);
   lines.push(`CPU limit: ${run.cpu.reason}`);
@@ -75,13 +107,15 @@ export function progressLine(run: LocalRun): string {
   const q = queueKinds(run, s);
   parts.push(`dead letters ${n(q.deadLetters)}`);
   if (q.failedBatches) parts.push(`failed batches ${n(q.failedBatches)}`);
+  for (const r of s.topicRules) parts.push(`rule: ${n(r.stats.recordsPut)} put, ${n(r.stats.errorActionMessages)} to its error action`);
   for (const m of s.mappings) parts.push(`${shortName(m.path)}: ${n(m.pending)} pending, age ${n(m.stats.iteratorAgeMs)} ms`);
   return parts.join(' · ');
 }
 
 export interface Summary {
   readonly durationMs: number;
-  readonly readings: { readonly put: number; readonly valid: number; readonly malformed: number };
+  /** Sent by the devices; put on the stream (valid and malformed); not put (a topic rule's error action took them, or its WHERE left them out). */
+  readonly readings: { readonly sent: number; readonly put: number; readonly valid: number; readonly malformed: number; readonly notPut: number };
   readonly tableItems: Record<string, number>;
   readonly archiveObjects: Record<string, number>;
   readonly deadLetters: number;
@@ -91,6 +125,7 @@ export interface Summary {
   readonly latencyMs?: { readonly count: number; readonly p50: number; readonly p95: number; readonly p99: number; readonly max: number };
   readonly mappings: RunSnapshot['mappings'];
   readonly functions: RunSnapshot['functions'];
+  readonly topicRules: RunSnapshot['topicRules'];
 }
 
 export function percentile(sorted: readonly number[], p: number): number {
@@ -106,7 +141,9 @@ export async function summarize(run: LocalRun, processedAt?: number, firstPutAt?
   const put = s.simulator?.put ?? 0;
   return {
     durationMs: s.elapsedMs,
-    readings: { put, valid: s.simulator?.valid ?? 0, malformed: s.simulator?.malformed ?? 0 },
+    readings: {
+      sent: s.simulator?.sent ?? 0, put, valid: s.simulator?.valid ?? 0, malformed: s.simulator?.malformed ?? 0, notPut: s.simulator?.notPut ?? 0,
+    },
     tableItems: await run.countTableItems(),
     archiveObjects: Object.fromEntries(Object.entries(objects).map(([b, keys]) => [b, keys.length])),
     deadLetters: q.deadLetters,
@@ -117,6 +154,7 @@ export async function summarize(run: LocalRun, processedAt?: number, firstPutAt?
     } : undefined,
     mappings: s.mappings,
     functions: s.functions,
+    topicRules: s.topicRules,
   };
 }
 
@@ -125,6 +163,11 @@ export function formatSummary(summary: Summary): string[] {
     ['duration', `${(summary.durationMs / 1000).toFixed(1)} s`],
     ['readings put', `${n(summary.readings.put)} (${n(summary.readings.valid)} valid, ${n(summary.readings.malformed)} malformed)`],
   ];
+  if (summary.readings.notPut) rows.push(['readings not put (topic rule)', n(summary.readings.notPut)]);
+  for (const r of summary.topicRules) {
+    const s = r.stats;
+    rows.push([`topic rule ${shortName(r.path)}`, `${n(s.matched)} messages, ${n(s.recordsPut)} records put, ${n(s.errorActionMessages)} to its error action, ${n(s.sqlErrors)} SQL errors`]);
+  }
   for (const [table, count] of Object.entries(summary.tableItems)) rows.push([`items in ${table}`, n(count)]);
   for (const [bucket, count] of Object.entries(summary.archiveObjects)) rows.push([`objects in ${bucket}`, n(count)]);
   rows.push(['dead letters (with reasons)', n(summary.deadLetters)]);

@@ -16,6 +16,8 @@ export interface PhysicalContext {
   readonly account: string;
   readonly partition: string;
   readonly urlSuffix: string;
+  /** The local run's gateway, where HTTP APIs and Function URLs are served. */
+  readonly gatewayEndpoint: string;
   /** The queue URL the local SQS endpoint answers for a queue name. */
   queueUrl(queueName: string): string;
   /** A resolved property of the resource. */
@@ -51,6 +53,29 @@ const arn = (p: PhysicalContext, service: string, resource: string, region = p.r
 
 function unknownAttribute(type: string, attribute: string): never {
   throw new Error(`${type} has no attribute ${attribute} that the local run knows`);
+}
+
+/** An id in the shape AWS gives one (lower-case letters and digits), the same on every run. */
+export function shortId(seed: string, length: number): string {
+  const digest = createHash('sha256').update(seed).digest();
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  let out = '';
+  for (let i = 0; i < length; i++) out += alphabet[digest[i % digest.length] % alphabet.length];
+  return out;
+}
+
+/** An HTTP API's id: the host name's first label in AWS, the path's second part locally. */
+export const httpApiId = (p: { stackName: string; logicalId: string }) => shortId(`api/${p.stackName}/${p.logicalId}`, 10);
+/** A Function URL's id (32 characters in AWS). */
+export const functionUrlId = (p: { stackName: string; logicalId: string }) => shortId(`url/${p.stackName}/${p.logicalId}`, 32);
+
+/** A resource of an HTTP API (route, integration, authorizer): Ref gives its id. */
+function apiChild(type: string, idAttribute: string, length: number): TypeInfo {
+  return {
+    nameRules: { maxLength: 64 },
+    ref: (p) => shortId(`${type}/${p.stackName}/${p.logicalId}`, length),
+    attribute: (p, a) => (a === idAttribute ? shortId(`${type}/${p.stackName}/${p.logicalId}`, length) : unknownAttribute(type, a)),
+  };
 }
 
 /** Resource types the local run creates or runs. */
@@ -112,6 +137,43 @@ export const RUN_TYPES: Record<string, TypeInfo> = {
     ref: (p) => p.name,
     attribute: (p, a) => (a === 'Arn' ? arn(p, 'lambda', `function:${p.name}`) : unknownAttribute('AWS::Lambda::Function', a)),
   },
+  'AWS::IoT::TopicRule': {
+    nameProperty: 'RuleName',
+    // Rule names take letters, digits and underscores only.
+    nameRules: { maxLength: 128, underscores: true },
+    ref: (p) => p.name,
+    attribute: (p, a) => (a === 'Arn' ? arn(p, 'iot', `rule/${p.name}`) : unknownAttribute('AWS::IoT::TopicRule', a)),
+  },
+  'AWS::ApiGatewayV2::Api': {
+    nameRules: { maxLength: 128 },
+    ref: (p) => httpApiId(p),
+    attribute: (p, a) => {
+      switch (a) {
+        case 'ApiId': return httpApiId(p);
+        // The local URL, so that what reads it reaches the local API.
+        case 'ApiEndpoint': return `${p.gatewayEndpoint}/http-apis/${httpApiId(p)}`;
+        default: return unknownAttribute('AWS::ApiGatewayV2::Api', a);
+      }
+    },
+  },
+  'AWS::ApiGatewayV2::Stage': {
+    nameRules: { maxLength: 128 },
+    ref: (p) => String(p.property('StageName')),
+    attribute: (_p, a) => unknownAttribute('AWS::ApiGatewayV2::Stage', a),
+  },
+  'AWS::ApiGatewayV2::Route': apiChild('AWS::ApiGatewayV2::Route', 'RouteId', 7),
+  'AWS::ApiGatewayV2::Integration': apiChild('AWS::ApiGatewayV2::Integration', 'IntegrationId', 7),
+  'AWS::Lambda::Url': {
+    nameRules: { maxLength: 64 },
+    ref: (p) => String(p.property('TargetFunctionArn')),
+    attribute: (p, a) => {
+      switch (a) {
+        case 'FunctionArn': return p.property('TargetFunctionArn');
+        case 'FunctionUrl': return `${p.gatewayEndpoint}/function-urls/${functionUrlId(p)}/`;
+        default: return unknownAttribute('AWS::Lambda::Url', a);
+      }
+    },
+  },
   'AWS::Lambda::EventSourceMapping': {
     nameRules: { maxLength: 64 },
     ref: (p) => mappingUuid(p.name),
@@ -132,6 +194,44 @@ function mappingUuid(name: string): string {
 }
 
 /**
+ * Refs and attributes of types that do not run locally but whose values have
+ * a shape worth keeping (a name the template sets, an id), so that outputs
+ * and environments read as they would in AWS.
+ */
+export const SHAPED_TYPES: Record<string, TypeInfo> = {
+  'AWS::KinesisFirehose::DeliveryStream': {
+    nameProperty: 'DeliveryStreamName',
+    nameRules: { maxLength: 64 },
+    ref: (p) => p.name,
+    attribute: (p, a) => (a === 'Arn' ? arn(p, 'firehose', `deliverystream/${p.name}`) : unknownAttribute('AWS::KinesisFirehose::DeliveryStream', a)),
+  },
+  'AWS::Glue::Database': {
+    nameRules: { maxLength: 255 },
+    ref: (p) => String((p.property('DatabaseInput') as { Name?: string } | undefined)?.Name ?? p.name.toLowerCase()),
+    attribute: (_p, a) => unknownAttribute('AWS::Glue::Database', a),
+  },
+  'AWS::Glue::Table': {
+    nameRules: { maxLength: 255 },
+    ref: (p) => String((p.property('TableInput') as { Name?: string } | undefined)?.Name ?? p.name.toLowerCase()),
+    attribute: (_p, a) => unknownAttribute('AWS::Glue::Table', a),
+  },
+  'AWS::ApiGatewayV2::Authorizer': apiChild('AWS::ApiGatewayV2::Authorizer', 'AuthorizerId', 6),
+};
+
+/**
+ * Types that do their work at run time but have no local emulation. The run
+ * accepts them, lists each at start-up with what does not happen, and goes
+ * on: the rest of the pipeline runs without them.
+ */
+export const NOT_EMULATED: Record<string, string> = {
+  'AWS::KinesisFirehose::DeliveryStream': 'Amazon Data Firehose is not emulated: it reads nothing and delivers nothing, so the bucket it writes to stays empty',
+  'AWS::Glue::Database': 'the Glue Data Catalog is not emulated (and there is no Athena to query it)',
+  'AWS::Glue::Table': 'the Glue Data Catalog is not emulated (and there is no Athena to query it)',
+  'AWS::ApiGatewayV2::DomainName': 'custom domain names are not served: use the API\'s local URL',
+  'AWS::ApiGatewayV2::ApiMapping': 'custom domain names are not served: use the API\'s local URL',
+};
+
+/**
  * Resource types that matter only at deploy time: permissions, keys, logs,
  * alarms, identities, secrets and custom resources. The local run lists them
  * once at start-up as "not run locally" and otherwise ignores them.
@@ -140,10 +240,16 @@ const IGNORED_PREFIXES = [
   'AWS::IAM::', 'AWS::KMS::', 'AWS::Logs::', 'AWS::CloudWatch::', 'AWS::Cognito::', 'AWS::SecretsManager::',
   'AWS::ApplicationAutoScaling::', 'Custom::',
 ];
+/** Identities, authorization and deployment bookkeeping of IoT Core and API Gateway: not checked locally. */
+const IGNORED_IOT_AND_API = [
+  'AWS::IoT::Policy', 'AWS::IoT::PolicyPrincipalAttachment', 'AWS::IoT::Thing', 'AWS::IoT::ThingPrincipalAttachment', 'AWS::IoT::Certificate',
+  'AWS::IoT::ThingType', 'AWS::IoT::RoleAlias', 'AWS::ApiGatewayV2::Authorizer', 'AWS::ApiGatewayV2::Deployment',
+];
 const IGNORED_TYPES = new Set([
   'AWS::S3::BucketPolicy', 'AWS::SQS::QueuePolicy', 'AWS::SQS::QueueInlinePolicy', 'AWS::SNS::TopicPolicy',
-  'AWS::Lambda::Permission', 'AWS::Lambda::EventInvokeConfig', 'AWS::Lambda::Url', 'AWS::CDK::Metadata',
+  'AWS::Lambda::Permission', 'AWS::Lambda::EventInvokeConfig', 'AWS::CDK::Metadata',
   'AWS::CloudFormation::CustomResource', 'AWS::CloudFormation::WaitCondition', 'AWS::CloudFormation::WaitConditionHandle',
+  ...IGNORED_IOT_AND_API,
 ]);
 
 export function isDeployTimeOnly(type: string): boolean {

@@ -1,12 +1,72 @@
 /**
- * A device simulator: `devices` sensors putting readings on the stream at
- * `rate` readings per second in all (PutRecords, partition key = sensor id),
- * `malformedShare` of them malformed in one of four ways. Each sensor's
- * readings have strictly increasing timestamps, so every valid reading has a
- * table key of its own and can be counted exactly.
+ * A device simulator: `devices` sensors sending readings at `rate` readings
+ * per second in all, `malformedShare` of them malformed in one of four ways,
+ * either put on the stream directly (PutRecords, partition key = sensor id)
+ * or published to AWS IoT Core, whose topic rule puts them on the stream.
+ * Each sensor's readings have strictly increasing timestamps, so every valid
+ * reading has a table key of its own and can be counted exactly.
  */
 import { KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { MALFORMED_KINDS, malformedPayload, MalformedKind, seededRandom } from '../device-records';
+import { PublishOutcome } from './iot-rules';
+
+/** What became of a reading sent: on the stream, refused for now (send it again), or not put and never will be. */
+export type SendResult = 'put' | 'retry' | 'not put';
+
+export interface OutgoingReading {
+  readonly data: string;
+  readonly partitionKey: string;
+  readonly sensorId: string;
+}
+
+/** Where the devices send their readings. */
+export interface ReadingSink {
+  /** A short description for the start-up line. */
+  readonly description: string;
+  send(records: readonly OutgoingReading[]): Promise<SendResult[]>;
+}
+
+/** PutRecords on the stream, as a device with Kinesis credentials does; refused records are sent again. */
+export function streamSink(kinesis: KinesisClient, streamName: string): ReadingSink {
+  return {
+    description: `PutRecords on ${streamName}`,
+    async send(records) {
+      const out = await kinesis.send(new PutRecordsCommand({
+        StreamName: streamName,
+        Records: records.map((r) => ({ Data: Buffer.from(r.data, 'utf8'), PartitionKey: r.partitionKey })),
+      }));
+      return (out.Records ?? []).map((entry) => (entry.ErrorCode ? 'retry' : 'put'));
+    },
+  };
+}
+
+/**
+ * Publishes each reading to AWS IoT Core on its sensor's topic; the topic
+ * rule puts it on the stream, or sends it to its error action (a payload it
+ * cannot key, for one), or filters it out: those are not put.
+ */
+export function topicSink(
+  publish: (topic: string, payload: Buffer) => Promise<PublishOutcome>, topicFor: (sensorId: string) => string, description: string,
+): ReadingSink {
+  // Devices publish one message each, in parallel; a few in flight per batch keeps the order of a burst close to the order sent.
+  const IN_FLIGHT = 16;
+  return {
+    description,
+    async send(records) {
+      const results: SendResult[] = new Array(records.length);
+      let next = 0;
+      const worker = async () => {
+        while (next < records.length) {
+          const i = next++;
+          const outcome = await publish(topicFor(records[i].sensorId), Buffer.from(records[i].data, 'utf8'));
+          results[i] = outcome.records.length > 0 ? 'put' : 'not put';
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, records.length) }, worker));
+      return results;
+    },
+  };
+}
 
 export interface SimulatorOptions {
   readonly devices: number;
@@ -24,9 +84,16 @@ export interface SimulatorOptions {
 }
 
 export interface SimulatorStats {
+  /** Readings the devices sent. */
+  sent: number;
+  /** Readings that reached the stream. */
   put: number;
+  /** Valid readings on the stream. */
   valid: number;
+  /** Malformed readings on the stream (the processor dead-letters them). */
   malformed: number;
+  /** Readings that never reached the stream: a topic rule filtered them out or sent them to its error action. */
+  notPut: number;
   /** Records the stream refused (and the simulator put again). */
   throttled: number;
   byKind: Record<MalformedKind, number>;
@@ -44,9 +111,11 @@ const TICK_MS = 100;
 
 export class DeviceSimulator {
   readonly stats: SimulatorStats = {
+    sent: 0,
     put: 0,
     valid: 0,
     malformed: 0,
+    notPut: 0,
     throttled: 0,
     byKind: { 'bad JSON': 0, 'missing sensorid': 0, 'non-numeric value': 0, 'bad timestamp': 0 },
   };
@@ -61,10 +130,11 @@ export class DeviceSimulator {
   private timer?: NodeJS.Timeout;
   private started = 0;
   private sending = false;
+  /** Malformed readings made so far: the next kind follows from it. */
+  private malformedMade = 0;
 
   constructor(
-    private readonly kinesis: KinesisClient,
-    private readonly streamName: string,
+    private readonly sink: ReadingSink,
     private readonly options: SimulatorOptions,
     private readonly onPut: (readings: readonly PutReading[]) => void = () => undefined,
   ) {
@@ -77,6 +147,10 @@ export class DeviceSimulator {
     this.lastTimestamp = this.sensors.map(() => 0);
     this.values = this.sensors.map(() => Math.round((15 + this.random() * 10) * 100) / 100);
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
+  }
+
+  get sinkDescription(): string {
+    return this.sink.description;
   }
 
   start(): void {
@@ -99,7 +173,7 @@ export class DeviceSimulator {
   }
 
   private done(): boolean {
-    if (this.options.readings !== undefined && this.stats.put >= this.options.readings) return true;
+    if (this.options.readings !== undefined && this.stats.sent >= this.options.readings) return true;
     return this.options.durationMs !== undefined && Date.now() - this.started >= this.options.durationMs;
   }
 
@@ -111,7 +185,7 @@ export class DeviceSimulator {
     }
     this.sending = true;
     try {
-      let count = this.target - this.stats.put;
+      let count = this.target - this.stats.sent;
       while (count > 0 && !this.stopped) {
         const n = Math.min(500, count);
         await this.putBatch(n);
@@ -127,7 +201,7 @@ export class DeviceSimulator {
 
   private async putBatch(n: number): Promise<void> {
     const now = Date.now();
-    const records: Array<{ data: string; partitionKey: string; reading?: Omit<PutReading, 'putAt'>; kind?: MalformedKind }> = [];
+    const records: Array<OutgoingReading & { reading?: Omit<PutReading, 'putAt'>; kind?: MalformedKind }> = [];
     for (let i = 0; i < n; i++) {
       const d = Math.floor(this.random() * this.sensors.length);
       const sensorId = this.sensors[d];
@@ -136,27 +210,30 @@ export class DeviceSimulator {
       this.values[d] = Math.round((this.values[d] + (this.random() - 0.5)) * 100) / 100;
       const timestamp = new Date(t).toISOString();
       if (this.random() < this.options.malformedShare) {
-        const kind = MALFORMED_KINDS[(this.stats.malformed + records.filter((r) => r.kind).length) % MALFORMED_KINDS.length];
-        records.push({ data: malformedPayload(kind, sensorId, timestamp, this.values[d]), partitionKey: sensorId, kind });
+        const kind = MALFORMED_KINDS[(this.malformedMade + records.filter((r) => r.kind).length) % MALFORMED_KINDS.length];
+        records.push({ data: malformedPayload(kind, sensorId, timestamp, this.values[d]), partitionKey: sensorId, sensorId, kind });
       } else {
         const value = this.values[d];
         const data = JSON.stringify({ sensorid: sensorId, value, timestamp });
-        records.push({ data, partitionKey: sensorId, reading: { sensorId, timestamp, value } });
+        records.push({ data, partitionKey: sensorId, sensorId, reading: { sensorId, timestamp, value } });
       }
     }
+    this.malformedMade += records.filter((r) => r.kind).length;
     let pending = records;
     while (pending.length > 0) {
       const putAt = Date.now();
-      const out = await this.kinesis.send(new PutRecordsCommand({
-        StreamName: this.streamName,
-        Records: pending.map((r) => ({ Data: Buffer.from(r.data, 'utf8'), PartitionKey: r.partitionKey })),
-      }));
+      const results = await this.sink.send(pending);
       const failed: typeof pending = [];
       const put: PutReading[] = [];
-      (out.Records ?? []).forEach((entry, i) => {
+      results.forEach((result, i) => {
         const r = pending[i];
-        if (entry.ErrorCode) {
+        if (result === 'retry') {
           failed.push(r);
+          return;
+        }
+        this.stats.sent++;
+        if (result === 'not put') {
+          this.stats.notPut++;
           return;
         }
         this.stats.put++;

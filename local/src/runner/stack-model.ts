@@ -10,7 +10,7 @@ import { createHash } from 'crypto';
 import { AssetIndex, Template, TemplateResource } from './assembly';
 import { LocalRunError } from './errors';
 import { physicalName } from './names';
-import { isDeployTimeOnly, PhysicalContext, PLACEHOLDER_TYPE, RUN_TYPES, TypeInfo } from './resource-types';
+import { isDeployTimeOnly, NOT_EMULATED, PhysicalContext, PLACEHOLDER_TYPE, RUN_TYPES, SHAPED_TYPES, TypeInfo } from './resource-types';
 
 /** Removes the property or list element it stands in (AWS::NoValue). */
 export const NO_VALUE = Symbol('AWS::NoValue');
@@ -20,6 +20,8 @@ export interface RunContext {
   readonly account: string;
   readonly partition: string;
   readonly urlSuffix: string;
+  /** The local run's gateway (HTTP APIs, Function URLs). */
+  readonly gatewayEndpoint: string;
   /** Exported output values of every stack, by export name. */
   readonly exports: Map<string, () => unknown>;
   /** Types the user asked to run without (`--ignore-type`), resolved as placeholders. */
@@ -44,6 +46,8 @@ export class StackModel {
   private readonly resolving = new Set<string>();
   private readonly nestedCache = new Map<string, StackModel>();
   private nestedFactory?: (parent: StackModel, logicalId: string) => StackModel;
+  /** Above 0 while resolving a value whose placeholders are expected (no note). */
+  private quiet = 0;
 
   constructor(
     readonly run: RunContext,
@@ -105,7 +109,7 @@ export class StackModel {
 
   typeInfo(logicalId: string): TypeInfo {
     const type = this.resources.get(logicalId)!.Type;
-    return RUN_TYPES[type] ?? PLACEHOLDER_TYPE;
+    return RUN_TYPES[type] ?? SHAPED_TYPES[type] ?? PLACEHOLDER_TYPE;
   }
 
   /** The resource's physical name: the one the template gives, or one in CloudFormation's shape. */
@@ -158,6 +162,7 @@ export class StackModel {
       partition: this.run.partition,
       urlSuffix: this.run.urlSuffix,
       queueUrl: (n) => this.run.queueUrl(n),
+      gatewayEndpoint: this.run.gatewayEndpoint,
       property: (n) => (n === '__type' ? type : this.property(logicalId, n)),
     };
   }
@@ -198,12 +203,26 @@ export class StackModel {
     }
   }
 
+  /**
+   * Resolves a value that may name resources that do not run, without a
+   * note: for values the run uses as names only (a log group's name, where
+   * the run writes that log itself).
+   */
+  resolveQuietly(value: unknown, where: string): unknown {
+    this.quiet++;
+    try {
+      return this.resolve(value, where);
+    } finally {
+      this.quiet--;
+    }
+  }
+
   /** A placeholder value from a resource that does not run reaches something that does: say so once. */
   private checkReachable(logicalId: string, where: string): void {
     const type = this.resources.get(logicalId)!.Type;
     if (RUN_TYPES[type] || type === 'AWS::CloudFormation::Stack') return;
-    if (isDeployTimeOnly(type) || this.run.ignoredTypes.has(type)) {
-      this.run.note(`${where} uses ${this.path(logicalId)} (${type}), which is not run locally: it gets a placeholder value`);
+    if (isDeployTimeOnly(type) || NOT_EMULATED[type] || this.run.ignoredTypes.has(type)) {
+      if (this.quiet === 0) this.run.note(`${where} uses ${this.path(logicalId)} (${type}), which is not run locally: it gets a placeholder value`);
       return;
     }
     throw new LocalRunError(`${where} refers to ${this.path(logicalId)} (${type}), which the local run cannot emulate`);
