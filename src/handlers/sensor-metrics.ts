@@ -25,11 +25,12 @@ export interface SensorMinute {
 export function aggregate(readings: readonly Reading[]): SensorMinute[] {
   const groups = new Map<string, SensorMinute>();
   for (const r of readings) {
-    const minute = Math.floor(Date.parse(r.timestamp) / 60_000) * 60_000;
-    const key = `${r.sensorId}\u0000${minute}`;
+    // A reading's timestamp is ISO-8601 UTC (YYYY-MM-DDTHH:MM:SS.sssZ): its
+    // first 16 characters name its minute, parsed once per group.
+    const key = `${r.sensorId}\u0000${r.timestamp.slice(0, 16)}`;
     let group = groups.get(key);
     if (!group) {
-      group = { sensorId: r.sensorId, minute, counts: new Map() };
+      group = { sensorId: r.sensorId, minute: Math.floor(Date.parse(r.timestamp) / 60_000) * 60_000, counts: new Map() };
       groups.set(key, group);
     }
     group.counts.set(r.value, (group.counts.get(r.value) ?? 0) + 1);

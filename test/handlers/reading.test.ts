@@ -178,6 +178,84 @@ describe('timestamps', () => {
   });
 });
 
+/**
+ * The reading of ISO-8601 strings as a regular expression states it: the
+ * handler's hand-written scanner must agree with it on every string.
+ */
+const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+function referenceParse(raw: string): string | undefined {
+  const m = ISO_8601.exec(raw.trim());
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s = '0', frac = '0', zone = 'Z'] = m;
+  const [month, day, hour, minute, second] = [mo, d, h, mi, s].map(Number);
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) return undefined;
+  const date = new Date(Date.UTC(2000, 0, 1, hour, minute, second, Number(frac.padEnd(3, '0').slice(0, 3))));
+  const base = date.setUTCFullYear(Number(y), month - 1, day);
+  if (date.getUTCDate() !== day) return undefined;
+  let offset = 0;
+  if (zone.toUpperCase() !== 'Z') {
+    const digits = zone.slice(1).replace(':', '');
+    const oh = Number(digits.slice(0, 2));
+    const om = digits.length > 2 ? Number(digits.slice(2)) : 0;
+    if (oh > 23 || om > 59) return undefined;
+    offset = (zone[0] === '-' ? -1 : 1) * (oh * 60 + om) * 60_000;
+  }
+  const millis = base - offset;
+  return millis < MIN_TIME || millis > MAX_TIME ? undefined : new Date(millis).toISOString();
+}
+
+describe('ISO-8601 timestamps agree with the regular expression of the grammar', () => {
+  const pad = (n: number, width: number) => String(n).padStart(width, '0');
+  // Near-valid strings: each part drawn mostly from its valid range, sometimes just outside it or malformed.
+  const part = (width: number, min: number, max: number) => fc.oneof(
+    { weight: 30, arbitrary: fc.integer({ min, max }).map((n) => pad(n, width)) },
+    { weight: 1, arbitrary: fc.integer({ min: 0, max: 10 ** width - 1 }).map((n) => pad(n, width)) },
+    { weight: 1, arbitrary: fc.string({ unit: fc.constantFrom('0', '9', 'x', ' ', ':', '-', '\u0663'), maxLength: width + 1 }) },
+  );
+  // Mostly the valid choices, now and then one that is not.
+  const one = (valid: readonly string[], invalid: readonly string[]) => fc.oneof(
+    { weight: 30, arbitrary: fc.constantFrom(...valid) },
+    { weight: 1, arbitrary: fc.constantFrom(...invalid) },
+  );
+  const iso = fc.tuple(
+    part(4, 1965, 2100), one(['-'], ['/', '']), part(2, 1, 12), one(['-'], ['.']), part(2, 1, 31),
+    one(['T', 't', ' '], ['_', '']), part(2, 0, 23), one([':'], ['.', '']), part(2, 0, 59),
+    fc.option(fc.tuple(one([':'], ['-', '']), part(2, 0, 59), fc.option(fc.tuple(one(['.', ','], [':']),
+      fc.string({ unit: fc.constantFrom('0', '1', '5', '9'), maxLength: 11 }))))),
+    one(['', 'Z', 'z', '+', '-'], ['ZZ', 'Q', ' ']),
+    fc.option(fc.tuple(part(2, 0, 23), one(['', ':'], ['::', '.']), fc.option(part(2, 0, 59)))),
+    one([''], [' ', '\n', 'x', '0']),
+  ).map(([y, s1, mo, s2, d, t, h, c, mi, sec, zone, off, tail]) => {
+    const seconds = sec ? `${sec[0]}${sec[1]}${sec[2] ? `${sec[2][0]}${sec[2][1]}` : ''}` : '';
+    const offset = off && (zone === '+' || zone === '-') ? `${off[0]}${off[1]}${off[2] ?? ''}` : '';
+    return `${y}${s1}${mo}${s2}${d}${t}${h}${c}${mi}${seconds}${zone}${offset}${tail}`;
+  });
+
+  test('on near-valid strings', () => {
+    fc.assert(fc.property(iso, (raw) => {
+      expect(parseTimestamp(raw)).toBe(referenceParse(raw));
+    }), { numRuns: 20_000 });
+  });
+
+  test('on valid ones of every form, and on any string', () => {
+    fc.assert(fc.property(fc.date({ min: new Date(MIN_TIME - 86_400_000), max: new Date(MAX_TIME), noInvalidDate: true }), (date) => {
+      const canonical = date.toISOString();
+      for (const raw of [canonical, canonical.replace('Z', '+05:30'), canonical.replace('T', ' ').slice(0, 19), canonical.slice(0, 16) + 'z']) {
+        expect(parseTimestamp(raw)).toBe(referenceParse(raw));
+      }
+    }), { numRuns: 5_000 });
+    fc.assert(fc.property(fc.string({ maxLength: 40 }), (raw) => {
+      expect(parseTimestamp(raw)).toBe(referenceParse(raw));
+    }));
+  });
+
+  test('the generator reaches both answers', () => {
+    const answers = fc.sample(iso, { numRuns: 2_000, seed: 1 }).map((raw) => parseTimestamp(raw) !== undefined);
+    expect(answers.filter(Boolean).length).toBeGreaterThan(200);
+    expect(answers.filter((ok) => !ok).length).toBeGreaterThan(200);
+  });
+});
+
 describe('parseValue', () => {
   test('numbers and numeric strings', () => {
     expect(parseValue(0)).toBe(0);
