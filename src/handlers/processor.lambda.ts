@@ -5,7 +5,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { BucketDeadLetterSink, DeadLetter, DeadLetterSink, QueueDeadLetterSink } from './dead-letter';
-import { dynamoDbClient, s3Client } from './environment';
+import { CLIENT_DEFAULTS, dynamoDbClient, s3Client } from './environment';
 import { rawRecord } from './raw-record';
 import { decodeRecord, mappingOf, PayloadMapping, Reading } from './reading';
 import { aggregate, createEmfMetrics, MetricSettings, publishEmf, putMetricData, toMetricData } from './sensor-metrics';
@@ -139,7 +139,7 @@ export function depsFromEnv(env: NodeJS.ProcessEnv): ProcessorDeps {
   };
   const target = settings.deadLetterTarget;
   const deadLetters: DeadLetterSink = 'queueUrl' in target
-    ? new QueueDeadLetterSink(new SQSClient({}), target.queueUrl)
+    ? new QueueDeadLetterSink(new SQSClient(CLIENT_DEFAULTS), target.queueUrl)
     : new BucketDeadLetterSink(s3Client(env), target.bucket, target.prefix);
   return {
     tableName: settings.tableName,
@@ -148,7 +148,7 @@ export function depsFromEnv(env: NodeJS.ProcessEnv): ProcessorDeps {
     deadLetters,
     metricsMode: settings.metricsMode,
     metricSettings,
-    cloudwatch: settings.metricsMode === 'PUT_METRIC_DATA' ? new CloudWatchClient({}) : undefined,
+    cloudwatch: settings.metricsMode === 'PUT_METRIC_DATA' ? new CloudWatchClient(CLIENT_DEFAULTS) : undefined,
     emf: settings.metricsMode === 'EMF' ? createEmfMetrics(metricSettings) : undefined,
     logger: new Logger({ serviceName: settings.serviceName, logLevel: settings.logLevel }),
     writeOptions: { concurrency: settings.writeConcurrency },

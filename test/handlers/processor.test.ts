@@ -282,4 +282,17 @@ describe('depsFromEnv', () => {
     expect(deps.writeOptions).toEqual({ concurrency: DEFAULT_WRITE_CONCURRENCY });
     expect(depsFromEnv({ TABLE_NAME: 't', DEAD_LETTER_DESTINATION: 's3://b/', WRITE_CONCURRENCY: '20' }).writeOptions).toEqual({ concurrency: 20 });
   });
+
+  test('every client resolves its middleware stack once per command class, not once per request', () => {
+    const cached = (client: unknown) => (client as { config: { cacheMiddleware?: boolean } }).config.cacheMiddleware;
+    const bucket = depsFromEnv({ TABLE_NAME: 't', DEAD_LETTER_DESTINATION: 's3://b/', METRICS_MODE: 'PUT_METRIC_DATA' });
+    const queue = depsFromEnv({ TABLE_NAME: 't', DEAD_LETTER_DESTINATION: 'https://sqs.eu-west-1.amazonaws.com/1/q' });
+    const clients = [
+      bucket.dynamodb,
+      bucket.cloudwatch,
+      (bucket.deadLetters as unknown as { client: unknown }).client,
+      (queue.deadLetters as unknown as { client: unknown }).client,
+    ];
+    expect(clients.map(cached)).toEqual([true, true, true, true]);
+  });
 });
