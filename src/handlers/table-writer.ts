@@ -65,11 +65,10 @@ export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 10, baseDelayMs: 50, ma
 
 /**
  * BatchWriteItem requests in flight at once, by default. The default batch of
- * 500 records is 20 requests: at 10, its round trips take two in a row
- * instead of 20. Measured (`npm run bench`), 8 to 16 keep up equally within
- * the noise up to 512 MB, where the function's CPU share is the limit, and 10
- * did best at 1,024 MB, where the round trips are; 2 and 4 leave throughput
- * behind at every size.
+ * 500 records is 20 requests: at 20 they all go at once, one round trip
+ * instead of 20 in a row. Measured (`npm run bench`, two runs), 16 and 20
+ * keep up best at 512 and 1,024 MB; 10, with a second round trip per batch,
+ * leaves 10 to 30 % of the throughput behind; 2 and 4 leave half of it.
  */
 export const DEFAULT_WRITE_CONCURRENCY = defaultOf(PROCESSOR_SETTINGS.writeConcurrency);
 

@@ -176,7 +176,7 @@ export const PROCESSOR_SETTINGS = {
   metricDimensionName: text('METRIC_DIMENSION_NAME', 'SensorId'),
   // Measured in `npm run bench`: see DEFAULT_WRITE_CONCURRENCY in the writer.
   // At most 50, the sockets the SDK keeps per host.
-  writeConcurrency: integer('WRITE_CONCURRENCY', 10, 1, 50),
+  writeConcurrency: integer('WRITE_CONCURRENCY', 20, 1, 50),
   ...PAYLOAD_SETTINGS,
 };
 

@@ -79,7 +79,7 @@ describe('SensorIngestPipeline defaults', () => {
       METRICS_NAMESPACE: 'Sensors',
       METRIC_NAME: 'SensorData',
       METRIC_DIMENSION_NAME: 'SensorId',
-      WRITE_CONCURRENCY: '10',
+      WRITE_CONCURRENCY: '20',
       PAYLOAD_SENSOR_ID_FIELD: 'sensorid',
       PAYLOAD_TIMESTAMP_FIELD: 'timestamp',
       PAYLOAD_VALUE_FIELD: 'value',

@@ -79,7 +79,7 @@ describe('DynamoDbProcessor', () => {
 
   test('write concurrency reaches the handler; the default comes from the bench', () => {
     expect(environmentOf(processor({ writeConcurrency: 20 }), 'PipelineProcessorFunction').WRITE_CONCURRENCY).toBe('20');
-    expect(environmentOf(processor({}), 'PipelineProcessorFunction').WRITE_CONCURRENCY).toBe('10');
+    expect(environmentOf(processor({}), 'PipelineProcessorFunction').WRITE_CONCURRENCY).toBe('20');
   });
 
   test('NONE mode publishes nothing and gets no CloudWatch grant', () => {
