@@ -1,19 +1,29 @@
 /**
  * The bench's stand-in for AWS: dynalite, kinesalite, s3rver, a CloudWatch
- * recorder and fault proxies, all in a process of their own, so that neither
+ * recorder and fault proxies, in processes of their own, so that neither
  * their CPU time nor their share of a CPU quota is counted as the handler's.
- * The server process counts every API call it receives.
+ * The server processes count every API call they receive.
  *
- * `startServers()` forks it (this file, with --serve) and talks to it over IPC.
+ * dynalite has a process to itself: it is single-threaded and does most of
+ * the servers' work (over 1 ms of CPU per BatchWriteItem of 25 items), so a
+ * process shared with the proxies in front of it would make the local table,
+ * not the handler, the limit of a fast processor. The other servers and the
+ * proxies share a second process.
+ *
+ * `startServers()` forks this file twice (with --serve dynamodb and --serve
+ * others) and talks to both over IPC.
  */
 import { fork } from 'child_process';
 import type { IncomingMessage } from 'http';
-import { CpuLimit, FakeCloudWatch, FaultCounts, FaultProxy, FaultProxyOptions, LocalAws, LocalEndpoints } from '../local/src';
+import { CpuLimit, FakeCloudWatch, FaultCounts, FaultProxy, FaultProxyOptions, LocalEndpoints, LocalServer, startDynalite, startKinesalite, startS3rver } from '../local/src';
 
 /** cpu.shares of the bench's groups: eight ordinary processes' worth. */
 export const BENCH_CPU_WEIGHT = 8 * 1_024;
 
 export type Counts = Record<string, number>;
+
+/** The key of the counts that holds the server processes' CPU time, in microseconds: a name no operation has. */
+export const SERVER_CPU_KEY = '(server processes CPU us)';
 
 type Request =
   | { type: 'counts' }
@@ -28,7 +38,8 @@ type Reply =
   | { type: 'closed' }
   | { type: 'error'; message: string };
 
-type FromServer = { type: 'ready'; endpoints: LocalEndpoints; cloudwatch: string } | { type: 'reply'; id: number; reply: Reply };
+type Ready = { type: 'ready'; endpoints: Partial<LocalEndpoints>; cloudwatch?: string };
+type FromServer = Ready | { type: 'reply'; id: number; reply: Reply };
 type ToServer = { type: 'request'; id: number; request: Request } | { type: 'stop' };
 
 /** What an operation is called in the counts: `dynamodb BatchWriteItem`, `s3 PutObject <bucket>`, `cloudwatch PutMetricData`. */
@@ -39,13 +50,27 @@ function classify(service: keyof LocalEndpoints, req: IncomingMessage): string {
   return `s3 ${operation} ${bucket}`;
 }
 
-async function serve(): Promise<void> {
+/** Runs in a server process: `dynamodb` (dynalite alone) or `others` (the rest, with the proxies; `dynamodb` is dynalite's endpoint). */
+async function serve(role: 'dynamodb' | 'others', dynamodb?: string): Promise<void> {
   const counts: Counts = {};
-  const aws = await LocalAws.start((service, req) => {
+  const observe = (service: keyof LocalEndpoints) => (req: IncomingMessage) => {
     const key = classify(service, req);
     counts[key] = (counts[key] ?? 0) + 1;
-  });
-  const cloudwatch = await FakeCloudWatch.start();
+  };
+  const servers: LocalServer[] = [];
+  let cloudwatch: FakeCloudWatch | undefined;
+  let endpoints: Partial<LocalEndpoints>;
+  if (role === 'dynamodb') {
+    const dynalite = await startDynalite(observe('dynamodb'));
+    servers.push(dynalite);
+    endpoints = { dynamodb: dynalite.endpoint };
+  } else {
+    if (!dynamodb) throw new Error('the others server process needs dynalite\'s endpoint');
+    const [kinesis, s3] = await Promise.all([startKinesalite(observe('kinesis'), { shardLimit: 100 }), startS3rver(observe('s3'))]);
+    servers.push(kinesis, s3);
+    cloudwatch = await FakeCloudWatch.start();
+    endpoints = { dynamodb, kinesis: kinesis.endpoint, s3: s3.endpoint };
+  }
   const proxies = new Map<number, FaultProxy>();
   let proxyIds = 0;
   const send = (message: FromServer) => process.send!(message);
@@ -54,18 +79,19 @@ async function serve(): Promise<void> {
     switch (request.type) {
       case 'counts': {
         const all = { ...counts };
-        for (const r of cloudwatch.requests) {
+        for (const r of cloudwatch?.requests ?? []) {
           const key = `cloudwatch ${r.target.split('.').pop()}`;
           all[key] = (all[key] ?? 0) + 1;
         }
-        // The server process's own CPU time, in microseconds, under a name no operation has.
         const cpu = process.cpuUsage();
-        all['(server process CPU us)'] = cpu.user + cpu.system;
+        all[SERVER_CPU_KEY] = cpu.user + cpu.system;
         return { type: 'counts', counts: all };
       }
       case 'startProxy': {
         const { service, ...options } = request.options;
-        const proxy = await FaultProxy.start({ ...options, target: aws.endpoints[service] });
+        const target = endpoints[service];
+        if (!target) throw new Error(`no ${service} endpoint in this server process`);
+        const proxy = await FaultProxy.start({ ...options, target });
         proxies.set(++proxyIds, proxy);
         return { type: 'proxy', id: proxyIds, endpoint: proxy.endpoint };
       }
@@ -80,7 +106,8 @@ async function serve(): Promise<void> {
 
   process.on('message', (message: ToServer) => {
     if (message.type === 'stop') {
-      void Promise.all([...[...proxies.values()].map((p) => p.close()), cloudwatch.close(), aws.stop()]).finally(() => process.exit(0));
+      void Promise.all([...[...proxies.values()].map((p) => p.close()), cloudwatch?.close(), ...servers.map((x) => x.close())])
+        .finally(() => process.exit(0));
       return;
     }
     handle(message.request).then(
@@ -89,7 +116,65 @@ async function serve(): Promise<void> {
     );
   });
   process.on('disconnect', () => process.exit(0));
-  send({ type: 'ready', endpoints: aws.endpoints, cloudwatch: cloudwatch.endpoint });
+  send({ type: 'ready', endpoints, cloudwatch: cloudwatch?.endpoint });
+}
+
+/** A forked server process, held to the bench's CPU weight. */
+interface ServerProcess {
+  readonly ready: Ready;
+  call<T extends Reply['type']>(request: Request, expect: T): Promise<Extract<Reply, { type: T }>>;
+  stop(): Promise<void>;
+}
+
+async function forkServer(args: string[], name: string): Promise<ServerProcess> {
+  const child = fork(__filename, ['--serve', ...args], {
+    execArgv: ['-r', 'ts-node/register/transpile-only'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
+  let ready: (m: FromServer) => void;
+  const started = new Promise<FromServer>((resolve) => { ready = resolve; });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const died = new Promise<never>((_, reject) => {
+    child.once('exit', (code) => {
+      const err = new Error(`the ${name} server process exited (${code})`);
+      for (const w of waiting.values()) w.reject(err);
+      reject(err);
+    });
+  });
+  died.catch(() => undefined);
+  child.on('message', (m: FromServer) => {
+    if (m.type === 'ready') {ready(m);} else {
+      waiting.get(m.id)?.resolve(m.reply);
+      waiting.delete(m.id);
+    }
+  });
+  const first = await Promise.race([started, died]);
+  if (first.type !== 'ready') throw new Error(`unexpected message from the ${name} server process`);
+  // No quota: the servers stand for AWS, which does not share the function's CPU. A weight, so
+  // that the machine's other work slows the simulated AWS as little as it slows the handler.
+  const made = CpuLimit.create(`cdk-iot-ingest-bench-${name}-${process.pid}`, { weight: BENCH_CPU_WEIGHT });
+  const group = made instanceof CpuLimit ? made : undefined;
+  group?.addProcess(child.pid!);
+  let ids = 0;
+  return {
+    ready: first,
+    call: async <T extends Reply['type']>(request: Request, expect: T) => {
+      const id = ++ids;
+      const reply = await new Promise<Reply>((resolve, reject) => {
+        waiting.set(id, { resolve, reject });
+        child.send({ type: 'request', id, request } satisfies ToServer);
+      });
+      if (reply.type === 'error') throw new Error(`the ${name} server process failed: ${reply.message}`);
+      if (reply.type !== expect) throw new Error(`expected ${expect} from the ${name} server process, got ${reply.type}`);
+      return reply as Extract<Reply, { type: T }>;
+    },
+    stop: async () => {
+      if (child.exitCode === null) child.send({ type: 'stop' } satisfies ToServer);
+      await exited;
+      group?.remove();
+    },
+  };
 }
 
 export interface ProxyHandle {
@@ -103,75 +188,49 @@ export interface Servers {
   readonly cloudwatch: string;
   /** API calls received so far, by operation. */
   counts(): Promise<Counts>;
-  /** A fault proxy (latency, capacity, faults) in front of one of the servers, in the server process. */
+  /** A fault proxy (latency, capacity, faults) in front of one of the servers, in the process of the other servers. */
   proxy(service: keyof LocalEndpoints, options: Omit<FaultProxyOptions, 'target'>): Promise<ProxyHandle>;
-  /** Stops the server process and waits for it to exit. */
+  /** Stops the server processes and waits for them to exit. */
   stop(): Promise<void>;
 }
 
 export async function startServers(): Promise<Servers> {
-  const child = fork(__filename, ['--serve'], {
-    execArgv: ['-r', 'ts-node/register/transpile-only'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
-  let ready: (m: FromServer) => void;
-  const started = new Promise<FromServer>((resolve) => { ready = resolve; });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const died = new Promise<never>((_, reject) => {
-    child.once('exit', (code) => {
-      const err = new Error(`the server process exited (${code})`);
-      for (const w of waiting.values()) w.reject(err);
-      reject(err);
-    });
-  });
-  died.catch(() => undefined);
-  child.on('message', (m: FromServer) => {
-    if (m.type === 'ready') {ready(m);} else {
-      waiting.get(m.id)?.resolve(m.reply);
-      waiting.delete(m.id);
-    }
-  });
-  const first = await Promise.race([started, died]);
-  if (first.type !== 'ready') throw new Error('unexpected message from the server process');
-  // No quota: the servers stand for AWS, which does not share the function's CPU. A weight, so
-  // that the machine's other work slows the simulated AWS as little as it slows the handler.
-  const made = CpuLimit.create(`cdk-iot-ingest-bench-servers-${process.pid}`, { weight: BENCH_CPU_WEIGHT });
-  const group = made instanceof CpuLimit ? made : undefined;
-  group?.addProcess(child.pid!);
-  let ids = 0;
-  const call = async <T extends Reply['type']>(request: Request, expect: T): Promise<Extract<Reply, { type: T }>> => {
-    const id = ++ids;
-    const reply = await new Promise<Reply>((resolve, reject) => {
-      waiting.set(id, { resolve, reject });
-      child.send({ type: 'request', id, request } satisfies ToServer);
-    });
-    if (reply.type === 'error') throw new Error(`the server process failed: ${reply.message}`);
-    if (reply.type !== expect) throw new Error(`expected ${expect} from the server process, got ${reply.type}`);
-    return reply as Extract<Reply, { type: T }>;
-  };
+  const dynamodb = await forkServer(['dynamodb'], 'dynamodb');
+  let others: ServerProcess;
+  try {
+    others = await forkServer(['others', dynamodb.ready.endpoints.dynamodb!], 'others');
+  } catch (err) {
+    await dynamodb.stop();
+    throw err;
+  }
+  const endpoints = others.ready.endpoints as LocalEndpoints;
   return {
-    endpoints: first.endpoints,
-    cloudwatch: first.cloudwatch,
-    counts: async () => (await call({ type: 'counts' }, 'counts')).counts,
+    endpoints,
+    cloudwatch: others.ready.cloudwatch!,
+    counts: async () => {
+      const [a, b] = await Promise.all([dynamodb.call({ type: 'counts' }, 'counts'), others.call({ type: 'counts' }, 'counts')]);
+      const all: Counts = { ...b.counts };
+      for (const [key, n] of Object.entries(a.counts)) all[key] = (all[key] ?? 0) + n;
+      return all;
+    },
     proxy: async (service, options) => {
-      const { id, endpoint } = await call({ type: 'startProxy', options: { ...options, service } }, 'proxy');
+      const { id, endpoint } = await others.call({ type: 'startProxy', options: { ...options, service } }, 'proxy');
       return {
         endpoint,
-        counts: async () => (await call({ type: 'proxyCounts', id }, 'proxyCounts')).counts,
-        close: async () => { await call({ type: 'closeProxy', id }, 'closed'); },
+        counts: async () => (await others.call({ type: 'proxyCounts', id }, 'proxyCounts')).counts,
+        close: async () => { await others.call({ type: 'closeProxy', id }, 'closed'); },
       };
     },
     stop: async () => {
-      if (child.exitCode === null) child.send({ type: 'stop' } satisfies ToServer);
-      await exited;
-      group?.remove();
+      await Promise.all([others.stop(), dynamodb.stop()]);
     },
   };
 }
 
 if (require.main === module && process.argv.includes('--serve')) {
-  serve().catch((err) => {
+  const [role, dynamodb] = process.argv.slice(process.argv.indexOf('--serve') + 1);
+  if (role !== 'dynamodb' && role !== 'others') throw new Error(`--serve dynamodb|others, got ${role}`);
+  serve(role, dynamodb).catch((err) => {
     console.error(err);
     process.exit(1);
   });
