@@ -7,7 +7,7 @@
  *
  *   npx ts-node --transpile-only --project tsconfig.dev.json bench/profile.ts [--top 25] [--ref <git ref>]
  *
- * The processor is bundled here as the build bundles it (esbuild, node22, SDK
+ * The processor is bundled here as the build bundles it (esbuild, the pinned runtime's target, SDK
  * included) but not minified, so that the profile names functions and the
  * bundle's module comments tell which package each line belongs to. With
  * --ref, the processor's sources are taken from that commit instead of the
@@ -23,6 +23,7 @@ import { runHandler } from './handlers';
 import { startServers } from './servers';
 import { formatTable } from './table';
 import { LocalAws, makeDeviceRecords, toLambdaRecord } from '../local/src';
+import { esbuildTarget } from '../src/private/handler-contract';
 
 interface ProfileNode {
   id: number;
@@ -129,7 +130,7 @@ function buildProcessor(dir: string, ref?: string): string {
     entryPoints: [path.join(sources, 'src', 'handlers', 'processor.lambda.ts')],
     bundle: true,
     platform: 'node',
-    target: 'node22',
+    target: esbuildTarget(),
     outfile: bundle,
     nodePaths: [path.join(root, 'node_modules')],
     logLevel: 'error',
