@@ -1,6 +1,6 @@
 import { gzipSync } from 'zlib';
 import { decodePayload, DecodedPayload, RawRecord, recordFields } from './raw-record';
-import { parseTimestamp } from './reading';
+import { timestampMillis } from './reading';
 
 /** One archive object: the records of a batch that fall in one hour of event time. */
 export interface ArchiveObject {
@@ -18,7 +18,7 @@ export function eventTime(record: RawRecord, timestampField: string, decoded: De
   const payload = decoded.json;
   // The same reading of the time as the processor's, so both agree on the hour.
   const time = typeof payload === 'object' && payload !== null && Object.prototype.hasOwnProperty.call(payload, timestampField)
-    ? parseTimestamp((payload as Record<string, unknown>)[timestampField])
+    ? timestampMillis((payload as Record<string, unknown>)[timestampField])
     : undefined;
   return new Date(time ?? record.approximateArrivalTimestamp * 1000);
 }

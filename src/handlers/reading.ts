@@ -166,23 +166,20 @@ function isoMillis(s: string): number | undefined {
   return time < MIN_TIME || time > MAX_TIME ? undefined : time;
 }
 
+/** Epoch milliseconds of an ISO-8601 string or an epoch number (seconds or milliseconds), or undefined for one that is not valid. */
+export function timestampMillis(raw: unknown): number | undefined {
+  if (typeof raw === 'string') return isoMillis(raw.trim());
+  if (typeof raw !== 'number' || !Number.isFinite(raw) || raw < 0) return undefined;
+  const millis = Math.floor(raw < EPOCH_SECONDS_LIMIT ? raw * 1000 : raw);
+  return millis < MIN_TIME || millis > MAX_TIME ? undefined : millis;
+}
+
 /** Normalizes an ISO-8601 string or an epoch number (seconds or milliseconds) to ISO-8601 UTC. */
 export function parseTimestamp(raw: unknown): string | undefined {
-  let millis: number;
-  if (typeof raw === 'number') {
-    if (!Number.isFinite(raw) || raw < 0) return undefined;
-    millis = Math.floor(raw < EPOCH_SECONDS_LIMIT ? raw * 1000 : raw);
-    if (millis < MIN_TIME || millis > MAX_TIME) return undefined;
-  } else if (typeof raw === 'string') {
-    const s = raw.trim();
-    const parsed = isoMillis(s);
-    if (parsed === undefined) return undefined;
-    // Already in the form it is stored in: no need to write it again.
-    if (s.length === CANONICAL_LENGTH && s.charCodeAt(10) === C_T && s.charCodeAt(23) === C_Z && s[19] === '.') return s;
-    millis = parsed;
-  } else {
-    return undefined;
-  }
+  const millis = timestampMillis(raw);
+  if (millis === undefined) return undefined;
+  // Already in the form it is stored in: no need to write it again.
+  if (typeof raw === 'string' && raw.length === CANONICAL_LENGTH && raw.charCodeAt(10) === C_T && raw.charCodeAt(23) === C_Z && raw[19] === '.') return raw;
   return new Date(millis).toISOString();
 }
 
