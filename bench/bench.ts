@@ -159,7 +159,19 @@ async function freshTables(aws: LocalAws): Promise<{ tableName: string; warmupTa
   return { tableName, warmupTable: `${tableName}-warmup` };
 }
 
-function processorJob(s: Setup, warmupTable: string, warmupPasses = WARMUP_PASSES, concurrency?: number, pairedFloor = false, measuredPasses = 1) {
+interface ProcessorJobOptions {
+  /** Default `WARMUP_PASSES`. */
+  readonly warmupPasses?: number;
+  /** The writer's concurrency; the handler's default when absent. */
+  readonly concurrency?: number;
+  /** Default false: see `StreamJob.pairedFloor`. */
+  readonly pairedFloor?: boolean;
+  /** Default 1. */
+  readonly measuredPasses?: number;
+}
+
+function processorJob(s: Setup, warmupTable: string, options: ProcessorJobOptions = {}) {
+  const { warmupPasses = WARMUP_PASSES, concurrency, pairedFloor = false, measuredPasses = 1 } = options;
   return {
     pairedFloor,
     measuredPasses,
@@ -246,7 +258,7 @@ async function callsAndCpu(s: Setup): Promise<string> {
   const processorRun = async (metricsMode: string, extra: Record<string, string | undefined> = {}) => {
     const { tableName, warmupTable } = await freshTables(s.aws);
     let before: Counts = {};
-    const job = processorJob(s, warmupTable, WARMUP_PASSES, undefined, true, MEASURED_PASSES);
+    const job = processorJob(s, warmupTable, { pairedFloor: true, measuredPasses: MEASURED_PASSES });
     const run = await runHandler(job, { ...s.base, TABLE_NAME: tableName, METRICS_MODE: metricsMode, ...extra }, {
       onWarm: async () => { before = await s.servers.counts(); },
     });
@@ -357,7 +369,9 @@ async function processorUnderLoad(
     let forwardedBefore = 0;
     // At capacity the table, not the handler, sets the pace: no warm-up, one pass.
     const atCapacity = kind === 'capacity';
-    const job = processorJob(s, warmupTable, atCapacity ? 0 : WARMUP_PASSES, concurrency, false, atCapacity ? 1 : MEASURED_PASSES);
+    const job = processorJob(s, warmupTable, atCapacity
+      ? { warmupPasses: 0, concurrency }
+      : { concurrency, measuredPasses: MEASURED_PASSES });
     const run = await runHandler(job, {
       ...s.base, TABLE_NAME: tableName, METRICS_MODE: 'EMF', POWERTOOLS_DEV: undefined, AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     }, { memoryMb, onWarm: async () => { forwardedBefore = (await dynamo.counts()).itemsForwarded; } });
@@ -527,7 +541,7 @@ async function main(): Promise<void> {
     ].join('\n'));
 
     const { tableName: queryTable } = await freshTables(aws);
-    await runHandler(processorJob(setup, queryTable, 0), { ...setup.base, TABLE_NAME: queryTable, METRICS_MODE: 'NONE' });
+    await runHandler(processorJob(setup, queryTable, { warmupPasses: 0 }), { ...setup.base, TABLE_NAME: queryTable, METRICS_MODE: 'NONE' });
     const archivers: HandlerRun[] = [];
     const queries: HandlerRun[] = [];
     for (const memoryMb of MEMORY_SIZES) {
