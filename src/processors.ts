@@ -173,6 +173,20 @@ function validateProcessorProps(props: DynamoDbProcessorProps): void {
   if (props.metricNamespace && !Token.isUnresolved(props.metricNamespace) && props.metricNamespace.startsWith('AWS/')) {
     throw new Error(`${name}.metricNamespace must not start with "AWS/" (reserved by AWS), got ${props.metricNamespace}`);
   }
+  if ((props.metricsMode ?? MetricsMode.EMBEDDED_METRIC_FORMAT) === MetricsMode.EMBEDDED_METRIC_FORMAT) {
+    // An EMF line holds the metric's values and the dimension's value as members
+    // of one JSON object, beside the "_aws" metadata: the three keys must differ.
+    const metricName = props.metricName ?? defaultOf(PROCESSOR_SETTINGS.metricName);
+    const dimensionName = props.metricDimensionName ?? defaultOf(PROCESSOR_SETTINGS.metricDimensionName);
+    if (!Token.isUnresolved(metricName) && !Token.isUnresolved(dimensionName)) {
+      if (metricName === dimensionName) {
+        throw new Error(`${name}.metricDimensionName must differ from metricName with MetricsMode.EMBEDDED_METRIC_FORMAT (both are keys of each EMF line), got "${dimensionName}" for both`);
+      }
+      for (const [prop, value] of [['metricName', metricName], ['metricDimensionName', dimensionName]]) {
+        if (value === '_aws') throw new Error(`${name}.${prop} must not be "_aws" with MetricsMode.EMBEDDED_METRIC_FORMAT (the key of each EMF line's metadata)`);
+      }
+    }
+  }
 }
 
 /** Options for a processor that is a function of your own. */

@@ -124,11 +124,20 @@ describe('DynamoDbProcessor', () => {
     ['empty metricNamespace', { metricNamespace: ' ' }, /DynamoDbProcessorProps\.metricNamespace must not be empty/],
     ['AWS/ namespace', { metricNamespace: 'AWS/Kinesis' }, /DynamoDbProcessorProps\.metricNamespace must not start with "AWS\/"/],
     ['empty metricName', { metricName: '' }, /DynamoDbProcessorProps\.metricName must not be empty/],
+    ['EMF with the dimension named as the metric', { metricDimensionName: 'SensorData' },
+      /DynamoDbProcessorProps\.metricDimensionName must differ from metricName with MetricsMode\.EMBEDDED_METRIC_FORMAT \(both are keys of each EMF line\), got "SensorData" for both/],
+    ['EMF with a metric named _aws', { metricsMode: MetricsMode.EMBEDDED_METRIC_FORMAT, metricName: '_aws' },
+      /DynamoDbProcessorProps\.metricName must not be "_aws" with MetricsMode\.EMBEDDED_METRIC_FORMAT/],
+    ['EMF with a dimension named _aws', { metricDimensionName: '_aws' }, /DynamoDbProcessorProps\.metricDimensionName must not be "_aws"/],
     ['reportBatchItemFailures false', { reportBatchItemFailures: false },
       /DynamoDbProcessorProps\.reportBatchItemFailures must not be false: this consumer reports the records it could not finish in its response, which the event source mapping ignores without ReportBatchItemFailures, so they would be lost/],
   ];
   test.each(invalid)('%s fails when the processor is made, naming the prop', (_name, props, message) => {
     expect(() => IngestProcessor.dynamoDb(props)).toThrow(message);
+  });
+
+  test('with PutMetricData the metric and its dimension may share a name, as the API allows', () => {
+    expect(() => IngestProcessor.dynamoDb({ metricsMode: MetricsMode.PUT_METRIC_DATA, metricName: 'Temp', metricDimensionName: 'Temp' })).not.toThrow();
   });
 
   test('a dead-letter prefix must end with a slash; a token is left to deploy time, as every other check does', () => {
