@@ -63,7 +63,6 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@aws-sdk/client-cloudwatch',
     '@aws-sdk/client-sqs',
     '@aws-lambda-powertools/logger',
-    '@aws-lambda-powertools/metrics',
     '@types/aws-lambda',
     'esbuild',
     // Tests, examples and benchmarks.

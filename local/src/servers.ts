@@ -192,7 +192,9 @@ export class LocalAws {
       AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
       POWERTOOLS_LOG_LEVEL: 'SILENT',
       POWERTOOLS_DEV: 'true',
-      // The handlers run on Node 22 in Lambda; this machine may have Node 20.
+      // No EMF lines on standard output unless a caller asks for a metrics mode.
+      METRICS_MODE: 'NONE',
+      // The handlers run on Node 24 in Lambda; this machine may have Node 20.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...overrides,
     };

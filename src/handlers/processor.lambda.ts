@@ -1,5 +1,4 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -8,7 +7,7 @@ import { BucketDeadLetterSink, DeadLetter, DeadLetterSink, QueueDeadLetterSink }
 import { CLIENT_DEFAULTS, dynamoDbClient, s3Client } from './environment';
 import { rawRecord } from './raw-record';
 import { decodeRecord, mappingOf, PayloadMapping, Reading } from './reading';
-import { aggregate, createEmfMetrics, MetricSettings, publishEmf, putMetricData, toMetricData } from './sensor-metrics';
+import { aggregate, emfLines, MetricSettings, putMetricData, toMetricData } from './sensor-metrics';
 import { dedupeByKey, writeItems, WriteOptions } from './table-writer';
 import { LOG_METRICS, MetricsModeName, PROCESSOR_SETTINGS, readSettings } from '../private/handler-contract';
 
@@ -22,7 +21,8 @@ export interface ProcessorDeps {
   readonly metricsMode: MetricsMode;
   readonly metricSettings: MetricSettings;
   readonly cloudwatch?: CloudWatchClient;
-  readonly emf?: Metrics;
+  /** Where EMF lines go (metrics mode EMF): the function's standard output, whose lines CloudWatch Logs reads. */
+  readonly emf?: (text: string) => void;
   readonly logger: Logger;
   readonly writeOptions?: WriteOptions;
 }
@@ -107,7 +107,9 @@ export async function processBatch(
         deps.logger.error('PutMetricData failed; metrics of this batch are missing', err as Error);
       }
     } else {
-      publishEmf(deps.emf!, groups, deps.metricSettings);
+      const lines = emfLines(groups, deps.metricSettings);
+      // One write: standard output is a pipe in Lambda, written synchronously.
+      if (lines.length > 0) deps.emf!(`${lines.join('\n')}\n`);
     }
   }
 
@@ -149,7 +151,7 @@ export function depsFromEnv(env: NodeJS.ProcessEnv): ProcessorDeps {
     metricsMode: settings.metricsMode,
     metricSettings,
     cloudwatch: settings.metricsMode === 'PUT_METRIC_DATA' ? new CloudWatchClient(CLIENT_DEFAULTS) : undefined,
-    emf: settings.metricsMode === 'EMF' ? createEmfMetrics(metricSettings) : undefined,
+    emf: settings.metricsMode === 'EMF' ? (text) => process.stdout.write(text) : undefined,
     logger: new Logger({ serviceName: settings.serviceName, logLevel: settings.logLevel }),
     writeOptions: { concurrency: settings.writeConcurrency },
   };

@@ -1,4 +1,3 @@
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { CloudWatchClient, MetricDatum, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { Reading } from './reading';
 
@@ -77,33 +76,43 @@ export async function putMetricData(client: CloudWatchClient, namespace: string,
 const EMF_PAST_MS = 14 * 24 * 3_600_000 - 60_000;
 const EMF_FUTURE_MS = 2 * 3_600_000 - 60_000;
 
-/** Values Powertools puts in one EMF line before it flushes the line on its own. */
-const EMF_VALUES_PER_LINE = 100;
+/** Values of one metric in one EMF line: the format takes at most 100. */
+export const EMF_VALUES_PER_LINE = 100;
 
 /**
- * Writes the metric as CloudWatch Embedded Metric Format through Powertools:
- * structured log lines that CloudWatch turns into metrics, with no API call.
- * One line per sensor-minute (Powertools starts another after 100 values).
+ * The metric as CloudWatch Embedded Metric Format: structured log lines that
+ * CloudWatch Logs turns into metrics, with no API call. One line per
+ * sensor-minute, with every reading's value (EMF has no counts, so a value
+ * seen three times is written three times), and another line for each
+ * further 100 values. A line with one value writes it as a number.
+ *
+ * Written here rather than through Powertools Metrics: the processor puts
+ * thousands of values into each invocation's lines, and Powertools checks and
+ * stores them one call at a time (reading its store, and with it
+ * `process.env`, at each), about 2.5 us per reading against 0.3 us here, a
+ * tenth of the processor's CPU per reading (`npm run bench`).
  */
-export function publishEmf(metrics: Metrics, groups: readonly SensorMinute[], settings: MetricSettings, now = Date.now()): void {
+export function emfLines(groups: readonly SensorMinute[], settings: MetricSettings, now = Date.now()): string[] {
+  const directive = JSON.stringify([{ Namespace: settings.namespace, Dimensions: [[settings.dimensionName]], Metrics: [{ Name: settings.metricName, Unit: 'None' }] }]);
+  const dimension = JSON.stringify(settings.dimensionName);
+  const metric = JSON.stringify(settings.metricName);
+  const lines: string[] = [];
   for (const g of restampOutOfRange(groups, now)) {
-    // Values in the current line, counted here rather than asked of
-    // Powertools for every value (each question reads its store afresh).
-    let inLine = 0;
+    const head = `{"_aws":{"Timestamp":${g.minute},"CloudWatchMetrics":${directive}},${dimension}:${JSON.stringify(g.sensorId)},${metric}:`;
+    let values: number[] = [];
+    const flush = () => {
+      lines.push(`${head}${values.length === 1 ? values[0] : `[${values.join(',')}]`}}`);
+      values = [];
+    };
     for (const [value, count] of g.counts) {
       for (let i = 0; i < count; i++) {
-        // Powertools clears the dimensions and the timestamp when it flushes a
-        // full line on its own: set them again for every line it starts.
-        if (inLine === 0) {
-          metrics.setTimestamp(g.minute);
-          metrics.addDimension(settings.dimensionName, g.sensorId);
-        }
-        metrics.addMetric(settings.metricName, MetricUnit.NoUnit, value);
-        inLine = (inLine + 1) % EMF_VALUES_PER_LINE;
+        values.push(value);
+        if (values.length === EMF_VALUES_PER_LINE) flush();
       }
     }
-    if (inLine > 0) metrics.publishStoredMetrics();
+    if (values.length > 0) flush();
   }
+  return lines;
 }
 
 /** Groups EMF cannot date (too old or too far ahead) are merged per sensor at `now`: one line each, not one per minute. */
@@ -124,11 +133,4 @@ function restampOutOfRange(groups: readonly SensorMinute[], now: number): Sensor
     for (const [value, count] of g.counts) merged.counts.set(value, (merged.counts.get(value) ?? 0) + count);
   }
   return out;
-}
-
-/** A Powertools Metrics instance whose only dimension is the sensor's (no default `service` dimension). */
-export function createEmfMetrics(settings: MetricSettings): Metrics {
-  const metrics = new Metrics({ namespace: settings.namespace });
-  metrics.clearDefaultDimensions();
-  return metrics;
 }

@@ -6,7 +6,6 @@ import { asClient, b64, b64json, FakeClient } from './helpers';
 import { BucketDeadLetterSink, DeadLetter, DeadLetterSink, QueueDeadLetterSink } from '../../src/handlers/dead-letter';
 import { depsFromEnv, processBatch, ProcessorDeps } from '../../src/handlers/processor.lambda';
 import { DEFAULT_MAPPING } from '../../src/handlers/reading';
-import { createEmfMetrics } from '../../src/handlers/sensor-metrics';
 import { DEFAULT_WRITE_CONCURRENCY } from '../../src/handlers/table-writer';
 
 const TABLE = 'SensorData';
@@ -219,28 +218,24 @@ describe('processBatch', () => {
     expect(deps.dynamo.inputs).toHaveLength(1);
   });
 
-  test('metrics mode EMF prints one line per sensor-minute', async () => {
-    const saved = { ...process.env };
-    delete process.env.POWERTOOLS_DEV;
-    delete process.env.POWERTOOLS_METRICS_DISABLED;
-    const lines: string[] = [];
-    const spy = jest.spyOn(process.stdout, 'write').mockImplementation(((chunk: string) => {
-      lines.push(...String(chunk).split('\n').filter((l) => l.length > 0));
-      return true;
-    }) as typeof process.stdout.write);
-    try {
-      const settings = { namespace: 'Sensors', metricName: 'SensorData', dimensionName: 'SensorId' };
-      const deps = makeDeps({ metricsMode: 'EMF', emf: createEmfMetrics(settings), cloudwatch: undefined });
-      const now = new Date();
-      const recent = (sensor: string, value: number) => b64json({ sensorid: sensor, value, timestamp: now.toISOString() });
-      await processBatch(event([recent('s0', 1), recent('s0', 2), recent('s1', 3)]), deps, plenty);
-      const emf = lines.map((l) => JSON.parse(l)).filter((l) => l._aws);
-      expect(emf.map((l) => [l.SensorId, l.SensorData])).toEqual([['s0', [1, 2]], ['s1', 3]]);
-      expect(deps.cw.inputs).toHaveLength(0);
-    } finally {
-      spy.mockRestore();
-      process.env = saved;
-    }
+  test('metrics mode EMF writes one line per sensor-minute, in one write', async () => {
+    const writes: string[] = [];
+    const deps = makeDeps({ metricsMode: 'EMF', emf: (text) => writes.push(text), cloudwatch: undefined });
+    const now = new Date();
+    const recent = (sensor: string, value: number) => b64json({ sensorid: sensor, value, timestamp: now.toISOString() });
+    await processBatch(event([recent('s0', 1), recent('s0', 2), recent('s1', 3)]), deps, plenty);
+    expect(writes).toHaveLength(1);
+    expect(writes[0].endsWith('\n')).toBe(true);
+    const emf = writes[0].trimEnd().split('\n').map((l) => JSON.parse(l));
+    expect(emf.map((l) => [l.SensorId, l.SensorData])).toEqual([['s0', [1, 2]], ['s1', 3]]);
+    expect(deps.cw.inputs).toHaveLength(0);
+  });
+
+  test('metrics mode EMF writes nothing for a batch with no stored reading', async () => {
+    const writes: string[] = [];
+    const deps = makeDeps({ metricsMode: 'EMF', emf: (text) => writes.push(text), cloudwatch: undefined });
+    await processBatch(event([b64('not json')]), deps, plenty);
+    expect(writes).toEqual([]);
   });
 
   test('an empty batch does nothing', async () => {
@@ -278,6 +273,9 @@ describe('depsFromEnv', () => {
     expect(deps.deadLetters).toMatchObject({ bucket: 'b', prefix: 'bad/' });
     const queued = depsFromEnv({ TABLE_NAME: 't', DEAD_LETTER_DESTINATION: 'https://sqs.eu-west-1.amazonaws.com/1/q' });
     expect(queued.deadLetters).toBeInstanceOf(QueueDeadLetterSink);
+    // EMF, the default, goes to standard output.
+    expect(queued.metricsMode).toBe('EMF');
+    expect(typeof queued.emf).toBe('function');
     expect(queued.deadLetters).toMatchObject({ queueUrl: 'https://sqs.eu-west-1.amazonaws.com/1/q' });
     expect(deps.writeOptions).toEqual({ concurrency: DEFAULT_WRITE_CONCURRENCY });
     expect(depsFromEnv({ TABLE_NAME: 't', DEAD_LETTER_DESTINATION: 's3://b/', WRITE_CONCURRENCY: '20' }).writeOptions).toEqual({ concurrency: 20 });

@@ -1,14 +1,14 @@
 import type { CloudWatchClient, MetricDatum, PutMetricDataCommandInput } from '@aws-sdk/client-cloudwatch';
 import * as fc from 'fast-check';
-import { asClient, captureStdout, FakeClient, serviceError } from './helpers';
+import { asClient, FakeClient, serviceError } from './helpers';
 import { Reading } from '../../src/handlers/reading';
 import {
   aggregate,
-  createEmfMetrics,
+  EMF_VALUES_PER_LINE,
+  emfLines,
   MAX_DATA_PER_REQUEST,
   MAX_VALUES_PER_DATUM,
   MetricSettings,
-  publishEmf,
   putMetricData,
   SensorMinute,
   toMetricData,
@@ -153,24 +153,9 @@ describe('putMetricData', () => {
   });
 });
 
-describe('publishEmf', () => {
-  const saved = { ...process.env };
-
-  beforeEach(() => {
-    // In dev mode Powertools disables metrics; make sure the real EMF path runs.
-    delete process.env.POWERTOOLS_DEV;
-    delete process.env.POWERTOOLS_METRICS_DISABLED;
-    delete process.env.POWERTOOLS_METRICS_NAMESPACE;
-    process.env.POWERTOOLS_SERVICE_NAME = 'sensor-processor';
-  });
-
-  afterEach(() => {
-    process.env = { ...saved };
-  });
-
+describe('emfLines', () => {
   function emf(groups: SensorMinute[], settings = SETTINGS, now = Date.now()): any[] {
-    const metrics = createEmfMetrics(settings);
-    return captureStdout(() => publishEmf(metrics, groups, settings, now)).map((line) => JSON.parse(line));
+    return emfLines(groups, settings, now).map((line) => JSON.parse(line));
   }
 
   /** The values of one EMF line as a flat list. */
@@ -236,7 +221,54 @@ describe('publishEmf', () => {
     expect(lines[lines.length - 1]).toMatchObject({ SensorId: 'next', SensorData: 1 });
   });
 
-  test('nothing to publish, nothing printed', () => {
+  test('nothing to publish, no line', () => {
     expect(emf([])).toEqual([]);
+  });
+
+  test('sensor ids and names that need escaping stay valid JSON', () => {
+    const settings: MetricSettings = { namespace: 'Plant "A"', metricName: 'Temp\\C', dimensionName: 'Dev\u00e9ice' };
+    const id = 'quote" backslash\\ newline\n tab\t \u2028 \ud83c\udf21 \u0000';
+    const [line] = emf([group(id, Math.floor(Date.now() / 60_000) * 60_000, [[-0.5, 1]])], settings);
+    expect(line['Dev\u00e9ice']).toBe(id);
+    expect(line['Temp\\C']).toBe(-0.5);
+    expect(line._aws.CloudWatchMetrics[0].Namespace).toBe('Plant "A"');
+  });
+
+  test('property: every value of every group is in exactly one line of its sensor and minute, at most 100 a line', () => {
+    const now = Date.UTC(2024, 5, 1, 12, 0, 30);
+    const groupArb = fc.record({
+      sensorId: fc.string({ minLength: 1, maxLength: 12, unit: 'binary' }),
+      // Within what EMF accepts, and outside it on both sides.
+      minute: fc.integer({ min: -20 * 24 * 60, max: 4 * 60 }).map((m) => Math.floor(now / 60_000) * 60_000 + m * 60_000),
+      counts: fc.uniqueArray(fc.tuple(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer({ min: 1, max: 250 })), {
+        maxLength: 6, selector: ([v]) => Object.is(v, -0) ? 0 : v,
+      }),
+    });
+    fc.assert(fc.property(fc.array(groupArb, { maxLength: 8 }), (specs) => {
+      const groups = specs.filter((g) => g.counts.length > 0).map((g) => ({ sensorId: g.sensorId, minute: g.minute, counts: new Map(g.counts) }));
+      const lines = emf(groups, SETTINGS, now);
+      const key = (sensor: string, minute: number) => JSON.stringify([sensor, minute]);
+      const expected = new Map<string, number[]>();
+      for (const g of groups) {
+        // Minutes EMF cannot date are counted at `now`.
+        const inRange = g.minute >= now - (14 * 24 * 3_600_000 - 60_000) && g.minute <= now + (2 * 3_600_000 - 60_000);
+        const k = key(g.sensorId, inRange ? g.minute : now);
+        const list = expected.get(k) ?? [];
+        for (const [value, count] of g.counts) for (let i = 0; i < count; i++) list.push(value === 0 ? 0 : value);
+        expected.set(k, list);
+      }
+      const seen = new Map<string, number[]>();
+      for (const line of lines) {
+        expect(line._aws.CloudWatchMetrics).toEqual([{ Namespace: 'Sensors', Dimensions: [['SensorId']], Metrics: [{ Name: 'SensorData', Unit: 'None' }] }]);
+        expect(Object.keys(line).sort()).toEqual(['SensorData', 'SensorId', '_aws']);
+        const values = valuesOf(line);
+        expect(values.length).toBeGreaterThanOrEqual(1);
+        expect(values.length).toBeLessThanOrEqual(EMF_VALUES_PER_LINE);
+        const k = key(line.SensorId, line._aws.Timestamp);
+        seen.set(k, [...(seen.get(k) ?? []), ...values]);
+      }
+      const sorted = (m: Map<string, number[]>) => new Map([...m].map(([k, v]) => [k, [...v].sort((a, b) => a - b)]));
+      expect(sorted(seen)).toEqual(sorted(expected));
+    }), { numRuns: 300 });
   });
 });
