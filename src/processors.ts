@@ -65,7 +65,7 @@ export interface DynamoDbProcessorProps extends StreamConsumerOptions, HandlerFu
    * A batch of 500 readings is 20 requests: at 20 they all go at once, one
    * round trip instead of 20 in a row. Measured with `npm run bench`: 16 to
    * 20 keep up best at every memory size; at 10, a second round trip per
-   * batch costs 10 to 30 % of the throughput; below 4 the round trips are
+   * batch costs 4 to 40 % of the throughput; below 4 the round trips are
    * the limit.
    *
    * @default 20

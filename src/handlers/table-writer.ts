@@ -66,9 +66,9 @@ export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 10, baseDelayMs: 50, ma
 /**
  * BatchWriteItem requests in flight at once, by default. The default batch of
  * 500 records is 20 requests: at 20 they all go at once, one round trip
- * instead of 20 in a row. Measured (`npm run bench`, two runs), 16 and 20
+ * instead of 20 in a row. Measured (`npm run bench`, five runs), 16 and 20
  * keep up best at 512 and 1,024 MB; 10, with a second round trip per batch,
- * leaves 10 to 30 % of the throughput behind; 2 and 4 leave half of it.
+ * leaves 4 to 40 % of the throughput behind; 2 and 4 leave about half of it.
  */
 export const DEFAULT_WRITE_CONCURRENCY = defaultOf(PROCESSOR_SETTINGS.writeConcurrency);
 
