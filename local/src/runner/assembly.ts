@@ -135,6 +135,11 @@ function readAssetManifest(directory: string, file: string): AssetIndex {
 }
 
 function orderByDependencies(stacks: StackArtifact[]): StackArtifact[] {
+  return withDependencies(stacks, stacks);
+}
+
+/** `roots` and every stack they depend on, directly or not, each after its dependencies. */
+function withDependencies(stacks: readonly StackArtifact[], roots: readonly StackArtifact[]): StackArtifact[] {
   const byId = new Map(stacks.map((s) => [s.artifactId, s]));
   const ordered: StackArtifact[] = [];
   const seen = new Set<string>();
@@ -147,7 +152,7 @@ function orderByDependencies(stacks: StackArtifact[]): StackArtifact[] {
     }
     ordered.push(s);
   };
-  stacks.forEach(visit);
+  roots.forEach(visit);
   return ordered;
 }
 
@@ -178,17 +183,7 @@ export function selectStacks(
   } else {
     throw new LocalRunError(`the cloud assembly has ${stacks.length} stacks (${listing}): pick one with --stack NAME (repeatable, to run several together)`);
   }
-  const byId = new Map(stacks.map((s) => [s.artifactId, s]));
-  const wanted = new Set<string>();
-  const add = (s: StackArtifact) => {
-    if (wanted.has(s.artifactId)) return;
-    wanted.add(s.artifactId);
-    for (const d of s.dependencies) {
-      const dep = byId.get(d);
-      if (dep) add(dep);
-    }
-  };
-  chosen.forEach(add);
+  const wanted = new Set(withDependencies(stacks, chosen).map((s) => s.artifactId));
   // In dependency order, as the assembly lists them; the first named stack
   // leads: the page and the simulator use its outputs.
   return { stacks: stacks.filter((s) => wanted.has(s.artifactId)), lead: chosen[0] };
