@@ -11,7 +11,7 @@
  */
 
 /** The bundled handlers: `src/handlers/<name>.lambda.ts`, shipped as `assets/handlers/<name>.lambda/index.js`. */
-export const HANDLER_NAMES = ['processor', 'archiver', 'query'] as const;
+export const HANDLER_NAMES = ['processor', 'archiver', 'query', 'replay'] as const;
 export type HandlerName = (typeof HANDLER_NAMES)[number];
 
 /**
@@ -144,6 +144,20 @@ function deadLetterTarget(variable: string): Setting<DeadLetterTarget> {
   };
 }
 
+/** The ARN of a Kinesis stream, whose name is its last part. */
+const STREAM_ARN = /^arn:[a-z0-9-]+:kinesis:[a-z0-9-]*:\d{12}:stream\/[a-zA-Z0-9_.-]{1,128}$/;
+
+function streamArn(variable: string): Setting<string> {
+  return {
+    variable,
+    read: (t) => {
+      if (!STREAM_ARN.test(t)) throw invalid(variable, t, 'a Kinesis stream ARN (arn:<partition>:kinesis:<region>:<account>:stream/<name>)');
+      return t;
+    },
+    write: (v) => v,
+  };
+}
+
 /** Settings of every handler: its Powertools service name and log level. */
 function common(serviceName: string) {
   return {
@@ -195,11 +209,31 @@ export const QUERY_SETTINGS = {
   maxSensorIdLength,
 };
 
+/**
+ * The replay function of one event source mapping: what it reads (the
+ * mapping's failed-batches queue, the stream), what it invokes (the mapping's
+ * function) and how the mapping would have invoked it.
+ */
+export const REPLAY_SETTINGS = {
+  ...common('sensor-replay'),
+  queueUrl: text('FAILED_BATCHES_QUEUE_URL'),
+  streamArn: streamArn('STREAM_ARN'),
+  /** The function's name or ARN. */
+  targetFunction: text('TARGET_FUNCTION'),
+  /** The role Lambda names as `invokeIdentityArn` in each record of the event. */
+  invokeIdentityArn: text('INVOKE_IDENTITY_ARN'),
+  batchSize: integer('BATCH_SIZE', 100, 1, 10_000),
+  reportBatchItemFailures: flag('REPORT_BATCH_ITEM_FAILURES'),
+  /** The function's timeout; 900 (Lambda's longest) when it is not known. */
+  targetTimeoutSeconds: integer('TARGET_TIMEOUT_SECONDS', 900, 1, 900),
+};
+
 /** Each handler's settings: exactly the variables its construct writes and its handler reads. */
 export const HANDLER_SETTINGS = {
   processor: PROCESSOR_SETTINGS,
   archiver: ARCHIVER_SETTINGS,
   query: QUERY_SETTINGS,
+  replay: REPLAY_SETTINGS,
 } satisfies Record<HandlerName, SettingSpec>;
 
 export type HandlerSettings<H extends HandlerName> = Settings<(typeof HANDLER_SETTINGS)[H]>;

@@ -35,9 +35,11 @@ export function bundledCode(name: HandlerName): lambda.Code {
  * Memory of each handler's function, in MiB, from `npm run bench` (README,
  * "Choosing the memory size"): the processor is CPU-bound on a full shard, and
  * 512 MB keeps up with about 7 shards at no more cost per reading than 256 MB;
- * the archiver and the query function gain nothing above 256 MB.
+ * the archiver and the query function gain nothing above 256 MB. The replay
+ * function holds one batch at a time and mostly waits for the function it
+ * invokes.
  */
-export const DEFAULT_MEMORY_SIZE: Record<HandlerName, number> = { processor: 512, archiver: 256, query: 256 };
+export const DEFAULT_MEMORY_SIZE: Record<HandlerName, number> = { processor: 512, archiver: 256, query: 256, replay: 256 };
 
 /** The settings a construct gives its handler: all of the contract's but the two every function gets from its options. */
 export type ConstructSettings<H extends HandlerName> = Omit<HandlerSettings<H>, 'serviceName' | 'logLevel'>;
