@@ -48,6 +48,12 @@ export interface ProcessorBinding {
    * batches it gives up on, when the pipeline created that queue.
    */
   readonly failedBatchesQueue?: sqs.IQueue;
+  /**
+   * The function that replays the batches of the failed-batches queue from
+   * the stream into `lambdaFunction`, invoked by hand, when the pipeline
+   * created that queue.
+   */
+  readonly replayFunction?: lambda.IFunction;
   /** Counts the records sent to the dead-letter destination; the pipeline alarms on it. */
   readonly deadLettersMetric?: cloudwatch.IMetric;
   /** Counts the readings stored; the pipeline's dashboard shows it. */
@@ -79,6 +85,12 @@ export interface ArchiverBinding {
    * batches it gives up on, when the pipeline created that queue.
    */
   readonly failedBatchesQueue?: sqs.IQueue;
+  /**
+   * The function that replays the batches of the failed-batches queue from
+   * the stream into `lambdaFunction`, invoked by hand, when the pipeline
+   * created that queue.
+   */
+  readonly replayFunction?: lambda.IFunction;
   /** Counts the archive objects written (or records delivered, for an archiver that counts those); the pipeline's dashboard shows it. */
   readonly archiveObjectsMetric?: cloudwatch.IMetric;
   /**

@@ -140,15 +140,17 @@ export class DynamoDbProcessor implements IIngestProcessor {
         appliesTo: ['Resource::*'],
       }]);
     }
-    const failedBatchesQueue = attachToStream(scope, fn, pipeline.stream, props, {
+    const { failedBatchesQueue, replayFunction } = attachToStream(scope, fn, pipeline.stream, props, {
       batchSize: 500,
       maxBatchingWindow: Duration.seconds(1),
       encryptionKey: pipeline.encryptionKey,
+      handlerOptions: props,
     });
     return {
       lambdaFunction: fn,
       deadLetterQueue: deadLetter.queue,
       failedBatchesQueue,
+      replayFunction,
       deadLettersMetric: deadLetter.queue
         ? deadLetter.queue.metricNumberOfMessagesSent({ statistic: cloudwatch.Stats.SUM })
         : logMetric(fn, 'DeadLetters', LOG_METRICS.deadLettered),
@@ -214,11 +216,11 @@ export class FunctionProcessor implements IIngestProcessor {
       pipeline.table.grantReadWriteData(this.fn);
       if (this.fn instanceof lambda.Function) this.fn.addEnvironment(PROCESSOR_SETTINGS.tableName.variable, pipeline.table.tableName);
     }
-    const failedBatchesQueue = attachToStream(scope, this.fn, pipeline.stream, this.options, {
+    const { failedBatchesQueue, replayFunction } = attachToStream(scope, this.fn, pipeline.stream, this.options, {
       batchSize: 100,
       encryptionKey: pipeline.encryptionKey,
     });
-    return { lambdaFunction: this.fn, failedBatchesQueue };
+    return { lambdaFunction: this.fn, failedBatchesQueue, replayFunction };
   }
 }
 

@@ -224,16 +224,28 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
   public readonly maxSensorIdLength: number;
   /** What happens to the stateful resources the pipeline creates when they leave the stack. */
   public readonly removalPolicy: RemovalPolicy;
-  /** What the pipeline's processor built: its function, dead-letter queue and failed-batches queue. */
+  /** What the pipeline's processor built: its function, dead-letter queue, failed-batches queue and replay function. */
   public readonly processorBinding: ProcessorBinding;
-  /** What the archiver built: its function, bucket and failed-batches queue, where it has them. */
+  /** What the archiver built: its function, bucket, failed-batches queue and replay function, where it has them. */
   public readonly archiverBinding: ArchiverBinding;
   /** The function that stores readings. */
   public readonly processorFunction: lambda.IFunction;
   /** The processor's dead-letter queue, where records that fail validation go, when that is a queue. */
   public readonly deadLetterQueue?: sqs.IQueue;
+  /**
+   * The function that replays the processor's failed batches from the stream
+   * into the processor, invoked by hand (`aws lambda invoke --function-name
+   * <its name> out.json`), when the pipeline created the failed-batches queue.
+   */
+  public readonly processorReplayFunction?: lambda.IFunction;
   /** The function that archives raw records, unless archiving is off or done without Lambda. */
   public readonly archiverFunction?: lambda.IFunction;
+  /**
+   * The function that replays the archiver's failed batches from the stream
+   * into the archiver, invoked by hand, when the pipeline created the
+   * failed-batches queue.
+   */
+  public readonly archiverReplayFunction?: lambda.IFunction;
   /** The bucket holding the archive, unless archiving is off. */
   public readonly archiveBucket?: s3.IBucket;
   /** The function that answers queries for a sensor's readings. */
@@ -295,12 +307,14 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
     const processor = (props.processor ?? IngestProcessor.dynamoDb()).bind(new Construct(this, 'Processor'), this);
     this.processorBinding = processor;
     this.processorFunction = processor.lambdaFunction;
+    this.processorReplayFunction = processor.replayFunction;
     this.deadLetterQueue = processor.deadLetterQueue;
     this.monitorProcessor('Processor', 'the processor', processor);
 
     const archive = (props.archiver ?? Archiver.s3()).bind(new Construct(this, 'Archiver'), this);
     this.archiverBinding = archive;
     this.archiverFunction = archive.lambdaFunction;
+    this.archiverReplayFunction = archive.replayFunction;
     this.archiveBucket = archive.bucket;
     if (archive.lambdaFunction) {
       this.monitor?.addConsumer({ id: 'Archiver', label: 'the archiver', fn: archive.lambdaFunction, failedBatchesQueue: archive.failedBatchesQueue },

@@ -47,8 +47,8 @@ describe('SensorIngestPipeline defaults', () => {
     }
   });
 
-  test('three functions on the pinned Node.js 24 runtime, arm64, with bundled code and a log group kept one month', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 3);
+  test('five functions (processor, archiver, query, and a replay of each mapping) on the pinned Node.js 24 runtime, arm64, with bundled code and a log group kept one month', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 5);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
@@ -56,7 +56,7 @@ describe('SensorIngestPipeline defaults', () => {
       Code: { S3Key: Match.stringLikeRegexp('^[0-9a-f]{64}\\.zip$') },
       LoggingConfig: { LogGroup: Match.anyValue() },
     });
-    template.resourceCountIs('AWS::Logs::LogGroup', 3);
+    template.resourceCountIs('AWS::Logs::LogGroup', 5);
     template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
   });
 
@@ -282,7 +282,8 @@ describe('SensorIngestPipeline props', () => {
   test('Archiver.none(): no archive bucket and no archiver function', () => {
     const { template, pipeline } = synth({ archiver: Archiver.none() });
     template.resourceCountIs('AWS::S3::Bucket', 0);
-    template.resourceCountIs('AWS::Lambda::Function', 2);
+    // The processor, its replay, the query function.
+    template.resourceCountIs('AWS::Lambda::Function', 3);
     template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
     expect(pipeline.archiveBucket).toBeUndefined();
     expect(pipeline.archiverFunction).toBeUndefined();
@@ -304,7 +305,7 @@ describe('SensorIngestPipeline props', () => {
     const template = Template.fromStack(stack);
     template.resourceCountIs('AWS::Kinesis::Stream', 2);
     template.resourceCountIs('AWS::DynamoDB::Table', 2);
-    template.resourceCountIs('AWS::Lambda::Function', 6);
+    template.resourceCountIs('AWS::Lambda::Function', 10);
   });
 });
 

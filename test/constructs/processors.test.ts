@@ -168,8 +168,9 @@ describe('FunctionProcessor', () => {
       Roles: [{ Ref: logicalId(template, 'AWS::IAM::Role', 'MineServiceRole') }],
       PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: Match.arrayWith(['dynamodb:Query', 'dynamodb:BatchWriteItem']) })]) },
     });
-    // The built-in processor is not created.
-    expect(Object.keys(template.findResources('AWS::Lambda::Function')).filter((id) => id.startsWith('PipelineProcessor'))).toEqual([]);
+    // The built-in processor is not created: only the replay of this function's failed batches.
+    expect(Object.keys(template.findResources('AWS::Lambda::Function')).filter((id) => id.startsWith('PipelineProcessor')))
+      .toEqual([logicalId(template, 'AWS::Lambda::Function', 'PipelineProcessorReplayFunction')]);
   });
 
   test('grantTableAccess false leaves the table alone', () => {

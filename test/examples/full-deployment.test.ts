@@ -23,8 +23,8 @@ describe('the full deployment example: IoT ingress, enhanced fan-out, Firehose a
       'AWS::DynamoDB::Table': 1,
       // the IoT topic rule
       'AWS::IoT::TopicRule': 1,
-      // the processor, the query function and the function that empties the buckets on delete
-      'AWS::Lambda::Function': 3,
+      // the processor, its replay function, the query function and the function that empties the buckets on delete
+      'AWS::Lambda::Function': 4,
       'AWS::Lambda::EventSourceMapping': 1,
       // the query API: GET and POST /readings, each allowed to invoke the query function, and its stage
       'AWS::ApiGatewayV2::Api': 1,
@@ -39,9 +39,9 @@ describe('the full deployment example: IoT ingress, enhanced fan-out, Firehose a
       'Custom::S3AutoDeleteObjects': 2,
       'AWS::Glue::Database': 1,
       'AWS::Glue::Table': 1,
-      // log groups of the two functions, the rule's error log, the delivery stream's (with its
+      // log groups of the three functions, the rule's error log, the delivery stream's (with its
       // stream) and the API's access log
-      'AWS::Logs::LogGroup': 5,
+      'AWS::Logs::LogGroup': 6,
       'AWS::Logs::LogStream': 1,
       // readings stored (processor), messages the rule could not put
       'AWS::Logs::MetricFilter': 2,
@@ -53,10 +53,10 @@ describe('the full deployment example: IoT ingress, enhanced fan-out, Firehose a
       'AWS::CloudWatch::Dashboard': 1,
       'AWS::Cognito::IdentityPool': 1,
       'AWS::Cognito::IdentityPoolRoleAttachment': 1,
-      // processor, query, auto-delete provider, the rule's put and error roles, Firehose, guest, authenticated
-      'AWS::IAM::Role': 8,
-      // processor, query, the rule's two roles, Firehose, guest
-      'AWS::IAM::Policy': 6,
+      // processor, replay, query, auto-delete provider, the rule's put and error roles, Firehose, guest, authenticated
+      'AWS::IAM::Role': 9,
+      // processor, replay, query, the rule's two roles, Firehose, guest
+      'AWS::IAM::Policy': 7,
     });
   });
 

@@ -28,11 +28,12 @@ describe('the reference deployment example', () => {
       'AWS::DynamoDB::Table': 2,
       'AWS::S3::Bucket': 2,
       'AWS::S3::BucketPolicy': 2,
-      // ApiFunction, DdbCloudWatchEventProcessorFunction, EventArchiverFunction, their
-      // roles, policies and log groups, and the function (and role) that empties the
-      // archive and log buckets on delete
-      'AWS::Lambda::Function': 4,
-      'AWS::Logs::LogGroup': 3,
+      // ApiFunction, DdbCloudWatchEventProcessorFunction, EventArchiverFunction, the
+      // replay function of each event source mapping, their roles, policies and log
+      // groups, and the function (and role) that empties the archive and log buckets
+      // on delete
+      'AWS::Lambda::Function': 6,
+      'AWS::Logs::LogGroup': 5,
       'Custom::S3AutoDeleteObjects': 2,
       // the pipeline's alarms, the composite one, the dashboard and the metric
       // filters counting readings stored and archive objects
@@ -49,10 +50,10 @@ describe('the reference deployment example', () => {
       // attachment, its guest and authenticated roles and the guest role's policy
       'AWS::Cognito::IdentityPool': 1,
       'AWS::Cognito::IdentityPoolRoleAttachment': 1,
-      // 3 functions, auto-delete provider, guest, authenticated
-      'AWS::IAM::Role': 6,
-      // 3 functions, guest
-      'AWS::IAM::Policy': 4,
+      // 5 functions, auto-delete provider, guest, authenticated
+      'AWS::IAM::Role': 8,
+      // 5 functions, guest
+      'AWS::IAM::Policy': 6,
       // ConfigHelperStack
       'AWS::CloudFormation::Stack': 1,
     });
