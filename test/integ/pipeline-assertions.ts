@@ -114,6 +114,23 @@ export function assertReadingsFlowThrough(integ: IntegTest, pipeline: SensorInge
 }
 
 /**
+ * Invokes each replay function of the pipeline, as a user would with `aws
+ * lambda invoke`: with its role's grants it receives from its failed-batches
+ * queue (an empty one in a healthy deployment) and answers a summary.
+ */
+export function assertReplayFunctionsAnswer(integ: IntegTest, pipeline: SensorIngestPipeline): void {
+  const functions = [pipeline.processorReplayFunction, pipeline.archiverReplayFunction].filter((f) => f !== undefined);
+  if (functions.length === 0) throw new Error('assertReplayFunctionsAnswer needs a pipeline with replay functions');
+  for (const fn of functions) {
+    integ.assertions.invokeFunction({ functionName: fn.functionName, payload: JSON.stringify({ maxMessages: 10 }) })
+      .expect(ExpectedResult.objectLike({
+        StatusCode: 200,
+        Payload: Match.serializedJson(Match.objectLike({ statusCode: 200, left: [], trimmed: [], stoppedBecause: 'the queue is empty' })),
+      }));
+  }
+}
+
+/**
  * Lets the stack's deletion take the archive bucket with it: the checks above
  * leave objects in it, and CloudFormation cannot delete a bucket that holds
  * any. The bucket's removal policy must be DESTROY. Does nothing to a bucket
