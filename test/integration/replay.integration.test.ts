@@ -5,11 +5,13 @@
  * so that the mapping gives its batches up to the failed-batches queue (the
  * local SQS); then the replay function, invoked through the local Lambda API
  * as `aws lambda invoke` would, reads each range back from the stream and
- * invokes the processor with it.
+ * invokes the processor with it. The same for the archiver, with S3 failing.
  */
 import * as path from 'path';
+import { gunzipSync } from 'zlib';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { BUNDLE_DIR } from './bundles';
+import { FailingS3Proxy } from './failing-s3-proxy';
 import {
   ACCOUNT, CREDENTIALS, DeviceRecord, FaultProxy, LocalAws, makeDeviceRecords, MALFORMED_REASONS, REGION, SHARD_ID,
 } from '../../local/src';
@@ -29,10 +31,13 @@ const STREAM = 'sensor-stream-replay';
 const STREAM_ARN = `arn:aws:kinesis:${REGION}:${ACCOUNT}:stream/${STREAM}`;
 const PROCESSOR = 'sensor-processor';
 const PROCESSOR_ARN = `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${PROCESSOR}`;
-const PROCESSOR_ROLE = `arn:aws:iam::${ACCOUNT}:role/${PROCESSOR}-role`;
+const ARCHIVE = 'sensor-archive-replay';
+const ARCHIVER = 'sensor-archiver';
+const ARCHIVER_QUEUE = 'archiver-failed-batches';
 
 let aws: LocalAws;
 let proxy: FaultProxy;
+let s3: FailingS3Proxy;
 let gateway: Gateway;
 let lambda: LambdaClient;
 const sqs = new SqsServer(REGION, ACCOUNT, () => gateway.endpoint);
@@ -63,6 +68,9 @@ beforeAll(async () => {
   await aws.createSensorTable(TABLE);
   await aws.createBucket(DEAD_LETTERS);
   await aws.createStream(STREAM);
+  await aws.createBucket(ARCHIVE);
+  // The archive is unreachable until the third test: every PUT answers 500 InternalError.
+  s3 = await FailingS3Proxy.start(aws.s3.endpoint, (req) => req.method === 'PUT');
   // The table is unreachable: every BatchWriteItem answers HTTP 500.
   proxy = await FaultProxy.start({ target: aws.dynamo.endpoint, faultTarget: 'DynamoDB_20120810.BatchWriteItem', faultRate: 1, kinds: ['error500'], seed: 1 });
   gateway = await Gateway.start({
@@ -81,23 +89,26 @@ beforeAll(async () => {
     },
   });
   sqs.createQueue(QUEUE, { visibilityTimeoutSeconds: 30 });
+  sqs.createQueue(ARCHIVER_QUEUE, { visibilityTimeoutSeconds: 30 });
   const env = aws.handlerEnv({ AWS_ENDPOINT_URL_DYNAMODB: proxy.endpoint });
   // 5 seconds: the processor stops retrying with 4 s left, so a batch fails in about a second.
   pool(PROCESSOR, 'processor', 5, { ...env, TABLE_NAME: TABLE, DEAD_LETTER_DESTINATION: `s3://${DEAD_LETTERS}/rejected/` });
-  // 20 seconds: a message left is hidden for the rest of the run, and visible again soon after.
-  pool('sensor-replay', 'replay', 20, {
+  pool(ARCHIVER, 'archiver', 10, { ...env, AWS_ENDPOINT_URL_S3: s3.endpoint, ARCHIVE_BUCKET: ARCHIVE, ARCHIVE_PREFIX: 'raw/' });
+  const replayEnv = (queue: string, target: string) => ({
     ...env,
     AWS_ENDPOINT_URL_SQS: gateway.endpoint,
     AWS_ENDPOINT_URL_LAMBDA: gateway.endpoint,
     AWS_ENDPOINT_URL_KINESIS: aws.kinesis.endpoint,
-    FAILED_BATCHES_QUEUE_URL: sqs.queueUrl(QUEUE),
+    FAILED_BATCHES_QUEUE_URL: sqs.queueUrl(queue),
     STREAM_ARN,
-    TARGET_FUNCTION: PROCESSOR_ARN,
-    INVOKE_IDENTITY_ARN: PROCESSOR_ROLE,
+    TARGET_FUNCTION: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${target}`,
+    INVOKE_IDENTITY_ARN: `arn:aws:iam::${ACCOUNT}:role/${target}-role`,
     BATCH_SIZE: String(BATCH_SIZE),
     REPORT_BATCH_ITEM_FAILURES: 'true',
-    TARGET_TIMEOUT_SECONDS: '5',
   });
+  // 20 seconds: a message left is hidden for the rest of the run, and visible again soon after.
+  pool('sensor-replay', 'replay', 20, { ...replayEnv(QUEUE, PROCESSOR), TARGET_TIMEOUT_SECONDS: '5' });
+  pool('archiver-replay', 'replay', 60, { ...replayEnv(ARCHIVER_QUEUE, ARCHIVER), TARGET_TIMEOUT_SECONDS: '10' });
   lambda = new LambdaClient({ region: REGION, credentials: CREDENTIALS, endpoint: gateway.endpoint });
 });
 
@@ -107,22 +118,23 @@ afterAll(async () => {
   sqs.close();
   await gateway?.close();
   await proxy?.close();
+  await s3?.close();
   await aws?.stop();
 });
 
-/** The local event source mapping of the processor: one retry, then the batch goes to the failed-batches queue. */
 const checkpoints = new Map<string, string>();
 
-async function runMapping(records: number): Promise<EventSourceMappingPoller> {
+/** The local event source mapping of a function: one retry, then the batch goes to its failed-batches queue. */
+async function runMapping(records: number, fn = PROCESSOR, queue = QUEUE): Promise<EventSourceMappingPoller> {
   const spec: MappingSpec = {
-    path: 'Test/ProcessorMapping',
-    uuid: 'processor-mapping',
-    functionName: PROCESSOR,
-    functionArn: PROCESSOR_ARN,
+    path: `Test/${fn}Mapping`,
+    uuid: `${fn}-mapping`,
+    functionName: fn,
+    functionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${fn}`,
     streamName: STREAM,
     streamArn: STREAM_ARN,
     region: REGION,
-    invokeIdentityArn: PROCESSOR_ROLE,
+    invokeIdentityArn: `arn:aws:iam::${ACCOUNT}:role/${fn}-role`,
     batchSize: BATCH_SIZE,
     batchingWindowMs: 0,
     startingPosition: 'TRIM_HORIZON',
@@ -131,13 +143,13 @@ async function runMapping(records: number): Promise<EventSourceMappingPoller> {
     maximumRecordAgeSeconds: -1,
     bisectOnError: false,
     parallelizationFactor: 1,
-    onFailureArn: sqs.queueArn(QUEUE),
+    onFailureArn: sqs.queueArn(queue),
   };
   const poller = new EventSourceMappingPoller(spec, {
     kinesis: aws.kinesisClient,
     checkpoints: { get: (u, s) => checkpoints.get(`${u}/${s}`), set: (u, s, v) => checkpoints.set(`${u}/${s}`, v) },
     pollIntervalMs: 100,
-    invoke: (payload) => pools.get(PROCESSOR)!.invoke(payload),
+    invoke: (payload) => pools.get(fn)!.invoke(payload),
     sendToDestination: async (arn, message) => sqs.sendInternal(arn, message),
     warn: (m) => warnings.push(m),
   });
@@ -151,8 +163,8 @@ async function runMapping(records: number): Promise<EventSourceMappingPoller> {
   return poller;
 }
 
-async function invokeReplay(payload: unknown = {}): Promise<ReplaySummary> {
-  const out = await lambda.send(new InvokeCommand({ FunctionName: 'sensor-replay', Payload: Buffer.from(JSON.stringify(payload)) }));
+async function invokeReplay(payload: unknown = {}, name = 'sensor-replay'): Promise<ReplaySummary> {
+  const out = await lambda.send(new InvokeCommand({ FunctionName: name, Payload: Buffer.from(JSON.stringify(payload)) }));
   const body = Buffer.from(out.Payload!).toString('utf8');
   expect({ functionError: out.FunctionError, body }).toEqual({ functionError: undefined, body: expect.any(String) });
   return JSON.parse(body) as ReplaySummary;
@@ -278,4 +290,35 @@ test('a batch that still fails is left in the queue, tried once per run; a range
   expect(replayed.left).toEqual([expect.objectContaining({ shardId: 'shardId-000000000007' })]);
   expect(await tableReadings()).toEqual(new Map([...before, ...expectedReadings(records)]));
   expect(warnings).toEqual([]);
+});
+
+test('the archiver\'s batches given up while S3 failed are replayed into the same objects: every record archived exactly once', async () => {
+  const records = (await aws.shardReader(STREAM).readAll()).map((r) => r.sequenceNumber);
+  expect(records).toHaveLength(690);
+  const mapping = await runMapping(records.length, ARCHIVER, ARCHIVER_QUEUE);
+  expect(mapping.stats.recordsDiscarded).toBe(records.length);
+  expect(s3.failed).toBeGreaterThan(0);
+  expect(await aws.listKeys(ARCHIVE)).toEqual([]);
+  const starts = sqs.peekAll(ARCHIVER_QUEUE).map((b) => JSON.parse(b).KinesisBatchInfo.startSequenceNumber as string);
+  // The archiver gives up whole batches: the ranges are the mapping's batches.
+  expect(starts).toHaveLength(Math.ceil(records.length / BATCH_SIZE));
+
+  s3.healthy = true;
+  const summary = await invokeReplay({}, 'archiver-replay');
+  expect(summary).toMatchObject({ messages: starts.length, replayed: starts.length, records: records.length, left: [], trimmed: [] });
+  const keys = await aws.listKeys(ARCHIVE, 'raw/');
+  const archived = new Map<string, number>();
+  for (const key of keys) {
+    const lines = gunzipSync((await aws.getObject(ARCHIVE, key)).body).toString('utf8').split('\n').filter(Boolean);
+    for (const line of lines) {
+      const seq = (JSON.parse(line) as { sequenceNumber: string }).sequenceNumber;
+      archived.set(seq, (archived.get(seq) ?? 0) + 1);
+    }
+  }
+  expect(records.filter((seq) => archived.get(seq) !== 1)).toEqual([]);
+  expect(archived.size).toBe(records.length);
+  // Named after the given-up batches: each batch's first record names one of its objects.
+  const named = new Set(keys.map((k) => /-(\d+)\.ndjson\.gz$/.exec(k)![1]));
+  for (const start of starts) expect(named.has(start)).toBe(true);
+  console.log(`archiver replay: ${starts.length} batches given up, ${summary.records} records replayed into ${keys.length} objects, each record archived once`);
 });
