@@ -63,7 +63,7 @@ export interface ReplaySummary {
   /** Every message left in the queue (trimmed ones included), with the reason. Visible again once this run has ended. */
   readonly left: LeftMessage[];
   /** Why the run ended. */
-  readonly stoppedBecause: 'the queue is empty' | 'maxMessages were received' | 'the time of this invocation is running out';
+  readonly stoppedBecause: 'no message to receive' | 'maxMessages were received' | 'the time of this invocation is running out';
 }
 
 export interface BadRequest {
@@ -122,7 +122,7 @@ export async function replayFailedBatches(event: unknown, deps: ReplayHandlerDep
   const trimmed: TrimmedRange[] = [];
   const left: LeftMessage[] = [];
   const leave = (m: LeftMessage) => left.push(m);
-  let stoppedBecause: ReplaySummary['stoppedBecause'] = 'the queue is empty';
+  let stoppedBecause: ReplaySummary['stoppedBecause'] = 'no message to receive';
 
   const handle = async (message: Message, batch: FailedBatch | undefined, reason?: string): Promise<RangeResult | undefined> => {
     const id = message.MessageId ?? '';
@@ -190,7 +190,7 @@ export async function replayFailedBatches(event: unknown, deps: ReplayHandlerDep
     const out = await deps.sqs.send(new ReceiveMessageCommand({
       QueueUrl: deps.queueUrl,
       MaxNumberOfMessages: Math.min(10, maxMessages - messages),
-      // Long polling asks every SQS server, so that an empty answer means an empty queue.
+      // Long polling asks every SQS server, so that an empty answer means no message is visible.
       WaitTimeSeconds: 1,
       // Hidden until this run ends: a message left becomes visible for the next run, never twice in this one.
       VisibilityTimeout: Math.min(43_200, Math.ceil(remainingMs() / 1000) + 1),

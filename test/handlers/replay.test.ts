@@ -592,7 +592,7 @@ describe('replayFailedBatches', () => {
     ];
     const queue = new FakeQueue(bodies);
     const summary = await replayFailedBatches({}, handlerDeps(queue, shard, fn), () => 600_000) as ReplaySummary;
-    expect(summary).toMatchObject({ statusCode: 200, messages: 8, replayed: 2, stoppedBecause: 'the queue is empty' });
+    expect(summary).toMatchObject({ statusCode: 200, messages: 8, replayed: 2, stoppedBecause: 'no message to receive' });
     expect([...queue.messages.keys()].sort()).toEqual(['m2', 'm3', 'm4', 'm5', 'm6', 'm7']);
     // 20 + 10 whole, 5 of the partly trimmed range, 5 before the failing record.
     expect(summary.records).toBe(40);
@@ -618,9 +618,9 @@ describe('replayFailedBatches', () => {
     const queue = new FakeQueue(bodies);
     const deps = handlerDeps(queue, new FakeShard(shardRecords(30)), new FakeFunction());
     expect(await replayFailedBatches({ maxMessages: 2 }, deps, () => 600_000)).toMatchObject({ messages: 2, replayed: 2, records: 20, stoppedBecause: 'maxMessages were received' });
-    expect(await replayFailedBatches({}, deps, () => 600_000)).toMatchObject({ messages: 1, replayed: 1, records: 10, stoppedBecause: 'the queue is empty' });
+    expect(await replayFailedBatches({}, deps, () => 600_000)).toMatchObject({ messages: 1, replayed: 1, records: 10, stoppedBecause: 'no message to receive' });
     expect(await replayFailedBatches({}, deps, () => 600_000)).toEqual({
-      statusCode: 200, messages: 0, replayed: 0, records: 0, invocations: 0, trimmed: [], left: [], stoppedBecause: 'the queue is empty',
+      statusCode: 200, messages: 0, replayed: 0, records: 0, invocations: 0, trimmed: [], left: [], stoppedBecause: 'no message to receive',
     });
     expect(queue.messages.size).toBe(0);
   });

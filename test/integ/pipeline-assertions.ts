@@ -125,7 +125,7 @@ export function assertReplayFunctionsAnswer(integ: IntegTest, pipeline: SensorIn
     integ.assertions.invokeFunction({ functionName: fn.functionName, payload: JSON.stringify({ maxMessages: 10 }) })
       .expect(ExpectedResult.objectLike({
         StatusCode: 200,
-        Payload: Match.serializedJson(Match.objectLike({ statusCode: 200, left: [], trimmed: [], stoppedBecause: 'the queue is empty' })),
+        Payload: Match.serializedJson(Match.objectLike({ statusCode: 200, left: [], trimmed: [], stoppedBecause: 'no message to receive' })),
       }));
   }
 }

@@ -220,7 +220,7 @@ test('batches given up while the table is unreachable are replayed once it is ba
     invocations: bodies.length,
     trimmed: [],
     left: [],
-    stoppedBecause: 'the queue is empty',
+    stoppedBecause: 'no message to receive',
   });
   expect(sqs.stats(QUEUE)).toMatchObject({ visible: 0, inFlight: 0 });
   const stored = await tableReadings();
@@ -241,7 +241,7 @@ test('batches given up while the table is unreachable are replayed once it is ba
   expect(keys.length).toBeLessThanOrEqual(bodies.length);
 
   // A second run finds the queue empty: nothing is replayed twice.
-  expect(await invokeReplay()).toMatchObject({ messages: 0, replayed: 0, records: 0, stoppedBecause: 'the queue is empty' });
+  expect(await invokeReplay()).toMatchObject({ messages: 0, replayed: 0, records: 0, stoppedBecause: 'no message to receive' });
   expect(await tableReadings()).toEqual(expectedReadings(records));
   expect(warnings).toEqual([]);
 });
@@ -265,7 +265,7 @@ test('a batch that still fails is left in the queue, tried once per run; a range
 
   // Still unreachable: each message is tried once, the batch three times, and both are left.
   const failed = await invokeReplay();
-  expect(failed).toMatchObject({ messages: 2, replayed: 0, records: 0, invocations: 3, stoppedBecause: 'the queue is empty' });
+  expect(failed).toMatchObject({ messages: 2, replayed: 0, records: 0, invocations: 3, stoppedBecause: 'no message to receive' });
   expect(failed.trimmed).toEqual([expect.objectContaining({ shardId: 'shardId-000000000007', reason: expect.stringContaining('the shard is no longer in the stream') })]);
   expect(failed.left).toHaveLength(2);
   expect(failed.left.map((l) => l.reason)).toEqual(expect.arrayContaining([
@@ -276,7 +276,7 @@ test('a batch that still fails is left in the queue, tried once per run; a range
   expect(await tableReadings()).toEqual(before);
   // Left, not deleted: hidden until the run's visibility timeout ends, so a second run now finds nothing.
   expect(sqs.stats(QUEUE)).toMatchObject({ visible: 0, inFlight: 2 });
-  expect(await invokeReplay()).toMatchObject({ messages: 0, stoppedBecause: 'the queue is empty' });
+  expect(await invokeReplay()).toMatchObject({ messages: 0, stoppedBecause: 'no message to receive' });
 
   // Once the run's time is over the messages are visible again; with the table back, the next run replays the batch.
   proxy.enabled = false;

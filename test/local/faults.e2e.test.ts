@@ -128,7 +128,7 @@ test('the processor\'s replay function runs in the local run: a range put in its
     lambda.destroy();
     expect(out.FunctionError).toBeUndefined();
     expect(JSON.parse(Buffer.from(out.Payload!).toString('utf8'))).toMatchObject({
-      statusCode: 200, messages: 1, replayed: 1, records: 40, trimmed: [], left: [], stoppedBecause: 'the queue is empty',
+      statusCode: 200, messages: 1, replayed: 1, records: 40, trimmed: [], left: [], stoppedBecause: 'no message to receive',
     });
     expect(run.sqs.stats(queue.name)).toMatchObject({ visible: 0, inFlight: 0 });
     expect(await items()).toEqual(before);
