@@ -64,6 +64,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@aws-sdk/client-sqs',
     '@aws-lambda-powertools/logger',
     '@types/aws-lambda',
+    // Reads a number's text without turning it into a double (src/handlers/reading.ts).
+    'lossless-json',
     'esbuild',
     // Tests, examples and benchmarks.
     '@aws-sdk/client-kinesis',
