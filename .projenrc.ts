@@ -255,6 +255,11 @@ project.addTask('docs:dashboard', {
   exec: 'ts-node --transpile-only --project tsconfig.dev.json docs/dashboard-picture.ts',
 });
 
+project.addTask('docs:limits', {
+  description: 'Write docs/limits.md, the table of service limits the handlers validate against',
+  exec: 'ts-node --transpile-only --project tsconfig.dev.json docs/limits-table.ts',
+});
+
 project.addTask('reference', {
   description: 'Synthesize the full reference deployment (examples/) and print where the template is',
   steps: [
