@@ -243,8 +243,23 @@ export function parseTimestamp(raw: unknown): string | undefined {
 
 function describe(name: string, raw: unknown): string {
   if (raw === undefined) return `missing field "${name}"`;
-  const shown = JSON.stringify(raw);
-  return `invalid field "${name}": ${shown.length > 64 ? `${cutAt(shown, 61)}...` : shown}`;
+  return `invalid field "${name}": ${shown(raw)}`;
+}
+
+/**
+ * A field's value as a reason shows it: strings cut to 61 characters, arrays
+ * and objects by their kind. Never serialized whole: a record can nest a
+ * field a million levels deep, which JSON.stringify cannot write (it throws)
+ * and a reason has no use for.
+ */
+function shown(raw: unknown): string {
+  if (typeof raw === 'string') {
+    const cut = cutAt(raw, 61);
+    return `${JSON.stringify(cut)}${cut.length < raw.length ? '...' : ''}`;
+  }
+  if (Array.isArray(raw)) return `an array of ${raw.length}`;
+  if (typeof raw === 'object' && raw !== null) return 'an object';
+  return String(raw);
 }
 
 /** An own property only: a configured field named like "constructor" must not match every payload through the prototype. */

@@ -120,8 +120,17 @@ describe('decodeRecord rejections name the problem', () => {
 
   test('a long invalid value is shortened in the reason, never inside a surrogate pair', () => {
     const reason = reasonOf(b64json({ sensorid: 's1', value: `${'x'.repeat(59)}\ud83c\udf21${'x'.repeat(40)}`, timestamp: ts }));
-    expect(reason).toMatch(/"x{59}\.\.\./);
+    expect(reason).toMatch(/"x{59}\ud83c\udf21"\.\.\./);
     expect(reason).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])/);
+  });
+
+  test('a field nested a million levels deep: refused with its kind, never serialized (JSON.stringify would throw)', () => {
+    const deep = `${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}`;
+    expect(reasonOf(b64(`{"sensorid":"s1","value":${deep},"timestamp":"${ts}"}`))).toBe('invalid field "value": an array of 1 (a finite number is required)');
+    expect(reasonOf(b64(`{"sensorid":${deep},"value":1,"timestamp":"${ts}"}`))).toMatch(/^invalid field "sensorid": an array of 1 /);
+    expect(reasonOf(b64(`{"sensorid":"s1","value":1,"timestamp":{"a":${deep}}}`))).toMatch(/^invalid field "timestamp": an object /);
+    // elsewhere in the record it is only carried along
+    expect(readingsOf(b64(`{"sensorid":"s1","value":0,"timestamp":"${ts}","extra":${deep}}`))[0].value).toBe(0);
   });
 
   test('a long invalid value is shortened in the reason', () => {
