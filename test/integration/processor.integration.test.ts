@@ -248,11 +248,12 @@ describe('records a service would refuse, among valid neighbours on one partitio
     for (let i = 0; i < 40; i++) {
       const sensorId = i % 10 === 3 ? `s\uffff${i}` : `s${i}`; // U+FFFF is valid UTF-8: DynamoDB stores it
       payloads.push({ text: JSON.stringify({ sensorid: sensorId, value: i, timestamp: at(i) }), stored: { sensorId, timestamp: at(i), value: i } });
-      if (i % 8 === 0) {
-        // one crafted record after every eighth valid one, each in the same request of 25 as valid items
+      if (i % 6 === 0) {
+        // one crafted record after every sixth valid one, each in the same request of 25 as valid items
+        const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
         const crafted = [`{"sensorid":"x${i}","value":1e200,"timestamp":"${at(i)}"}`, `{"sensorid":"x${i}","value":-1e-200,"timestamp":"${at(i)}"}`,
           `{"sensorid":"x${i}","value":1e-400,"timestamp":"${at(i)}"}`, `{"sensorid":"x\\ud800${i}","value":1,"timestamp":"${at(i)}"}`,
-          `{"sensorid":"x${i}","value":"1e126","timestamp":"${at(i)}"}`][(i / 8) % 5];
+          `{"sensorid":"x${i}","value":"1e126","timestamp":"${at(i)}"}`, `{"sensorid":"x${i}","value":${deep},"timestamp":"${at(i)}"}`][(i / 6) % 6];
         payloads.push({ text: crafted });
       }
     }
@@ -275,6 +276,7 @@ describe('records a service would refuse, among valid neighbours on one partitio
     expect(lines.map((l) => l.reason)).toEqual(expect.arrayContaining([
       expect.stringMatching(/larger in magnitude than DynamoDB/), expect.stringMatching(/smaller in magnitude than DynamoDB/),
       expect.stringMatching(/too small in magnitude to be read/), expect.stringMatching(/lone surrogate/),
+      'invalid field "value": an array of 1 (a finite number is required)',
     ]));
   });
 });
