@@ -47,7 +47,9 @@ export type DecodeResult =
   | { readonly ok: true; readonly readings: Reading[] }
   | { readonly ok: false; readonly reason: string };
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// A byte order mark is kept as U+FEFF (ignoreBOM), not dropped: the text
+// must hold every byte the device sent, for the archive and dead letters.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Decodes a base64 Kinesis payload strictly as UTF-8 (the reference used ASCII and corrupted ids). */
 export function decodeUtf8(dataBase64: string): string | undefined {

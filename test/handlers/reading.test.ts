@@ -395,6 +395,12 @@ describe('decodeUtf8', () => {
     expect(decodeUtf8(b64('héllo 🌡'))).toBe('héllo 🌡');
     expect(decodeUtf8(Buffer.from([0xed, 0xa0, 0x80]).toString('base64'))).toBeUndefined(); // an encoded surrogate
   });
+
+  test('a byte order mark is kept, so that the text holds every byte; a payload starting with one is not JSON', () => {
+    const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"sensorid":"s1","value":1,"timestamp":"2024-01-02T03:04:05Z"}')]);
+    expect(decodeUtf8(withBom.toString('base64'))).toBe(`\ufeff${withBom.subarray(3).toString('utf8')}`);
+    expect(reasonOf(withBom.toString('base64'))).toBe('payload is not valid JSON');
+  });
 });
 
 // ---------------------------------------------------------------- properties
