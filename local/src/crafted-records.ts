@@ -111,7 +111,8 @@ function makers(maxIdBytes: number): Array<[CraftedKind, Maker]> {
   return [
     ['not UTF-8', (_i, pk) => invalid('not UTF-8', /not valid UTF-8/,
       // Complete characters, then a byte sequence no UTF-8 decoder takes, then more: never valid as a whole.
-      fc.tuple(anyText(20), fc.constantFrom([0xff], [0xfe], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0x80], [0xf4, 0x90, 0x80, 0x80]), fc.uint8Array({ maxLength: 20 }))
+      fc.tuple(anyText(20), fc.constantFrom([0xff], [0xfe], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0x80], [0xf4, 0x90, 0x80, 0x80]),
+        fc.uint8Array({ maxLength: 20 }))
         .map(([a, bad, rest]) => Buffer.concat([utf8(a), Buffer.from(bad), Buffer.from(rest)])), pk)],
     ['not JSON', (i, pk) => invalid('not JSON', /not valid JSON/, fc.oneof(
       id.map((s) => objectText([['sensorid', JSON.stringify(s)], ['value', '1'], ['timestamp', ts(i)]]).slice(0, -1)),
@@ -206,7 +207,7 @@ export function craftedRecords(options: CraftedRecordOptions): CraftedRecord[] {
   });
   const records = plan.map(([draw, kind, seed], i) => {
     const arb = draw < validShare * 10_000 ? validArb(i, partitionKey, maxIdBytes) : kinds[kind][1](i, partitionKey);
-    return fc.sample(arb, { seed: seed ^ options.seed, numRuns: 1 })[0];
+    return fc.sample(arb, { seed: seed + options.seed, numRuns: 1 })[0];
   });
   const largest = Math.min(options.largest ?? 1, records.length);
   for (let k = 0; k < largest; k++) {

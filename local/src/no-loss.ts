@@ -27,7 +27,9 @@ export interface PutResult {
 
 /** Puts the records on the run's first stream, in order, and one record too large for Kinesis, which it must refuse. */
 export async function putCrafted(run: LocalRun, records: readonly CraftedRecord[]): Promise<PutResult> {
-  const kinesis = new KinesisClient({ region: run.region, credentials: CREDENTIALS, endpoint: run.endpoints.kinesis, requestHandler: new NodeHttpHandler() });
+  const kinesis = new KinesisClient({
+    region: run.region, credentials: CREDENTIALS, endpoint: run.endpoints.kinesis, requestHandler: new NodeHttpHandler(),
+  });
   const streamName = run.plan.streams[0].name;
   const sequenceNumbers: string[] = [];
   try {
@@ -35,7 +37,8 @@ export async function putCrafted(run: LocalRun, records: readonly CraftedRecord[
     while (start < records.length) {
       let end = start;
       let bytes = 0;
-      while (end < records.length && end - start < PUT_RECORDS_MAX && (end === start || bytes + records[end].data.length <= PUT_RECORDS_MAX_BYTES - 65_536)) {
+      const fits = (next: number) => next === start || bytes + records[next].data.length <= PUT_RECORDS_MAX_BYTES - 65_536;
+      while (end < records.length && end - start < PUT_RECORDS_MAX && fits(end)) {
         bytes += records[end].data.length;
         end++;
       }

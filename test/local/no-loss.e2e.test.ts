@@ -22,7 +22,9 @@ let run: LocalRun;
 const warnings: string[] = [];
 
 beforeAll(async () => {
-  run = await LocalRun.start({ cdkOut: synthesizeExample(), stacks: [REFERENCE_STACK], port: 0, pollIntervalMs: 100, onWarning: (m) => warnings.push(m) });
+  run = await LocalRun.start({
+    cdkOut: synthesizeExample(), stacks: [REFERENCE_STACK], port: 0, pollIntervalMs: 100, onWarning: (m) => warnings.push(m),
+  });
 });
 
 afterAll(async () => {
