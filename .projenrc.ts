@@ -89,6 +89,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'playwright-core',
     // The local run's IoT Core publish endpoint, tested with the SDK's own client.
     '@aws-sdk/client-iot-data-plane',
+    // The browser build of the v2 SDK (dist/aws-sdk.min.js), which the reference's own test page loads.
+    'aws-sdk',
   ],
 
   jestOptions: {
