@@ -238,6 +238,7 @@ project.addTask('bench', {
     { exec: 'ts-node --transpile-only --project tsconfig.dev.json bench/bench.ts' },
     { exec: 'npx cdk synth --quiet', cwd: 'examples' },
     { exec: 'ts-node --transpile-only --project tsconfig.dev.json bench/e2e.ts' },
+    { exec: 'ts-node --transpile-only --project tsconfig.dev.json bench/no-loss.ts' },
   ],
 });
 

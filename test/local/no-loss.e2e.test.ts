@@ -3,7 +3,8 @@
  * whole space a device can send (local/src/crafted-records.ts), crafted
  * records among valid readings on one partition key, through the example's
  * reference deployment run locally, whose SQS and CloudWatch endpoints
- * refuse what the services refuse. Exact counts at the end (local/src/no-loss.ts).
+ * refuse what the services refuse, with a fifth of the processor's writes
+ * faulted. Exact counts at the end (local/src/no-loss.ts).
  *
  * Seeded: NO_LOSS_SEED=<n> draws the records of a failed run again. `npm run
  * bench` runs the same check over many more records.
@@ -24,6 +25,8 @@ const warnings: string[] = [];
 beforeAll(async () => {
   run = await LocalRun.start({
     cdkOut: synthesizeExample(), stacks: [REFERENCE_STACK], port: 0, pollIntervalMs: 100, onWarning: (m) => warnings.push(m),
+    // A share of the processor's writes throttled, half-written or failed: the batches are retried from the failed record.
+    faults: { rate: 0.2, kinds: ['throttle', 'unprocessed', 'error500'], seed: SEED },
   });
 });
 
@@ -44,5 +47,6 @@ test(`${RECORDS} records drawn from everything a device can send, crafted among 
   expect(report.archived).toBe(records.length);
   // Every kind of record was drawn, so that the run covered the whole space.
   expect(Object.keys(report.byKind)).toHaveLength(13);
+  expect(run.faultProxy!.totalFaults).toBeGreaterThan(10);
   expect(warnings).toEqual([]);
 });
