@@ -159,9 +159,9 @@ class AcknowledgeFindings implements IAspect {
 }
 
 /**
- * Acknowledges `id` on the resource alone. aws-cdk-lib releases before the
- * bracket-aware parser (our 2.257.0 floor among them) read each `::` in an id
- * as a plugin prefix and refuse an id with two, such as a finding on
+ * Acknowledges `id` on the resource alone. aws-cdk-lib before 2.269.0 (our
+ * 2.257.0 floor among them) reads each `::` in an id as a plugin prefix and
+ * refuses an id with two, such as a finding on
  * `arn:<AWS::Partition>:s3:::bucket/*`; for those the acknowledgement is
  * recorded as the metadata entry `acknowledge` writes, which cdk-nag 3 reads.
  */
