@@ -20,12 +20,13 @@ ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 mkdir -p "$work/app/src"
 echo "module.exports = require('cdk-iot-ingest');" > "$work/app/src/index.js"
 
-# The newest: one install, as a user's `npm install` resolves it today.
+# The newest: one install, as a user's `npm install` resolves it today (not
+# --prefer-offline, which would take "latest" from a cached package list).
 mkdir -p "$work/newest"
 cd "$work/newest"
 echo '{"name":"consumer-newest","version":"1.0.0","private":true}' > package.json
 start=$(date +%s%N)
-npm install --no-audit --no-fund --prefer-offline --loglevel=error "$tgz" aws-cdk-lib@latest constructs@latest cdk-nag@3 >/dev/null
+npm install --no-audit --no-fund --loglevel=error "$tgz" aws-cdk-lib@latest constructs@latest cdk-nag@3 >/dev/null
 echo "npm install of the tarball with the newest aws-cdk-lib, constructs and cdk-nag 3: $(ms "$start") ms"
 version() { node -p "require('./node_modules/$1/package.json').version"; }
 echo "newest: aws-cdk-lib $(version aws-cdk-lib), constructs $(version constructs), cdk-nag $(version cdk-nag)"
