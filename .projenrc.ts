@@ -71,7 +71,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@aws-sdk/client-kinesis',
     '@smithy/node-http-handler',
     'aws-cdk',
-    // v3 needs the Validations API of a newer aws-cdk-lib than our floor.
+    // cdk-nag 2, the aspect, at our floor. cdk-nag 3, a validation plugin,
+    // needs the construct tree that aws-cdk-lib gives plugins from 2.262.0
+    // on: integ:npm-newest runs it on the newest.
     'cdk-nag@^2.37.55',
     'dynalite',
     'kinesalite',
@@ -192,6 +194,16 @@ integ.spawn(project.addTask('integ:java', {
 }));
 // `build` itself is locked by projen; packaging is its last step.
 packageTask.spawn(integ);
+
+// The newest aws-cdk-lib, constructs and cdk-nag 3, resolved when the build
+// runs (not pinned), so that a change upstream shows here before users meet
+// it: the tarball in a user's app on them, cdk-nag 3 over the default
+// pipeline, the examples and the cdk-nag test's user apps, and the resource
+// census of each compared with our aws-cdk-lib floor's.
+integ.spawn(project.addTask('integ:npm-newest', {
+  description: 'A CDK app on the newest aws-cdk-lib and cdk-nag 3 installs the npm tarball; cdk-nag 3 finds nothing and the resource census matches the floor',
+  exec: 'bash test/packages/newest-consumer.sh',
+}));
 
 // Deploy tests (test/integ/integ.*.ts): CDK apps whose assertions
 // (integ-tests-alpha) run in the account they are deployed to. Without an
