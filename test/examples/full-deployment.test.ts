@@ -50,7 +50,7 @@ describe('the full deployment example: IoT ingress, enhanced fan-out, Firehose a
       // dead letters and the processor's failed batches
       'AWS::SQS::Queue': 2,
       'AWS::SQS::QueuePolicy': 2,
-      'AWS::CloudWatch::Alarm': 16,
+      'AWS::CloudWatch::Alarm': 17,
       'AWS::CloudWatch::CompositeAlarm': 1,
       'AWS::CloudWatch::Dashboard': 1,
       'AWS::Cognito::IdentityPool': 1,
