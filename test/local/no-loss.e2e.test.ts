@@ -24,7 +24,11 @@ const warnings: string[] = [];
 
 beforeAll(async () => {
   run = await LocalRun.start({
-    cdkOut: synthesizeExample(), stacks: [REFERENCE_STACK], port: 0, pollIntervalMs: 100, onWarning: (m) => warnings.push(m),
+    cdkOut: synthesizeExample(),
+    stacks: [REFERENCE_STACK],
+    port: 0,
+    pollIntervalMs: 100,
+    onWarning: (m) => warnings.push(m),
     // A share of the processor's writes throttled, half-written or failed: the batches are retried from the failed record.
     faults: { rate: 0.2, kinds: ['throttle', 'unprocessed', 'error500'], seed: SEED },
   });
