@@ -137,7 +137,9 @@ export interface HandlerFunctionOptions {
   readonly memorySize?: number;
 
   /**
-   * Time limit of one invocation.
+   * Time limit of one invocation. The built-in processor takes 8 seconds or
+   * more: its writer keeps the last 4 seconds of each invocation for a
+   * request in flight, the dead letters and the metric.
    *
    * @default - 60 seconds for stream consumers, 10 seconds for the query function
    */

@@ -6,13 +6,13 @@ import { Construct } from 'constructs';
 import { DeadLetterDestination } from './dead-letter-destination';
 import { HandlerFunctionOptions, StreamConsumerOptions } from './options';
 import { IIngestProcessor, ISensorIngestPipeline, ProcessorBinding } from './pipeline-interfaces';
-import { defaultOf, LOG_METRICS, PROCESSOR_SETTINGS } from './private/handler-contract';
+import { defaultOf, LOG_METRICS, MIN_PROCESSOR_TIMEOUT_MS, PROCESSOR_SETTINGS, WRITER_RESERVE_MS } from './private/handler-contract';
 import { createBundledFunction, validateHandlerOptions } from './private/handler-function';
 import { logMetric } from './private/monitoring';
 import { suppressKeyGrants, suppressOnPrincipalPolicy } from './private/nag';
 import { withDefaults } from './private/payload';
 import { attachToStream, validateConsumerOptions } from './private/stream-consumer';
-import { validateInteger, validateNonEmpty } from './private/validation';
+import { validateDuration, validateInteger, validateNonEmpty } from './private/validation';
 
 /** How the processor publishes the per-sensor CloudWatch metric. */
 export enum MetricsMode {
@@ -164,10 +164,24 @@ export class DynamoDbProcessor implements IIngestProcessor {
   }
 }
 
+// CloudWatch's naming rules (API Reference, MetricDatum and Dimension; User Guide, "Namespaces").
+const CLOUDWATCH_NAMESPACE = /^(?!:)[0-9A-Za-z.\-_/#: ]{1,255}$/;
+const CLOUDWATCH_METRIC_NAME = /^[^\u0000-\u001f\u007f]{1,255}$/u;
+const CLOUDWATCH_DIMENSION_NAME = /^(?!:)(?=.*[^ ])[\u0020-\u007e]{1,255}$/;
+
+function validateMetricName(prop: string, value: string | undefined, rule: RegExp, expected: string): void {
+  if (value === undefined || Token.isUnresolved(value)) return;
+  if (!rule.test(value)) throw new Error(`${prop} must be a CloudWatch name ${expected}, got ${JSON.stringify(value)}`);
+}
+
 function validateProcessorProps(props: DynamoDbProcessorProps): void {
   const name = 'DynamoDbProcessorProps';
   validateConsumerOptions(name, props, true);
   validateHandlerOptions(name, props);
+  // The writer keeps the end of each invocation free (WRITER_RESERVE_MS): a
+  // timeout close to it leaves no time to write, and every batch would fail.
+  validateDuration(`${name}.timeout`, props.timeout, Duration.millis(MIN_PROCESSOR_TIMEOUT_MS), Duration.minutes(15),
+    `the processor keeps the last ${WRITER_RESERVE_MS / 1000} s of each invocation for a request in flight, the dead letters and the metric`);
   validateInteger(`${name}.writeConcurrency`, props.writeConcurrency, 1, 50);
   validateNonEmpty(`${name}.metricNamespace`, props.metricNamespace);
   validateNonEmpty(`${name}.metricName`, props.metricName);
@@ -175,6 +189,13 @@ function validateProcessorProps(props: DynamoDbProcessorProps): void {
   if (props.metricNamespace && !Token.isUnresolved(props.metricNamespace) && props.metricNamespace.startsWith('AWS/')) {
     throw new Error(`${name}.metricNamespace must not start with "AWS/" (reserved by AWS), got ${props.metricNamespace}`);
   }
+  // CloudWatch refuses every request, and drops every EMF line, that names
+  // a namespace, metric or dimension against its rules: no metric at all.
+  validateMetricName(`${name}.metricNamespace`, props.metricNamespace, CLOUDWATCH_NAMESPACE,
+    'of letters, digits, spaces and . - _ / # :, not starting with ":", 1 to 255 characters');
+  validateMetricName(`${name}.metricName`, props.metricName, CLOUDWATCH_METRIC_NAME, 'of 1 to 255 characters, none a control character');
+  validateMetricName(`${name}.metricDimensionName`, props.metricDimensionName, CLOUDWATCH_DIMENSION_NAME,
+    'of 1 to 255 ASCII characters, none a control character, not only spaces, not starting with ":"');
   if ((props.metricsMode ?? MetricsMode.EMBEDDED_METRIC_FORMAT) === MetricsMode.EMBEDDED_METRIC_FORMAT) {
     // An EMF line holds the metric's values and the dimension's value as members
     // of one JSON object, beside the "_aws" metadata: the three keys must differ.

@@ -1,6 +1,7 @@
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { RawRecord, RecordFields, recordFields } from './raw-record';
+import { SQS_MESSAGE, SQS_REFUSED_CHARACTER } from '../private/service-limits';
 
 /** A record that failed validation, and why. */
 export interface DeadLetter extends RawRecord {
@@ -23,9 +24,8 @@ export interface DeadLetterSink {
   send(letters: readonly DeadLetter[]): Promise<DeadLetter[]>;
 }
 
-/** SQS takes at most 10 messages per SendMessageBatch, and 256 KiB per message and per batch. */
-const SQS_BATCH = 10;
-const SQS_MAX_BYTES = 256 * 1024;
+const SQS_BATCH = SQS_MESSAGE.maxBatchEntries;
+const SQS_MAX_BYTES = SQS_MESSAGE.maxBytes;
 /** The largest dead-letter message: SQS's limit less a margin, so that a letter is never refused for its size. */
 export const MAX_MESSAGE_BYTES = SQS_MAX_BYTES - 1024;
 
@@ -69,9 +69,21 @@ export class QueueDeadLetterSink implements DeadLetterSink {
   }
 }
 
+const REFUSED = new RegExp(SQS_REFUSED_CHARACTER.source, 'gu');
+
+/**
+ * JSON that SQS accepts as a message body: every character outside SQS's set
+ * (U+FFFE and U+FFFF; JSON.stringify already escapes control characters and
+ * lone surrogates) written as a \u escape, so that the message parses back
+ * to exactly the strings it was made of.
+ */
+export function sqsJson(value: unknown): string {
+  return JSON.stringify(value).replace(REFUSED, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** The message of a dead letter, its payload cut where the whole would not fit one SQS message. */
 export function fitMessage(body: DeadLetterBody): string {
-  const full = JSON.stringify(body);
+  const full = sqsJson(body);
   if (Buffer.byteLength(full) <= MAX_MESSAGE_BYTES) return full;
   const { payload, payloadBase64, ...meta } = body;
   const key = payloadBase64 !== undefined ? 'payloadBase64' : 'payload';
@@ -82,7 +94,7 @@ export function fitMessage(body: DeadLetterBody): string {
   for (;;) {
     let cut = value.slice(0, length);
     if (/[\ud800-\udbff]$/.test(cut)) cut = cut.slice(0, -1); // do not split a surrogate pair
-    const message = JSON.stringify({ ...meta, [key]: cut, truncated: true });
+    const message = sqsJson({ ...meta, [key]: cut, truncated: true });
     const bytes = Buffer.byteLength(message);
     if (bytes <= MAX_MESSAGE_BYTES || length === 0) return message;
     length = Math.min(length - 1, Math.floor((length * MAX_MESSAGE_BYTES) / bytes));

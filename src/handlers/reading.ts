@@ -2,7 +2,9 @@
  * Decoding and validation of device records: the functional core shared by the
  * processor and the archiver. Nothing here talks to AWS.
  */
+import { parse as parseLossless } from 'lossless-json';
 import { PAYLOAD_SETTINGS, readSettings, Settings } from '../private/handler-contract';
+import { DYNAMODB_KEYS, DYNAMODB_NUMBER } from '../private/service-limits';
 
 /** One stored reading: a row of the sensor table and one metric value. */
 export interface Reading {
@@ -45,7 +47,9 @@ export type DecodeResult =
   | { readonly ok: true; readonly readings: Reading[] }
   | { readonly ok: false; readonly reason: string };
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// A byte order mark is kept as U+FEFF (ignoreBOM), not dropped: the text
+// must hold every byte the device sent, for the archive and dead letters.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Decodes a base64 Kinesis payload strictly as UTF-8 (the reference used ASCII and corrupted ids). */
 export function decodeUtf8(dataBase64: string): string | undefined {
@@ -71,6 +75,61 @@ export function parseValue(raw: unknown): number | undefined {
   }
   return undefined;
 }
+
+/**
+ * Why DynamoDB's number type cannot hold a value, or undefined when it can.
+ * The value is written as the shortest decimal that reads back as the same
+ * double (at most 17 digits, within DynamoDB's 38), so only its magnitude can
+ * be out of range. The bounds are compared as doubles: a double at or above
+ * the double nearest 1E-130 is written as a decimal at or above 1E-130, and
+ * one below 1E+126 as a decimal below it.
+ */
+export function dynamoDbNumberProblem(value: number): string | undefined {
+  const magnitude = Math.abs(value);
+  if (magnitude === 0) return undefined;
+  if (magnitude >= DYNAMODB_NUMBER.maxMagnitudeExclusive) return 'is larger in magnitude than DynamoDB\'s numbers hold (below 1E+126)';
+  if (magnitude < DYNAMODB_NUMBER.minMagnitude) return 'is smaller in magnitude than DynamoDB\'s numbers hold (1E-130 or more, or 0)';
+  return undefined;
+}
+
+/** Whether a numeric literal names a number other than zero (a digit other than 0 before its exponent). */
+function nonZeroLiteral(literal: string): boolean {
+  for (let i = 0; i < literal.length; i++) {
+    const c = literal.charCodeAt(i);
+    if (c === 101 || c === 69) return false; // e, E: the exponent cannot make zero nonzero
+    if (c >= 49 && c <= 57) return true;
+  }
+  return false;
+}
+
+/**
+ * The text of the number a JSON object holds under `name`, read again without
+ * turning it into a double: only for a value that read as 0, to tell a zero
+ * from a number too small for a double (1e-400), which would otherwise be
+ * stored as 0.
+ */
+function numberLiteral(text: string, name: string): string | undefined {
+  try {
+    const obj = parseLossless(text, undefined, (literal) => literal) as Record<string, unknown>;
+    const raw = Object.prototype.hasOwnProperty.call(obj, name) ? obj[name] : undefined;
+    return typeof raw === 'string' ? raw : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The reason a value cannot be stored, or undefined. `literal` is the number's text when it is known. */
+function valueProblem(value: number, raw: unknown, literal: () => string | undefined): string | undefined {
+  if (value === 0) {
+    const text = typeof raw === 'string' ? raw.trim() : literal();
+    return text !== undefined && nonZeroLiteral(text) ? 'is too small in magnitude to be read as a number other than 0' : undefined;
+  }
+  return dynamoDbNumberProblem(value);
+}
+
+// A UTF-16 string holding an unpaired surrogate cannot be written as UTF-8:
+// DynamoDB would refuse it or store U+FFFD, another id.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 // Date and time are required; seconds, fractions and the zone are optional
 // (a time without a zone is taken as UTC):
@@ -186,8 +245,23 @@ export function parseTimestamp(raw: unknown): string | undefined {
 
 function describe(name: string, raw: unknown): string {
   if (raw === undefined) return `missing field "${name}"`;
-  const shown = JSON.stringify(raw);
-  return `invalid field "${name}": ${shown.length > 64 ? shown.slice(0, 61) + '...' : shown}`;
+  return `invalid field "${name}": ${shown(raw)}`;
+}
+
+/**
+ * A field's value as a reason shows it: strings cut to 61 characters, arrays
+ * and objects by their kind. Never serialized whole: a record can nest a
+ * field a million levels deep, which JSON.stringify cannot write (it throws)
+ * and a reason has no use for.
+ */
+function shown(raw: unknown): string {
+  if (typeof raw === 'string') {
+    const cut = cutAt(raw, 61);
+    return `${JSON.stringify(cut)}${cut.length < raw.length ? '...' : ''}`;
+  }
+  if (Array.isArray(raw)) return `an array of ${raw.length}`;
+  if (typeof raw === 'object' && raw !== null) return 'an object';
+  return String(raw);
 }
 
 /** An own property only: a configured field named like "constructor" must not match every payload through the prototype. */
@@ -195,8 +269,16 @@ function field(obj: Record<string, unknown>, name: string): unknown {
   return Object.prototype.hasOwnProperty.call(obj, name) ? obj[name] : undefined;
 }
 
-/** Validates one decoded JSON payload and maps it to readings. */
-export function toReadings(payload: unknown, mapping: PayloadMapping = DEFAULT_MAPPING): DecodeResult {
+/**
+ * Validates one decoded JSON payload and maps it to readings. A payload is
+ * refused when any reading it holds would be refused by a service it goes
+ * to (`src/private/service-limits.ts`): DynamoDB would fail the whole
+ * request that carries it, and with it 24 other readings.
+ *
+ * @param text the JSON text the payload was parsed from, when there is one:
+ *   it tells a number too small for a double, read as 0, from a zero
+ */
+export function toReadings(payload: unknown, mapping: PayloadMapping = DEFAULT_MAPPING, text?: string): DecodeResult {
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
     return { ok: false, reason: 'payload is not a JSON object' };
   }
@@ -205,6 +287,9 @@ export function toReadings(payload: unknown, mapping: PayloadMapping = DEFAULT_M
   if (typeof id !== 'string' || id.trim().length === 0) {
     return { ok: false, reason: `${describe(mapping.sensorIdField, id)} (a non-empty string is required)` };
   }
+  if (LONE_SURROGATE.test(id)) {
+    return { ok: false, reason: `${describe(mapping.sensorIdField, id)} (not valid Unicode: it holds a lone surrogate, which UTF-8 cannot encode)` };
+  }
   const timestamp = parseTimestamp(field(obj, mapping.timestampField));
   if (timestamp === undefined) {
     return {
@@ -212,32 +297,49 @@ export function toReadings(payload: unknown, mapping: PayloadMapping = DEFAULT_M
       reason: `${describe(mapping.timestampField, field(obj, mapping.timestampField))} (ISO-8601 or epoch seconds/milliseconds is required)`,
     };
   }
+  const valueOf = (name: string): number | string => {
+    const raw = field(obj, name);
+    const value = parseValue(raw);
+    if (value === undefined) return `${describe(name, raw)} (a finite number is required)`;
+    const problem = valueProblem(value, raw, () => (text === undefined ? undefined : numberLiteral(text, name)));
+    return problem === undefined ? value : `${describe(name, raw)} ${problem}`;
+  };
   const readings: Reading[] = [];
   if (mapping.measurementFields.length === 0) {
-    const value = parseValue(field(obj, mapping.valueField));
-    if (value === undefined) {
-      return { ok: false, reason: `${describe(mapping.valueField, field(obj, mapping.valueField))} (a finite number is required)` };
-    }
+    const value = valueOf(mapping.valueField);
+    if (typeof value === 'string') return { ok: false, reason: value };
     readings.push({ sensorId: id, timestamp, value });
   } else {
     for (const name of mapping.measurementFields) {
       if (!Object.prototype.hasOwnProperty.call(obj, name)) continue;
-      const value = parseValue(obj[name]);
-      if (value === undefined) {
-        return { ok: false, reason: `${describe(name, obj[name])} (a finite number is required)` };
-      }
+      const value = valueOf(name);
+      if (typeof value === 'string') return { ok: false, reason: value };
       readings.push({ sensorId: `${id}${mapping.measurementSeparator}${name}`, timestamp, value });
     }
     if (readings.length === 0) {
       return { ok: false, reason: `none of the measurement fields ${mapping.measurementFields.join(', ')} is present` };
     }
   }
+  // The longest sensor id is at most DynamoDB's 2,048-byte partition key (the setting's range).
+  const maxBytes = Math.min(mapping.maxSensorIdLength, DYNAMODB_KEYS.maxPartitionKeyBytes);
   for (const r of readings) {
-    if (Buffer.byteLength(r.sensorId, 'utf8') > mapping.maxSensorIdLength) {
-      return { ok: false, reason: `sensor id "${r.sensorId.slice(0, 32)}..." is longer than ${mapping.maxSensorIdLength} bytes` };
+    if (Buffer.byteLength(r.sensorId, 'utf8') > maxBytes) {
+      return { ok: false, reason: `sensor id ${describeId(r.sensorId)} is longer than ${maxBytes} bytes` };
     }
   }
   return { ok: true, readings };
+}
+
+/** The first `length` UTF-16 units of a string, one fewer where that would cut a surrogate pair in two. */
+export function cutAt(s: string, length: number): string {
+  if (s.length <= length) return s;
+  const code = s.charCodeAt(length - 1);
+  return s.slice(0, code >= 0xd800 && code <= 0xdbff ? length - 1 : length);
+}
+
+function describeId(id: string): string {
+  const cut = cutAt(id, 32);
+  return `${JSON.stringify(cut)}${cut.length < id.length ? '...' : ''}`;
 }
 
 /** Decodes and validates one Kinesis record payload (base64). */
@@ -250,5 +352,5 @@ export function decodeRecord(dataBase64: string, mapping: PayloadMapping = DEFAU
   } catch {
     return { ok: false, reason: 'payload is not valid JSON' };
   }
-  return toReadings(payload, mapping);
+  return toReadings(payload, mapping, text);
 }

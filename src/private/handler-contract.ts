@@ -52,6 +52,20 @@ export const LOG_METRICS = {
 
 export type LogMetric = (typeof LOG_METRICS)[keyof typeof LOG_METRICS];
 
+/**
+ * The time the processor's writer keeps free at the end of each invocation:
+ * one BatchWriteItem's 3 s request timeout, then the dead letters, the metric
+ * and the answer. No write starts inside it.
+ */
+export const WRITER_RESERVE_MS = 4_000;
+
+/**
+ * The shortest timeout of the built-in processor's function: twice the
+ * writer's reserve, so that at least half of every invocation is left for
+ * writing. Under the reserve itself a processor would write nothing at all.
+ */
+export const MIN_PROCESSOR_TIMEOUT_MS = 2 * WRITER_RESERVE_MS;
+
 /** Where the processor sends records that fail validation. */
 export type DeadLetterTarget =
   | { readonly queueUrl: string }

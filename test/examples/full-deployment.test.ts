@@ -1,6 +1,8 @@
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { census, Finding, idOf, isLibraryResourceIn, normalizeAssets, only, runAwsSolutions, statementsOf } from './template-helpers';
+import {
+  acknowledgedFindings, census, Finding, idOf, isLibraryResourceIn, normalizeAssets, only, runAwsSolutions, statementsOf, suppressedFindings,
+} from './template-helpers';
 import { FullDeploymentStack, READINGS_TOPIC_FILTER } from '../../examples/full-stack';
 
 describe('the full deployment example: IoT ingress, enhanced fan-out, Firehose archive, HTTP query API', () => {
@@ -48,7 +50,7 @@ describe('the full deployment example: IoT ingress, enhanced fan-out, Firehose a
       // dead letters and the processor's failed batches
       'AWS::SQS::Queue': 2,
       'AWS::SQS::QueuePolicy': 2,
-      'AWS::CloudWatch::Alarm': 16,
+      'AWS::CloudWatch::Alarm': 17,
       'AWS::CloudWatch::CompositeAlarm': 1,
       'AWS::CloudWatch::Dashboard': 1,
       'AWS::Cognito::IdentityPool': 1,
@@ -176,5 +178,9 @@ describe('cdk-nag AwsSolutions over the full example', () => {
       'AwsSolutions-SQS3: Pipeline/Processor/FailedBatches/Resource',
     ]);
     for (const f of collector.suppressed) expect(f.reason!.length).toBeGreaterThan(60);
+  });
+
+  test('for cdk-nag 3, the example and the library acknowledge exactly the findings suppressed here, with the same reasons', () => {
+    expect(acknowledgedFindings(collector.app!)).toEqual(suppressedFindings(collector));
   });
 });

@@ -2,7 +2,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { App, NestedStack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { census, Finding, idOf, isLibraryResourceIn, normalizeAssets, only, permissionsOf, runAwsSolutions } from './template-helpers';
+import {
+  acknowledgedFindings, census, Finding, idOf, isLibraryResourceIn, normalizeAssets, only, permissionsOf, runAwsSolutions, suppressedFindings,
+} from './template-helpers';
 import { ReferenceDeploymentStack } from '../../examples/reference-stack';
 
 describe('the reference deployment example', () => {
@@ -249,5 +251,9 @@ describe('cdk-nag AwsSolutions over the whole example, as a user runs it', () =>
       'Error AwsSolutions-L1: IotBackendReference/ConfigHelperStack/AWS679f53fac002430cb0da5b7982bd2287/Resource',
     ].sort());
     for (const f of exampleSuppressed) expect(f.reason!.length).toBeGreaterThan(80);
+  });
+
+  test('for cdk-nag 3, the example and the library acknowledge exactly the findings suppressed here, with the same reasons', () => {
+    expect(acknowledgedFindings(collector.app!)).toEqual(suppressedFindings(collector));
   });
 });

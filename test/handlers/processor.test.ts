@@ -114,25 +114,50 @@ describe('processBatch', () => {
     expect(metricInputs[0].Namespace).toBe('Sensors');
     expect(metricInputs[0].MetricData!.map((d) => [d.Dimensions![0].Value, d.Values, d.Counts])).toEqual([['s1', [21.5], [1]], ['s2', [40], [1]]]);
     expect(out.summary).toEqual({
-      records: 5, readings: 2, stored: 2, deadLettered: 3, failedRecords: 0, batchWriteCalls: 1, retries: 0, metricCalls: 1,
+      records: 5,
+      readings: 2,
+      stored: 2,
+      deadLettered: 3,
+      failedRecords: 0,
+      batchWriteCalls: 1,
+      retries: 0,
+      metricCalls: 1,
+      // readings of 2024 are older than CloudWatch takes: counted at the time they are processed
+      metricValuesSkipped: 0,
+      metricValuesRestamped: 2,
+      metricCallsFailed: 0,
     });
   });
 
-  test('dead letters and table writes are sent at the same time, not one after the other', async () => {
-    const dynamo = new FakeClient();
-    let writesSeenByDeadLetters = -1;
+  test('a dead letter is sent once: only for records the checkpoint moves past, none from the first failed record on', async () => {
+    // s2 is never written: records 2 to 5 come again with the retry, and with them the invalid records 3 and 5.
+    const deps = makeDeps({ dynamo: dynamoRejecting('s2') });
+    const data = [b64('bad 0'), valid('s1', 1), valid('s2', 2), b64('bad 3'), valid('s4', 4), b64('bad 5')];
+    const out = await processBatch(event(data), deps, plenty);
+    expect(out.batchItemFailures).toEqual([{ itemIdentifier: seq(2) }]);
+    expect(deps.sink.received.flat().map((l) => l.sequenceNumber)).toEqual([seq(0)]);
+    expect(out.summary.deadLettered).toBe(1);
+
+    // The retry delivers records 2 to 5, and the table takes them now: each dead letter has been sent exactly once.
+    const retry = makeDeps({ deadLetters: deps.sink });
+    const again = await processBatch({ Records: event(data).Records.slice(2) }, retry, plenty);
+    expect(again.batchItemFailures).toEqual([]);
+    expect(deps.sink.received.flat().map((l) => l.sequenceNumber)).toEqual([seq(0), seq(3), seq(5)]);
+  });
+
+  test('dead letters wait for the writes: a record they fail is known before any letter is sent', async () => {
+    const dynamo = dynamoRejecting('s0');
+    let writesBeforeLetters = -1;
     const sink: DeadLetterSink = {
       send: async () => {
-        // The dead-letter call takes a few turns of the event loop; the writes must not wait for it.
-        for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
-        writesSeenByDeadLetters = dynamo.inputs.length;
+        writesBeforeLetters = dynamo.inputs.length;
         return [];
       },
     };
     const deps = makeDeps({ dynamo, deadLetters: sink as FakeSink });
-    const out = await processBatch(event([valid('s1', 1), b64('not json'), valid('s2', 2)]), deps, plenty);
-    expect(out.batchItemFailures).toEqual([]);
-    expect(writesSeenByDeadLetters).toBe(1);
+    const out = await processBatch(event([b64('not json'), valid('s0', 1), b64('not json either')]), deps, plenty);
+    expect(writesBeforeLetters).toBe(3); // every attempt at s0 was made first
+    expect(out.batchItemFailures).toEqual([{ itemIdentifier: seq(1) }]);
   });
 
   test('a write failure on record k reports k and counts metrics only for the records before it', async () => {
@@ -177,6 +202,11 @@ describe('processBatch', () => {
     const deps = makeDeps({ dynamo: dynamoRejecting('s1'), deadLetters: new FakeSink(() => true) });
     const out = await processBatch(event([valid('s0', 1), valid('s1', 1), b64('x')]), deps, plenty);
     expect(out.batchItemFailures).toEqual([{ itemIdentifier: seq(1) }]);
+    // the letter of record 2 comes again with the retry: not sent now
+    expect(deps.sink.received).toEqual([]);
+    const early = makeDeps({ dynamo: dynamoRejecting('s2'), deadLetters: new FakeSink(() => true) });
+    const first = await processBatch(event([valid('s0', 1), b64('x'), valid('s2', 1)]), early, plenty);
+    expect(first.batchItemFailures).toEqual([{ itemIdentifier: seq(1) }]);
   });
 
   test('records with the same key are written once, the last value wins, and both records depend on it', async () => {
@@ -202,13 +232,41 @@ describe('processBatch', () => {
     expect(out.batchItemFailures).toEqual([{ itemIdentifier: seq(0) }]);
   });
 
-  test('a failing PutMetricData does not fail the batch', async () => {
+  test('a failing PutMetricData does not fail the batch, and is counted', async () => {
     const deps = makeDeps({ cw: new FakeClient([() => new Error('throttled')]) });
     const error = jest.spyOn(deps.logger, 'error');
     const out = await processBatch(event([valid('s0', 1)]), deps, plenty);
     expect(out.batchItemFailures).toEqual([]);
     expect(error).toHaveBeenCalledTimes(1);
     expect(out.summary.metricCalls).toBe(0);
+    expect(out.summary.metricCallsFailed).toBe(1);
+  });
+
+  test('PutMetricData: a value, a time or an id CloudWatch would refuse is held back or restamped, never sent, and counted', async () => {
+    // Ids up to DynamoDB's 2,048 bytes: 1,500 characters is no dimension value.
+    const deps = makeDeps({ mapping: { ...DEFAULT_MAPPING, maxSensorIdLength: 2_048 } });
+    const now = Date.now();
+    const at = (sensor: string, value: number, ms: number) => b64json({ sensorid: sensor, value, timestamp: new Date(ms).toISOString() });
+    const out = await processBatch(event([
+      at('s1', 1, now),
+      at('capteur-\u00e9', 2, now),
+      at('s1', 1e120, now), // DynamoDB holds it, CloudWatch does not
+      at('old', 3, now - 30 * 24 * 3_600_000),
+      at('ahead', 4, now + 5 * 3_600_000),
+      at('x'.repeat(1_500), 5, now),
+    ]), deps, plenty);
+    expect(out.batchItemFailures).toEqual([]);
+    expect(out.summary).toMatchObject({ stored: 6, metricValuesSkipped: 2, metricValuesRestamped: 2, metricCalls: 1, metricCallsFailed: 0 });
+    const data = (deps.cw.inputs as PutMetricDataCommandInput[]).flatMap((i) => i.MetricData!);
+    const sent = Date.now();
+    for (const datum of data) {
+      for (const d of datum.Dimensions!) expect(d.Value).toMatch(/^[\x20-\x7e]{1,1024}$/);
+      const t = new Date(datum.Timestamp!).getTime();
+      expect(t).toBeGreaterThanOrEqual(sent - 14 * 24 * 3_600_000);
+      expect(t).toBeLessThanOrEqual(sent + 2 * 3_600_000);
+      for (const v of datum.Values!) expect(v === 0 || (Math.abs(v) >= 8.51592e-109 && Math.abs(v) <= 1.174271e108)).toBe(true);
+    }
+    expect(data.map((d) => d.Dimensions![0].Value).sort()).toEqual(['ahead', 'capteur-%C3%A9', 'old', 's1']);
   });
 
   test('metrics mode NONE sends no metrics', async () => {

@@ -84,7 +84,7 @@ describe('decodeRecord rejections name the problem', () => {
     // "é" is two bytes in UTF-8: 128 of them is exactly 256 bytes, 129 is too long.
     expect(readingsOf(b64json({ sensorid: 'é'.repeat(128), value: 1, timestamp: ts }))[0].sensorId).toHaveLength(128);
     expect(reasonOf(b64json({ sensorid: 'é'.repeat(129), value: 1, timestamp: ts }))).toMatch(/longer than 256 bytes/);
-    expect(reasonOf(b64json({ sensorid: 'a'.repeat(257), value: 1, timestamp: ts }))).toMatch(/sensor id "a{32}\.\.\." is longer than 256 bytes/);
+    expect(reasonOf(b64json({ sensorid: 'a'.repeat(257), value: 1, timestamp: ts }))).toMatch(/sensor id "a{32}"\.\.\. is longer than 256 bytes/);
     const strict = { ...DEFAULT_MAPPING, maxSensorIdLength: 4 };
     expect(reasonOf(b64json({ sensorid: 'abcde', value: 1, timestamp: ts }), strict)).toMatch(/longer than 4 bytes/);
   });
@@ -108,6 +108,29 @@ describe('decodeRecord rejections name the problem', () => {
       expect(reason).toMatch(/ISO-8601/);
     }
     expect(reasonOf(b64json({ sensorid: 's1', value: 1 }))).toMatch(/missing field "timestamp"/);
+  });
+
+  test('a sensor id that is not valid Unicode (a lone surrogate, which UTF-8 cannot encode)', () => {
+    for (const id of ['\ud800', 'a\udfffb', 's1\ud83c', '\udf21\ud83c']) {
+      expect(reasonOf(b64(`{"sensorid":${JSON.stringify(id)},"value":1,"timestamp":"${ts}"}`))).toMatch(/"sensorid".*lone surrogate/);
+    }
+    // A pair is one character, as UTF-8 has it.
+    expect(readingsOf(b64json({ sensorid: 's\ud83c\udf21', value: 1, timestamp: ts }))[0].sensorId).toBe('s\ud83c\udf21');
+  });
+
+  test('a long invalid value is shortened in the reason, never inside a surrogate pair', () => {
+    const reason = reasonOf(b64json({ sensorid: 's1', value: `${'x'.repeat(59)}\ud83c\udf21${'x'.repeat(40)}`, timestamp: ts }));
+    expect(reason).toMatch(/"x{59}\ud83c\udf21"\.\.\./);
+    expect(reason).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])/);
+  });
+
+  test('a field nested a million levels deep: refused with its kind, never serialized (JSON.stringify would throw)', () => {
+    const deep = `${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}`;
+    expect(reasonOf(b64(`{"sensorid":"s1","value":${deep},"timestamp":"${ts}"}`))).toBe('invalid field "value": an array of 1 (a finite number is required)');
+    expect(reasonOf(b64(`{"sensorid":${deep},"value":1,"timestamp":"${ts}"}`))).toMatch(/^invalid field "sensorid": an array of 1 /);
+    expect(reasonOf(b64(`{"sensorid":"s1","value":1,"timestamp":{"a":${deep}}}`))).toMatch(/^invalid field "timestamp": an object /);
+    // elsewhere in the record it is only carried along
+    expect(readingsOf(b64(`{"sensorid":"s1","value":0,"timestamp":"${ts}","extra":${deep}}`))[0].value).toBe(0);
   });
 
   test('a long invalid value is shortened in the reason', () => {
@@ -372,6 +395,12 @@ describe('decodeUtf8', () => {
     expect(decodeUtf8(b64('héllo 🌡'))).toBe('héllo 🌡');
     expect(decodeUtf8(Buffer.from([0xed, 0xa0, 0x80]).toString('base64'))).toBeUndefined(); // an encoded surrogate
   });
+
+  test('a byte order mark is kept, so that the text holds every byte; a payload starting with one is not JSON', () => {
+    const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"sensorid":"s1","value":1,"timestamp":"2024-01-02T03:04:05Z"}')]);
+    expect(decodeUtf8(withBom.toString('base64'))).toBe(`\ufeff${withBom.subarray(3).toString('utf8')}`);
+    expect(reasonOf(withBom.toString('base64'))).toBe('payload is not valid JSON');
+  });
 });
 
 // ---------------------------------------------------------------- properties
@@ -443,7 +472,9 @@ describe('decodeRecord never throws', () => {
 /** Sensor ids the processor accepts: non-blank, at most 256 UTF-8 bytes, any code point. */
 const sensorId = fc.string({ unit: 'binary', minLength: 1, maxLength: 64 })
   .filter((s) => s.trim().length > 0 && Buffer.byteLength(s, 'utf8') <= 256);
-const finiteValue = fc.double({ noNaN: true, noDefaultInfinity: true });
+/** Values DynamoDB's number type holds: 0, or magnitudes from 1E-130 to below 1E+126. */
+const finiteValue = fc.double({ noNaN: true, noDefaultInfinity: true })
+  .filter((v) => v === 0 || (Math.abs(v) >= 1e-130 && Math.abs(v) < 1e126));
 const instant = fc.integer({ min: MIN_TIME, max: MAX_TIME });
 
 /** The same instant written in the ways a device may send it. */
@@ -513,3 +544,73 @@ describe('parseTimestamp', () => {
     }));
   });
 });
+
+/**
+ * DynamoDB's rule for a number, read off its decimal text as the service
+ * does (and dynalite, after big.js): the exponent of the first significant
+ * digit from -130 to 125, at most 38 significant digits.
+ */
+function dynamoDbHolds(decimal: string): boolean {
+  const match = /^-?(\d+)(?:\.(\d+))?(?:e([+-]?\d+))?$/i.exec(decimal);
+  if (!match) throw new Error(`not a decimal: ${decimal}`);
+  const digits = `${match[1]}${match[2] ?? ''}`;
+  const firstSignificant = digits.search(/[1-9]/);
+  if (firstSignificant < 0) return true; // zero
+  const exponent = match[1].length - 1 - firstSignificant + Number(match[3] ?? 0);
+  const significant = digits.slice(firstSignificant).replace(/0+$/, '');
+  return exponent >= -130 && exponent <= 125 && significant.length <= 38;
+}
+
+describe('numbers DynamoDB cannot hold', () => {
+  const ts = '2024-01-02T03:04:05Z';
+  const record = (value: string) => b64(`{"sensorid":"s1","value":${value},"timestamp":"${ts}"}`);
+
+  test('are refused with the reason, as JSON numbers and as numeric strings', () => {
+    for (const value of ['1e200', '-1e200', '1e-200', '-1e-200', '1e126', '9.99e-131', '1.7976931348623157e308', '5e-324']) {
+      expect(reasonOf(record(value))).toMatch(/invalid field "value".*DynamoDB's numbers hold/);
+      expect(reasonOf(record(JSON.stringify(value)))).toMatch(/invalid field "value".*DynamoDB's numbers hold/);
+    }
+  });
+
+  test('the edges of the range are stored', () => {
+    for (const value of ['1e-130', '-1e-130', '9.999999999999998e125', '-9.999999999999998e125', '0', '-0', '0.0', '0e500']) {
+      expect(readingsOf(record(value))[0].value).toBe(Number(value));
+      expect(readingsOf(record(JSON.stringify(value)))[0].value).toBe(Number(value));
+    }
+  });
+
+  test('a number too small for a double is refused, not stored as 0', () => {
+    for (const value of ['1e-400', '-2.5e-330', `0.${'0'.repeat(400)}1`, '0.0001e-400']) {
+      expect(reasonOf(record(value))).toMatch(/invalid field "value".*too small in magnitude to be read as a number other than 0/);
+      expect(reasonOf(record(JSON.stringify(value)))).toMatch(/too small in magnitude/);
+    }
+    // in a measurement field too
+    const mapping = { ...DEFAULT_MAPPING, measurementFields: ['t', 'h'] };
+    expect(reasonOf(b64(`{"sensorid":"s1","t":1,"h":1e-999,"timestamp":"${ts}"}`), mapping)).toMatch(/invalid field "h"/);
+    expect(readingsOf(b64(`{"sensorid":"s1","t":0,"h":0.0,"timestamp":"${ts}"}`), mapping).map((r) => r.value)).toEqual([0, 0]);
+  });
+
+  test('property: a value is stored exactly when DynamoDB holds the decimal it is written as', () => {
+    const anyDouble = fc.oneof(
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      // around each edge of the range
+      fc.constantFrom(1e-130, 1e126, 9.999999999999999e125, 1e-131, 1e125).chain((edge) =>
+        fc.integer({ min: -3, max: 3 }).map((ulps) => nextDouble(edge, ulps))),
+    );
+    fc.assert(fc.property(anyDouble, fc.boolean(), fc.boolean(), (value, asString, negative) => {
+      const v = negative ? -value : value;
+      const result = decodeRecord(record(asString ? JSON.stringify(String(v)) : String(v)));
+      const written = String(v === 0 ? 0 : v);
+      expect(result.ok).toBe(dynamoDbHolds(written));
+      if (result.ok) expect(String(result.readings[0].value)).toBe(written);
+    }), { numRuns: 2_000 });
+  });
+});
+
+/** The double `ulps` steps away from `x` (same sign). */
+function nextDouble(x: number, ulps: number): number {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, x);
+  view.setBigUint64(0, view.getBigUint64(0) + BigInt(ulps));
+  return view.getFloat64(0);
+}

@@ -65,12 +65,20 @@ export function assertReadingsFlowThrough(integ: IntegTest, pipeline: SensorInge
     { timestamp: '2024-05-01T12:01:00.000Z', value: 22.25 },
     { timestamp: '2024-05-01T12:00:00.000Z', value: 21.5 },
   ];
+  // The request as the reference deployment's test page sends it; the answer
+  // holds the rows twice, the second time as the `Items` that page reads.
   put.next(integ.assertions.invokeFunction({
     functionName: pipeline.queryFunction.functionName,
-    payload: JSON.stringify({ sensorid: sensorId }),
+    payload: `{"operation": "query", "sensorid": "${sensorId}"}`,
   }).expect(ExpectedResult.objectLike({
     StatusCode: 200,
-    Payload: Match.serializedJson({ statusCode: 200, sensorId, items: expectedItems }),
+    Payload: Match.serializedJson({
+      statusCode: 200,
+      sensorId,
+      items: expectedItems,
+      Items: expectedItems.map((i) => ({ SensorId: sensorId, Timestamp: i.timestamp, Value: i.value })),
+      Count: expectedItems.length,
+    }),
   })).waitForAssertions(WAIT));
 
   // Every record, valid or not, is archived under its event hour.

@@ -47,7 +47,7 @@ def test_has_every_part_and_no_archiver_function(template):
         "AWS::Logs::MetricFilter": 2,
         "AWS::SQS::Queue": 2,
         "AWS::SQS::QueuePolicy": 2,
-        "AWS::CloudWatch::Alarm": 16,
+        "AWS::CloudWatch::Alarm": 17,
         "AWS::CloudWatch::CompositeAlarm": 1,
         "AWS::CloudWatch::Dashboard": 1,
         "AWS::Cognito::IdentityPool": 1,

@@ -71,7 +71,7 @@ class FullStackTest {
         expected.put("AWS::Logs::MetricFilter", 2);
         expected.put("AWS::SQS::Queue", 2);
         expected.put("AWS::SQS::QueuePolicy", 2);
-        expected.put("AWS::CloudWatch::Alarm", 16);
+        expected.put("AWS::CloudWatch::Alarm", 17);
         expected.put("AWS::CloudWatch::CompositeAlarm", 1);
         expected.put("AWS::CloudWatch::Dashboard", 1);
         expected.put("AWS::Cognito::IdentityPool", 1);
