@@ -73,10 +73,11 @@ def test_has_every_resource_of_the_reference_the_test_client_as_an_identity_pool
         "AWS::DynamoDB::Table": 2,
         "AWS::S3::Bucket": 2,
         "AWS::S3::BucketPolicy": 2,
-        # ApiFunction, DdbCloudWatchEventProcessorFunction, EventArchiverFunction, their
-        # log groups, and the function that empties the archive bucket on delete
-        "AWS::Lambda::Function": 4,
-        "AWS::Logs::LogGroup": 3,
+        # ApiFunction, DdbCloudWatchEventProcessorFunction, EventArchiverFunction, the
+        # replay function of each event source mapping, their log groups, and the
+        # function that empties the archive bucket on delete
+        "AWS::Lambda::Function": 6,
+        "AWS::Logs::LogGroup": 5,
         "Custom::S3AutoDeleteObjects": 2,
         # the pipeline's alarms, the composite one, the dashboard and the metric
         # filters counting readings stored and archive objects
@@ -92,10 +93,10 @@ def test_has_every_resource_of_the_reference_the_test_client_as_an_identity_pool
         # TestClientUser, TestClientPolicy, TestClientKeys: the identity pool and its roles
         "AWS::Cognito::IdentityPool": 1,
         "AWS::Cognito::IdentityPoolRoleAttachment": 1,
-        # 3 functions, auto-delete provider, guest, authenticated
-        "AWS::IAM::Role": 6,
-        # 3 functions, guest
-        "AWS::IAM::Policy": 4,
+        # 5 functions, auto-delete provider, guest, authenticated
+        "AWS::IAM::Role": 8,
+        # 5 functions, guest
+        "AWS::IAM::Policy": 6,
         # ConfigHelperStack
         "AWS::CloudFormation::Stack": 1,
     }

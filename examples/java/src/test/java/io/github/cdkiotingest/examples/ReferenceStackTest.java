@@ -76,10 +76,11 @@ class ReferenceStackTest {
         expected.put("AWS::DynamoDB::Table", 2);
         expected.put("AWS::S3::Bucket", 2);
         expected.put("AWS::S3::BucketPolicy", 2);
-        // ApiFunction, DdbCloudWatchEventProcessorFunction, EventArchiverFunction, their
-        // log groups, and the function that empties the archive bucket on delete
-        expected.put("AWS::Lambda::Function", 4);
-        expected.put("AWS::Logs::LogGroup", 3);
+        // ApiFunction, DdbCloudWatchEventProcessorFunction, EventArchiverFunction, the
+        // replay function of each event source mapping, their log groups, and the
+        // function that empties the archive bucket on delete
+        expected.put("AWS::Lambda::Function", 6);
+        expected.put("AWS::Logs::LogGroup", 5);
         expected.put("Custom::S3AutoDeleteObjects", 2);
         // the pipeline's alarms, the composite one, the dashboard and the metric
         // filters counting readings stored and archive objects
@@ -95,10 +96,10 @@ class ReferenceStackTest {
         // TestClientUser, TestClientPolicy, TestClientKeys: the identity pool and its roles
         expected.put("AWS::Cognito::IdentityPool", 1);
         expected.put("AWS::Cognito::IdentityPoolRoleAttachment", 1);
-        // 3 functions, auto-delete provider, guest, authenticated
-        expected.put("AWS::IAM::Role", 6);
-        // 3 functions, guest
-        expected.put("AWS::IAM::Policy", 4);
+        // 5 functions, auto-delete provider, guest, authenticated
+        expected.put("AWS::IAM::Role", 8);
+        // 5 functions, guest
+        expected.put("AWS::IAM::Policy", 6);
         // ConfigHelperStack
         expected.put("AWS::CloudFormation::Stack", 1);
         assertEquals(expected, census(template));
