@@ -51,7 +51,7 @@ import software.amazon.awscdk.assertions.Template;
  * Lambda handlers bundled inside the jar are the code the template deploys.
  */
 class ReferenceStackTest {
-    private static final List<String> HANDLERS = List.of("archiver", "processor", "query");
+    private static final List<String> HANDLERS = List.of("archiver", "processor", "query", "replay");
 
     @TempDir
     static Path outdir;
@@ -131,7 +131,8 @@ class ReferenceStackTest {
     @Test
     void functionsRunTheBundledHandlersOnNode24Arm64() {
         Collection<Map<String, Object>> functions = handlerFunctions();
-        assertEquals(3, functions.size());
+        // the processor, the archiver, the query function, and a replay function for each event source mapping
+        assertEquals(5, functions.size());
         List<String> services = new ArrayList<>();
         for (Map<String, Object> function : functions) {
             Map<String, Object> props = map(function.get("Properties"));
@@ -141,7 +142,7 @@ class ReferenceStackTest {
             services.add(handlerName(props));
         }
         services.sort(null);
-        assertEquals(HANDLERS, services);
+        assertEquals(List.of("archiver", "processor", "query", "replay", "replay"), services);
     }
 
     @Test
@@ -257,7 +258,7 @@ class ReferenceStackTest {
     @Test
     void theTemplateDeploysTheHandlersBundledInTheJar() throws Exception {
         Map<String, String> expected = packagedHandlers();
-        assertEquals(3, new java.util.HashSet<>(expected.values()).size(), "the three bundled handlers should differ");
+        assertEquals(4, new java.util.HashSet<>(expected.values()).size(), "the four bundled handlers should differ");
 
         // Every file asset of the assembly, by hash, from its *.assets.json manifests.
         Map<String, JsonNode> files = new HashMap<>();
