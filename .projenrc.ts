@@ -66,6 +66,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@types/aws-lambda',
     // Reads a number's text without turning it into a double (src/handlers/reading.ts).
     'lossless-json',
+    // KPL aggregates: AWS's own (de)aggregation of the Kinesis Producer Library's
+    // format (src/handlers/kpl.ts; local/src/kpl-aggregate.ts for devices and tests).
+    'aws-kinesis-agg',
     'esbuild',
     // Tests, examples and benchmarks.
     '@aws-sdk/client-kinesis',

@@ -178,6 +178,12 @@ export const PAYLOAD_SETTINGS = {
   measurementFields: list('PAYLOAD_MEASUREMENT_FIELDS'),
   measurementSeparator: text('PAYLOAD_MEASUREMENT_SEPARATOR', '#'),
   maxSensorIdLength,
+  /** The array field of a gateway's batch; empty for none. */
+  readingsField: text('PAYLOAD_READINGS_FIELD', ''),
+  /** Whether a record may be a JSON array of readings. */
+  acceptArrays: flag('PAYLOAD_ACCEPT_ARRAYS'),
+  /** Whether KPL-aggregated records are deaggregated. */
+  aggregated: flag('PAYLOAD_AGGREGATED'),
 };
 
 export const PROCESSOR_SETTINGS = {
