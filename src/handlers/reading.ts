@@ -2,7 +2,6 @@
  * Decoding and validation of device records: the functional core shared by the
  * processor and the archiver. Nothing here talks to AWS.
  */
-import { parse as parseLossless } from 'lossless-json';
 import { deaggregate, isAggregate } from './kpl';
 import { PAYLOAD_SETTINGS, readSettings, Settings } from '../private/handler-contract';
 import { DYNAMODB_KEYS, DYNAMODB_NUMBER } from '../private/service-limits';
@@ -115,30 +114,103 @@ function nonZeroLiteral(literal: string): boolean {
 /** Where a value sits in the JSON text of its record: object keys and array indexes from the top. */
 export type JsonPath = ReadonlyArray<string | number>;
 
-/**
- * The text of the number a JSON text holds at `path`, read again without
- * turning it into a double: only for a value that read as 0, to tell a zero
- * from a number too small for a double (1e-400), which would otherwise be
- * stored as 0.
- */
-function numberLiteral(text: string, path: JsonPath): string | undefined {
-  try {
-    let at: unknown = parseLossless(text, undefined, (literal) => literal);
-    for (const step of path) {
-      if (typeof at !== 'object' || at === null || !Object.prototype.hasOwnProperty.call(at, step)) return undefined;
-      at = (at as Record<string | number, unknown>)[step];
-    }
-    return typeof at === 'string' ? at : undefined;
-  } catch {
-    return undefined;
-  }
+const C_QUOTE = 34;
+const C_BACKSLASH = 92;
+const C_COLON = 58;
+const NUMBER_TOKEN = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+
+function isJsonSpace(c: number): boolean {
+  return c === 32 || c === 9 || c === 10 || c === 13;
 }
 
-/** The reason a value cannot be stored, or undefined. `literal` is the number's text when it is known. */
-function valueProblem(value: number, raw: unknown, literal: () => string | undefined): string | undefined {
+/**
+ * The paths (as `JSON.stringify(path)`) at which a JSON text holds a number
+ * too small for a double: a literal with a digit other than 0 that reads as
+ * 0 (`1e-400`), where JSON.parse keeps the last of duplicate keys, as this
+ * does. Read with one pass over the text and a stack of its own, so that no
+ * depth of nesting elsewhere in the record can make it fail (a recursive
+ * parser overflows its stack on a field nested a few thousand levels deep).
+ * Only for a text JSON.parse has accepted.
+ */
+export function underflowingNumbers(text: string): Set<string> {
+  const tiny = new Map<string, boolean>();
+  // The depths of the paths in `tiny`: a value at another depth cannot replace one, and needs no path.
+  const depths = new Set<number>();
+  const stack: Array<{ object: boolean; key: string | number }> = [];
+  const here = () => JSON.stringify(stack.map((f) => f.key));
+  // Any value at a path where a tiny number was seen replaces it (duplicate keys: the last wins).
+  const replaced = () => {
+    if (depths.has(stack.length)) {
+      const key = here();
+      if (tiny.has(key)) tiny.set(key, false);
+    }
+  };
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === C_QUOTE) {
+      let j = i + 1;
+      while (text.charCodeAt(j) !== C_QUOTE) j += text.charCodeAt(j) === C_BACKSLASH ? 2 : 1;
+      let after = j + 1;
+      while (after < n && isJsonSpace(text.charCodeAt(after))) after++;
+      const top = stack[stack.length - 1];
+      if (top?.object && text.charCodeAt(after) === C_COLON) {
+        top.key = JSON.parse(text.slice(i, j + 1)) as string;
+        i = after + 1;
+      } else {
+        replaced();
+        i = j + 1;
+      }
+    } else if (c === 123 /* { */ || c === 91 /* [ */) {
+      replaced();
+      stack.push({ object: c === 123, key: c === 123 ? '' : 0 });
+      i++;
+    } else if (c === 125 /* } */ || c === 93 /* ] */) {
+      stack.pop();
+      i++;
+    } else if (c === 44 /* , */) {
+      const top = stack[stack.length - 1];
+      if (top && !top.object) top.key = (top.key as number) + 1;
+      i++;
+    } else if (c === C_MINUS || (c >= C_0 && c <= C_0 + 9)) {
+      NUMBER_TOKEN.lastIndex = i;
+      const literal = NUMBER_TOKEN.exec(text)![0];
+      i += literal.length;
+      if (Number(literal) === 0 && nonZeroLiteral(literal)) {
+        tiny.set(here(), true);
+        depths.add(stack.length);
+      } else {
+        replaced();
+      }
+    } else if (c === 116 /* t */ || c === 102 /* f */ || c === 110 /* n */) {
+      replaced();
+      i += c === 102 ? 5 : 4;
+    } else {
+      i++;
+    }
+  }
+  return new Set([...tiny].filter(([, isTiny]) => isTiny).map(([key]) => key));
+}
+
+// The records of a batch are read one after another: the last text's paths serve all its readings.
+let underflowText: string | undefined;
+let underflowPaths: Set<string> = new Set();
+
+/** Whether the JSON text holds a number too small for a double at `path` (see `underflowingNumbers`). */
+function underflowsAt(text: string, path: JsonPath): boolean {
+  if (text !== underflowText) {
+    underflowPaths = underflowingNumbers(text);
+    underflowText = text;
+  }
+  return underflowPaths.size > 0 && underflowPaths.has(JSON.stringify(path));
+}
+
+/** The reason a value cannot be stored, or undefined. `underflows` tells whether a number that read as 0 was written as one that is not. */
+function valueProblem(value: number, raw: unknown, underflows: () => boolean): string | undefined {
   if (value === 0) {
-    const text = typeof raw === 'string' ? raw.trim() : literal();
-    return text !== undefined && nonZeroLiteral(text) ? 'is too small in magnitude to be read as a number other than 0' : undefined;
+    const tooSmall = typeof raw === 'string' ? nonZeroLiteral(raw.trim()) : underflows();
+    return tooSmall ? 'is too small in magnitude to be read as a number other than 0' : undefined;
   }
   return dynamoDbNumberProblem(value);
 }
@@ -311,7 +383,10 @@ export function toReadings(
   }
   const obj = payload as Record<string, unknown>;
   const has = (name: string) => hasOwn(obj, name) || (shared !== undefined && name !== mapping.readingsField && hasOwn(shared, name));
-  const get = (name: string): unknown => (hasOwn(obj, name) ? obj[name] : shared !== undefined && name !== mapping.readingsField ? field(shared, name) : undefined);
+  const get = (name: string): unknown => {
+    if (hasOwn(obj, name)) return obj[name];
+    return shared !== undefined && name !== mapping.readingsField ? field(shared, name) : undefined;
+  };
   const pathOf = (name: string): JsonPath => (hasOwn(obj, name) ? [...at, name] : [...sharedAt, name]);
   const id = get(mapping.sensorIdField);
   if (typeof id !== 'string' || id.trim().length === 0) {
@@ -332,7 +407,7 @@ export function toReadings(
     const raw = get(name);
     const value = parseValue(raw);
     if (value === undefined) return `${describe(name, raw)} (a finite number is required)`;
-    const problem = valueProblem(value, raw, () => (text === undefined ? undefined : numberLiteral(text, pathOf(name))));
+    const problem = valueProblem(value, raw, () => text !== undefined && underflowsAt(text, pathOf(name)));
     return problem === undefined ? value : `${describe(name, raw)} ${problem}`;
   };
   const readings: Reading[] = [];

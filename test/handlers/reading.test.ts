@@ -1,4 +1,5 @@
 import * as fc from 'fast-check';
+import { LosslessNumber, parse as parseLossless, stringify as stringifyLossless } from 'lossless-json';
 import { b64, b64json } from './helpers';
 import { aggregate } from '../../local/src/kpl-aggregate';
 import {
@@ -11,6 +12,7 @@ import {
   PayloadMapping,
   Reading,
   toReadings,
+  underflowingNumbers,
 } from '../../src/handlers/reading';
 import { PAYLOAD_SETTINGS, readSettings } from '../../src/private/handler-contract';
 
@@ -789,5 +791,69 @@ describe('records of many readings', () => {
         });
       }));
     });
+  });
+});
+
+describe('numbers too small for a double, found where they sit', () => {
+  /** The oracle: a recursive parser that keeps each number's text (fine at shallow depth). */
+  function oracle(text: string): Set<string> {
+    const out = new Set<string>();
+    const walk = (value: unknown, path: Array<string | number>) => {
+      if (value instanceof LosslessNumber) {
+        if (Number(value.value) === 0 && /^[^eE]*[1-9]/.test(value.value)) out.add(JSON.stringify(path));
+        return;
+      }
+      if (Array.isArray(value)) value.forEach((v, i) => walk(v, [...path, i]));
+      else if (typeof value === 'object' && value !== null) for (const [k, v] of Object.entries(value)) walk(v, [...path, k]);
+    };
+    walk(parseLossless(text), []);
+    return out;
+  }
+
+  const tinyNumber = fc.tuple(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 330, max: 5_000 }), fc.boolean())
+    .map(([d, e, negative]) => new LosslessNumber(`${negative ? '-' : ''}${d}e-${e}`));
+  const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+    any: fc.oneof(
+      { weight: 3, arbitrary: fc.oneof(tinyNumber, fc.constantFrom(new LosslessNumber('0'), new LosslessNumber('-0.0e5'), new LosslessNumber('1')), fc.string(), fc.boolean(), fc.constant(null)) },
+      { weight: 1, arbitrary: fc.array(tie('any'), { maxLength: 4 }) },
+      { weight: 1, arbitrary: fc.dictionary(fc.string({ maxLength: 3 }), tie('any'), { maxKeys: 4 }) },
+    ),
+  })).any;
+
+  test('property: the same paths as a parser that keeps each number\'s text', () => {
+    fc.assert(fc.property(value, fc.constantFrom('', ' ', '\n\t'), (v, space) => {
+      const text = stringifyLossless(v, undefined, space)!;
+      expect([...underflowingNumbers(text)].sort()).toEqual([...oracle(text)].sort());
+    }), { numRuns: 500 });
+  });
+
+  test('duplicate keys: the last one counts, as JSON.parse reads it', () => {
+    expect([...underflowingNumbers('{"v":1e-400,"v":0}')]).toEqual([]);
+    expect([...underflowingNumbers('{"v":0,"v":1e-400}')]).toEqual(['["v"]']);
+    expect([...underflowingNumbers('{"v":1e-400,"v":"x"}')]).toEqual([]);
+    expect([...underflowingNumbers('{"v":1e-400,"v":{"w":1}}')]).toEqual([]);
+    expect([...underflowingNumbers('{"a\\"b:":[1, 2e-999]}')]).toEqual(['["a\\"b:",1]']);
+  });
+
+  test('a field nested 100,000 levels deep beside a tiny value does not hide it (a recursive parser overflows its stack there)', () => {
+    const deep = `${'['.repeat(100_000)}1${']'.repeat(100_000)}`;
+    const text = `[{"sensorid":"a","timestamp":"2024-01-01T00:00:00Z","value":${deep}},{"sensorid":"b","timestamp":"2024-01-01T00:00:00Z","value":3e-500}]`;
+    expect(() => parseLossless(text)).toThrow();
+    expect(decodeRecord(b64(text), { ...DEFAULT_MAPPING, acceptArrays: true })).toMatchObject({
+      readings: [],
+      invalid: [{ index: 0 }, { index: 1, reason: expect.stringMatching(/too small in magnitude/) }],
+    });
+  });
+
+  test('a tiny value before a field nested 20,000 levels deep: one pass, linear in the text', () => {
+    const deep = `${'['.repeat(20_000)}0${']'.repeat(20_000)}`;
+    const text = `[{"sensorid":"b","timestamp":"2024-01-01T00:00:00Z","value":3e-500},{"sensorid":"a","timestamp":"2024-01-01T00:00:00Z","value":0,"x":${deep}}]`;
+    const started = performance.now();
+    expect(decodeRecord(b64(text), { ...DEFAULT_MAPPING, acceptArrays: true })).toMatchObject({
+      readings: [{ sensorId: 'a', value: 0 }],
+      invalid: [{ index: 0, reason: expect.stringMatching(/too small in magnitude/) }],
+    });
+    // A path built at each of the 20,000 levels took minutes.
+    expect(performance.now() - started).toBeLessThan(2_000);
   });
 });
