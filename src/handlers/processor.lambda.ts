@@ -1,3 +1,5 @@
+import { readFileSync } from 'fs';
+import * as path from 'path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -9,6 +11,7 @@ import { decodeRecord, invalidReadingsReason, mappingOf, PayloadMapping, Reading
 import { emfLines, metricGroups, MetricSettings, putMetricData, toMetricData } from './sensor-metrics';
 import { dedupeByKey, writeItems, WriteOptions } from './table-writer';
 import { LOG_METRICS, MetricsModeName, PROCESSOR_SETTINGS, readSettings } from '../private/handler-contract';
+import { compilePayloadSchema } from '../private/payload-schema';
 
 export type MetricsMode = MetricsModeName;
 
@@ -178,7 +181,10 @@ export function depsFromEnv(env: NodeJS.ProcessEnv): ProcessorDeps {
   return {
     tableName: settings.tableName,
     dynamodb: dynamoDbClient(),
-    mapping: mappingOf(settings),
+    mapping: settings.payloadSchemaFile === ''
+      ? mappingOf(settings)
+      // Read and compiled once, at the cold start: the file sits beside this bundle.
+      : { ...mappingOf(settings), schema: compilePayloadSchema(JSON.parse(readFileSync(path.resolve(__dirname, settings.payloadSchemaFile), 'utf8'))) },
     deadLetters,
     metricsMode: settings.metricsMode,
     metricSettings,

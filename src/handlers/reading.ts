@@ -4,6 +4,7 @@
  */
 import { deaggregate, isAggregate } from './kpl';
 import { PAYLOAD_SETTINGS, readSettings, Settings } from '../private/handler-contract';
+import type { ReadingCheck } from '../private/payload-schema';
 import { DYNAMODB_KEYS, DYNAMODB_NUMBER } from '../private/service-limits';
 
 /** One stored reading: a row of the sensor table and one metric value. */
@@ -32,6 +33,8 @@ export interface PayloadMapping {
   readonly acceptArrays: boolean;
   /** Whether KPL aggregates are deaggregated. */
   readonly aggregated: boolean;
+  /** The user's JSON Schema of a reading, compiled: each reading as an object (with a batch's shared fields under it) must meet it. */
+  readonly schema?: ReadingCheck;
 }
 
 /** The payload mapping of a handler's settings. */
@@ -432,6 +435,15 @@ export function toReadings(
     if (Buffer.byteLength(r.sensorId, 'utf8') > maxBytes) {
       return { ok: false, reason: `sensor id ${describeId(r.sensorId)} is longer than ${maxBytes} bytes` };
     }
+  }
+  if (mapping.schema) {
+    let whole = obj;
+    if (shared !== undefined) {
+      const { [mapping.readingsField]: _list, ...fields } = shared;
+      whole = { ...fields, ...obj };
+    }
+    const problem = mapping.schema(whole);
+    if (problem !== undefined) return { ok: false, reason: problem };
   }
   return { ok: true, readings };
 }

@@ -198,6 +198,8 @@ export const PROCESSOR_SETTINGS = {
   // At most 50, the sockets the SDK keeps per host.
   writeConcurrency: integer('WRITE_CONCURRENCY', 20, 1, 50),
   ...PAYLOAD_SETTINGS,
+  /** The user's JSON Schema of a reading: a file beside the code (empty for none), since it can be far larger than the environment holds. */
+  payloadSchemaFile: text('PAYLOAD_SCHEMA_FILE', ''),
 };
 
 export const ARCHIVER_SETTINGS = {

@@ -89,6 +89,8 @@ describe('SensorIngestPipeline defaults', () => {
       PAYLOAD_READINGS_FIELD: '',
       PAYLOAD_ACCEPT_ARRAYS: 'false',
       PAYLOAD_AGGREGATED: 'false',
+      // No payload schema: no file beside the code.
+      PAYLOAD_SCHEMA_FILE: '',
       MAX_SENSOR_ID_LENGTH: '256',
       POWERTOOLS_SERVICE_NAME: 'sensor-processor',
       POWERTOOLS_LOG_LEVEL: 'INFO',
@@ -197,8 +199,14 @@ describe('SensorIngestPipeline defaults', () => {
 
   test('exposes the payload mapping and sensor-id limit every part reads, defaults filled in', () => {
     expect(pipeline.payloadMapping).toEqual({
-      sensorIdField: 'sensorid', timestampField: 'timestamp', valueField: 'value', measurementFields: [], measurementSeparator: '#',
-      readingsField: '', acceptArrays: false, aggregated: false,
+      sensorIdField: 'sensorid',
+      timestampField: 'timestamp',
+      valueField: 'value',
+      measurementFields: [],
+      measurementSeparator: '#',
+      readingsField: '',
+      acceptArrays: false,
+      aggregated: false,
     });
     expect(pipeline.maxSensorIdLength).toBe(256);
     expect(pipeline.removalPolicy).toBe(RemovalPolicy.RETAIN);
