@@ -55,6 +55,11 @@ const project = new awscdk.AwsCdkConstructLibrary({
   // per handler and cannot minify).
   lambdaAutoDiscover: false,
 
+  // Compiles the user's JSON Schema at synth to refuse an invalid one with
+  // the prop named (src/private/payload-schema.ts); the processor's bundle
+  // holds its own copy.
+  bundledDeps: ['ajv@^8.17.1'],
+
   devDeps: [
     // Runtime code of the handlers: bundled into assets/, never loaded by the
     // constructs, so none of these is a dependency of the published package.
@@ -64,8 +69,11 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@aws-sdk/client-sqs',
     '@aws-lambda-powertools/logger',
     '@types/aws-lambda',
-    // Reads a number's text without turning it into a double (src/handlers/reading.ts).
+    // Keeps each number's text: the oracle of the processor's search for numbers too small for a double (test/handlers/reading.test.ts).
     'lossless-json',
+    // KPL aggregates: AWS's own (de)aggregation of the Kinesis Producer Library's
+    // format (src/handlers/kpl.ts; local/src/kpl-aggregate.ts for devices and tests).
+    'aws-kinesis-agg',
     'esbuild',
     // Tests, examples and benchmarks.
     '@aws-sdk/client-kinesis',

@@ -11,6 +11,7 @@ import { createBundledFunction, validateHandlerOptions } from './private/handler
 import { logMetric } from './private/monitoring';
 import { suppressKeyGrants, suppressOnPrincipalPolicy } from './private/nag';
 import { withDefaults } from './private/payload';
+import { PAYLOAD_SCHEMA_FILE_NAME } from './private/payload-schema';
 import { attachToStream, validateConsumerOptions } from './private/stream-consumer';
 import { validateDuration, validateInteger, validateNonEmpty } from './private/validation';
 
@@ -116,7 +117,10 @@ export class DynamoDbProcessor implements IIngestProcessor {
         writeConcurrency: props.writeConcurrency ?? defaultOf(PROCESSOR_SETTINGS.writeConcurrency),
         ...withDefaults(pipeline.payloadMapping),
         maxSensorIdLength: pipeline.maxSensorIdLength,
+        payloadSchemaFile: pipeline.payloadSchema ? PAYLOAD_SCHEMA_FILE_NAME : '',
       },
+      // Beside the code: a schema of up to 64 KiB does not fit the 4 KiB of the environment.
+      codeFiles: pipeline.payloadSchema ? { [PAYLOAD_SCHEMA_FILE_NAME]: pipeline.payloadSchema.json } : undefined,
     });
     deadLetter.grant(fn);
 

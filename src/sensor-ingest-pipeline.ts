@@ -12,6 +12,7 @@ import { Archiver } from './archivers';
 import { IIngress, Ingress, IngressBinding } from './ingress';
 import { HandlerFunctionOptions } from './options';
 import { PayloadMapping } from './payload-mapping';
+import { PayloadSchema } from './payload-schema';
 import { ArchiverBinding, IArchiver, IIngestProcessor, ISensorIngestPipeline, ProcessorBinding } from './pipeline-interfaces';
 import { PipelineAlarmsProps } from './pipeline-monitoring';
 import { PipelineDashboard } from './private/dashboard';
@@ -123,6 +124,17 @@ export interface SensorIngestPipelineProps {
   readonly payloadMapping?: PayloadMapping;
 
   /**
+   * A JSON Schema (draft 2020-12) every reading must meet, beside the payload
+   * mapping's own checks: `PayloadSchema.fromObject({...})` or
+   * `PayloadSchema.fromJson('...')`, up to 64 KiB. The processor dead-letters
+   * a reading it refuses, the reason naming the JSON pointer and the keyword
+   * that failed. Checked at synth.
+   *
+   * @default - no schema: the payload mapping's checks alone
+   */
+  readonly payloadSchema?: PayloadSchema;
+
+  /**
    * The longest sensor id the pipeline accepts, in UTF-8 bytes, from 1 to
    * 2,048 (DynamoDB's limit for a partition key). The processor sends records
    * with longer ids to the dead-letter destination; the query function answers
@@ -222,6 +234,8 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
   public readonly payloadMapping: PayloadMapping;
   /** The longest sensor id the pipeline accepts, in UTF-8 bytes. */
   public readonly maxSensorIdLength: number;
+  /** The JSON Schema every reading must meet, when there is one. */
+  public readonly payloadSchema?: PayloadSchema;
   /** What happens to the stateful resources the pipeline creates when they leave the stack. */
   public readonly removalPolicy: RemovalPolicy;
   /** What the pipeline's processor built: its function, dead-letter queue, failed-batches queue and replay function. */
@@ -274,6 +288,7 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
     this.removalPolicy = removalPolicy;
     this.payloadMapping = withDefaults(props.payloadMapping);
     this.maxSensorIdLength = props.maxSensorIdLength ?? defaultOf(PAYLOAD_SETTINGS.maxSensorIdLength);
+    this.payloadSchema = props.payloadSchema;
     this.encryptionKey = props.encryptionKey;
 
     this.stream = props.stream ?? this.createStream(props, removalPolicy);
@@ -497,6 +512,7 @@ function validatePipelineProps(props: SensorIngestPipelineProps): void {
   validateInteger(`${name}.shardCount`, props.shardCount, 1, 10_000);
   validateInteger(`${name}.maxSensorIdLength`, props.maxSensorIdLength, 1, 2_048);
   validatePayloadMapping(`${name}.payloadMapping`, props.payloadMapping);
+  props.payloadSchema?._validate(`${name}.payloadSchema`);
   validateDuration(`${name}.retentionPeriod`, props.retentionPeriod, Duration.hours(24), Duration.days(365));
   const query = props.query ?? {};
   validateHandlerOptions(`${name}.query`, query);

@@ -11,6 +11,7 @@
  * its dead letter must give. Seeded: the same seed draws the same records.
  */
 import * as fc from 'fast-check';
+import { aggregate } from './kpl-aggregate';
 
 /** What a record is made to be. */
 export type CraftedKind =
@@ -26,17 +27,48 @@ export type CraftedKind =
   | 'value DynamoDB cannot hold'
   | 'value too small for a double'
   | 'value not a number'
-  | 'timestamp invalid';
+  | 'timestamp invalid'
+  | 'array of readings'
+  | 'empty array'
+  | 'gateway batch'
+  | 'gateway batch without an array'
+  | 'KPL aggregate'
+  | 'KPL aggregate, digest mismatch';
+
+/** A row of the table. */
+export interface Row {
+  readonly sensorId: string;
+  readonly timestamp: string;
+  readonly value: number;
+}
+
+/** A reading of a record that holds many: its place, and what must become of it. */
+export interface CraftedReading {
+  readonly place: { readonly index?: number; readonly subSequenceNumber?: number };
+  /** For a valid reading: the row the table must hold. */
+  readonly expected?: Row;
+  /** For an invalid one: what its entry in the record's dead letter must say. */
+  readonly reason?: RegExp;
+}
+
+/** The shapes of a record of many readings that the pipeline accepts (its payload mapping). */
+export interface RecordShapes {
+  readonly acceptArrays?: boolean;
+  readonly readingsField?: string;
+  readonly aggregated?: boolean;
+}
 
 export interface CraftedRecord {
   readonly kind: CraftedKind;
   /** The record's bytes, as PutRecords sends them. */
   readonly data: Buffer;
   readonly partitionKey: string;
-  /** For a valid record: the row the table must hold. */
-  readonly expected?: { readonly sensorId: string; readonly timestamp: string; readonly value: number };
-  /** For an invalid record: what its dead letter's reason must say. */
+  /** For a valid record of one reading: the row the table must hold. */
+  readonly expected?: Row;
+  /** For a record refused whole: what its dead letter's reason must say. */
   readonly reason?: RegExp;
+  /** For a record of many readings: each of them, in the order the processor reads them. */
+  readonly readings?: readonly CraftedReading[];
 }
 
 export interface CraftedRecordOptions {
@@ -50,6 +82,12 @@ export interface CraftedRecordOptions {
   readonly largest?: number;
   /** The longest sensor id the pipeline takes, in UTF-8 bytes. Default 256. */
   readonly maxSensorIdLength?: number;
+  /**
+   * Records of many readings to draw among the others, as the pipeline
+   * accepts them. Default none: every record is one reading (an array is
+   * then a record that is not an object).
+   */
+  readonly shapes?: RecordShapes;
 }
 
 /** Kinesis takes records of up to 1 MiB of data. */
@@ -77,7 +115,7 @@ const storableValue = fc.oneof(
 );
 
 /** Fields beyond the three a reading needs: carried along, never looked at. */
-const extraFields = fc.dictionary(fc.string({ maxLength: 8 }).filter((k) => !['sensorid', 'value', 'timestamp', '__proto__'].includes(k)),
+const extraFields = fc.dictionary(fc.string({ maxLength: 8 }).filter((k) => !['sensorid', 'value', 'timestamp', '__proto__', 'readings', 'gateway'].includes(k)),
   fc.jsonValue({ maxDepth: 3 }), { maxKeys: 3 });
 
 /** The timestamp of the i-th valid reading, written in one of the forms a device may use. Distinct per i. */
@@ -103,7 +141,7 @@ const nested = (depth: number, inner = '1') => `${'['.repeat(depth)}${inner}${']
 
 type Maker = (i: number, partitionKey: string) => fc.Arbitrary<CraftedRecord>;
 
-function makers(maxIdBytes: number): Array<[CraftedKind, Maker]> {
+function makers(maxIdBytes: number, shapes: RecordShapes = {}): Array<[CraftedKind, Maker]> {
   const id = sensorIdArb(maxIdBytes);
   const ts = (i: number) => JSON.stringify(timestampForm(i, 0).raw);
   const invalid = (kind: CraftedKind, reason: RegExp, text: fc.Arbitrary<string | Buffer>, partitionKey: string) =>
@@ -118,10 +156,13 @@ function makers(maxIdBytes: number): Array<[CraftedKind, Maker]> {
       id.map((s) => objectText([['sensorid', JSON.stringify(s)], ['value', '1'], ['timestamp', ts(i)]]).slice(0, -1)),
       fc.constantFrom('{"sensorid":"s","value":NaN}', '{"value":1e999999999999999999,}', "{'sensorid':'s'}", '', ' ', '\ufeff{}', 'null null'),
       anyText(30).map((s) => `${s}{`)), pk)],
-    ['not an object', (_i, pk) => invalid('not an object', /not a JSON object/, fc.oneof(
-      fc.jsonValue({ maxDepth: 3 }).filter((v) => typeof v !== 'object' || v === null || Array.isArray(v)).map((v) => JSON.stringify(v)),
-      fc.integer({ min: 1_000, max: 200_000 }).map((d) => nested(d)),
-    ), pk)],
+    ['not an object', (_i, pk) => invalid('not an object', /not a JSON object/, shapes.acceptArrays
+      // An array is a record of many readings then: see 'array of readings'.
+      ? fc.jsonValue({ maxDepth: 3 }).filter((v) => typeof v !== 'object' || v === null).map((v) => JSON.stringify(v))
+      : fc.oneof(
+        fc.jsonValue({ maxDepth: 3 }).filter((v) => typeof v !== 'object' || v === null || Array.isArray(v)).map((v) => JSON.stringify(v)),
+        fc.integer({ min: 1_000, max: 200_000 }).map((d) => nested(d)),
+      ), pk)],
     ['no sensor id', (i, pk) => invalid('no sensor id', /missing field "sensorid"/,
       fc.tuple(storableValue, extraFields).map(([v, extra]) => JSON.stringify({ ...extra, value: v, timestamp: timestampForm(i, 0).raw })), pk)],
     ['sensor id not a string or blank', (i, pk) => invalid('sensor id not a string or blank', /invalid field "sensorid"/,
@@ -169,23 +210,145 @@ function makers(maxIdBytes: number): Array<[CraftedKind, Maker]> {
   ];
 }
 
-function validArb(i: number, partitionKey: string, maxIdBytes: number): fc.Arbitrary<CraftedRecord> {
+/** A valid reading's JSON text, at the time of `slot`, with the row it must become. `omit` leaves out a field another supplies. */
+function validReading(slot: number, maxIdBytes: number, omit: { sensorId?: string; timestamp?: { raw: unknown; iso: string } } = {}):
+fc.Arbitrary<{ text: string; expected: Row }> {
   return fc.tuple(sensorIdArb(maxIdBytes), storableValue, fc.boolean(), fc.integer({ min: 0, max: 3 }), extraFields, fc.boolean())
-    .map(([sensorId, value, asString, form, extra, extraFirst]) => {
-      const { raw, iso } = timestampForm(i, form);
-      const reading = { sensorid: sensorId, value: asString ? String(value) : value, timestamp: raw };
+    .map(([drawnId, value, asString, form, extra, extraFirst]) => {
+      const { raw, iso } = omit.timestamp ?? timestampForm(slot, form);
+      const sensorId = omit.sensorId ?? drawnId;
+      const reading: Record<string, unknown> = { sensorid: sensorId, value: asString ? String(value) : value, timestamp: raw };
+      if (omit.sensorId !== undefined) delete reading.sensorid;
+      if (omit.timestamp !== undefined) delete reading.timestamp;
       return {
-        kind: 'valid' as const,
-        data: utf8(JSON.stringify(extraFirst ? { ...extra, ...reading } : { ...reading, ...extra })),
-        partitionKey,
+        text: JSON.stringify(extraFirst ? { ...extra, ...reading } : { ...reading, ...extra }),
         expected: { sensorId, timestamp: iso, value: value === 0 ? 0 : value },
       };
     });
 }
 
+function validArb(i: number, partitionKey: string, maxIdBytes: number): fc.Arbitrary<CraftedRecord> {
+  return validReading(slotOf(i, 0), maxIdBytes).map(({ text, expected }) => ({ kind: 'valid' as const, data: utf8(text), partitionKey, expected }));
+}
+
+/** Each reading its own instant: record i, reading j (j below 1,000). */
+const slotOf = (i: number, j: number) => i * 1_000 + j;
+
+/** Kinds whose text is one invalid reading as a JSON object: what an element of a record of many may be. */
+const ELEMENT_KINDS: readonly CraftedKind[] = [
+  'no sensor id', 'sensor id not a string or blank', 'sensor id with a lone surrogate', 'sensor id too long',
+  'value DynamoDB cannot hold', 'value too small for a double', 'value not a number', 'timestamp invalid',
+];
+
+interface Element {
+  readonly text: string;
+  readonly expected?: Row;
+  readonly reason?: RegExp;
+}
+
+/**
+ * The readings of a record of many: about two thirds valid, the rest invalid
+ * readings of every kind (and values that are not objects at all), each
+ * valid one at an instant of its own.
+ */
+function elementsArb(slot: (j: number) => number, count: number, maxIdBytes: number, kinds: Array<[CraftedKind, Maker]>, options: {
+  omitted?: { sensorId?: string; timestamp?: { raw: unknown; iso: string } };
+  invalidKinds?: readonly CraftedKind[];
+} = {}): fc.Arbitrary<Element[]> {
+  const invalidKinds = options.invalidKinds ?? ELEMENT_KINDS;
+  const byKind = new Map(kinds);
+  // 0 to 2: valid; 3: not an object; then one invalid kind each.
+  return fc.tuple(...Array.from({ length: count }, (_, j) => fc.nat({ max: 3 + invalidKinds.length }).chain((draw): fc.Arbitrary<Element> => {
+    if (draw < 3) return validReading(slot(j), maxIdBytes, options.omitted ?? {}).map(({ text, expected }) => ({ text, expected }));
+    if (draw === 3) {
+      return fc.oneof(fc.constantFrom('1', '"s"', 'null', 'true', '[]'), fc.integer({ min: 1, max: 5_000 }).map((d) => nested(d)))
+        .map((text) => ({ text, reason: /reading is not a JSON object/ }));
+    }
+    return byKind.get(invalidKinds[draw - 4])!(slot(j), 'k').map((r) => ({ text: r.data.toString('utf8'), reason: r.reason }));
+  })));
+}
+
+function manyMakers(maxIdBytes: number, shapes: RecordShapes, kinds: Array<[CraftedKind, Maker]>): Array<[CraftedKind, Maker]> {
+  const out: Array<[CraftedKind, Maker]> = [];
+  const readingsOf = (elements: readonly Element[], place: (j: number) => CraftedReading['place']): CraftedReading[] =>
+    elements.map((e, j) => ({ place: place(j), expected: e.expected, reason: e.reason }));
+  if (shapes.acceptArrays) {
+    out.push(['array of readings', (i, pk) => fc.integer({ min: 1, max: 30 }).chain((n) => elementsArb((j) => slotOf(i, j), n, maxIdBytes, kinds))
+      .map((elements): CraftedRecord => ({
+        kind: 'array of readings', partitionKey: pk, data: utf8(`[${elements.map((e) => e.text).join(',')}]`), readings: readingsOf(elements, (index) => ({ index })),
+      }))]);
+    out.push(['empty array', (_i, pk) => fc.constantFrom('[]', ' [ ] ', '[\n]').map((text) => ({ kind: 'empty array', partitionKey: pk, data: utf8(text), reason: /holds no reading/ }))]);
+  }
+  const field = shapes.readingsField;
+  if (field) {
+    out.push(['gateway batch', (i, pk) => fc.tuple(fc.integer({ min: 1, max: 30 }), fc.boolean(), sensorIdArb(maxIdBytes), fc.string({ maxLength: 12 }))
+      .chain(([n, bySensor, sensorId, gateway]) => {
+        // A device's batch shares its sensor id, each reading its own time; a gateway's snapshot shares the time, each reading its own sensor.
+        const shared = bySensor ? { sensorId } : { timestamp: timestampForm(slotOf(i, 999), 0) };
+        return elementsArb((j) => slotOf(i, j), n, maxIdBytes, kinds, {
+          omitted: shared,
+          // A reading without a sensor id takes the batch's.
+          invalidKinds: bySensor ? ELEMENT_KINDS.filter((k) => k !== 'no sensor id') : ELEMENT_KINDS,
+        }).map((elements): CraftedRecord => {
+          // Readings of a snapshot share its time: one sensor twice would be one key.
+          const seen = new Set<string>();
+          const kept = elements.map((e) => {
+            if (!e.expected || bySensor) return e;
+            if (seen.has(e.expected.sensorId)) return { text: JSON.stringify({ sensorid: e.expected.sensorId }), reason: /invalid field "value"|missing field "value"/ };
+            seen.add(e.expected.sensorId);
+            return e;
+          });
+          const head = bySensor ? `"gateway":${JSON.stringify(gateway)},"sensorid":${JSON.stringify(sensorId)}`
+            : `"gateway":${JSON.stringify(gateway)},"timestamp":${JSON.stringify((shared as { timestamp: { raw: unknown } }).timestamp.raw)}`;
+          return {
+            kind: 'gateway batch',
+            partitionKey: pk,
+            data: utf8(`{${head},${JSON.stringify(field)}:[${kept.map((e) => e.text).join(',')}]}`),
+            readings: readingsOf(kept, (index) => ({ index })),
+          };
+        });
+      })]);
+    out.push(['gateway batch without an array', (_i, pk) => fc.constantFrom('{}', '"x"', '17', 'null', '[]')
+      .map((raw) => ({
+        kind: 'gateway batch without an array',
+        partitionKey: pk,
+        data: utf8(`{"gateway":"g",${JSON.stringify(field)}:${raw}}`),
+        reason: raw === '[]' ? /holds no reading/ : new RegExp(`invalid field "${field}"`),
+      }))]);
+  }
+  if (shapes.aggregated) {
+    const userRecords = (i: number) => fc.integer({ min: 1, max: 12 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, k) =>
+      fc.nat({ max: shapes.acceptArrays ? 4 : 3 }).chain((draw): fc.Arbitrary<{ data: Buffer; readings: CraftedReading[] }> => {
+        const one = (slot: number) => validReading(slot, maxIdBytes)
+          .map(({ text, expected }) => ({ data: utf8(text), readings: [{ place: { subSequenceNumber: k }, expected }] }));
+        if (draw <= 1) return one(slotOf(i, k * 30));
+        if (draw === 2) {
+          return fc.constantFrom(...kinds.filter(([kind]) => ['not UTF-8', 'not JSON', ...ELEMENT_KINDS].includes(kind)))
+            .chain(([, make]) => make(slotOf(i, k * 30), 'k'))
+            .map((r) => ({ data: r.data, readings: [{ place: { subSequenceNumber: k }, reason: r.reason }] }));
+        }
+        if (draw === 3) return one(slotOf(i, k * 30 + 1));
+        return fc.integer({ min: 1, max: 5 }).chain((m) => elementsArb((j) => slotOf(i, k * 30 + 2 + j), m, maxIdBytes, kinds))
+          .map((elements) => ({ data: utf8(`[${elements.map((e) => e.text).join(',')}]`), readings: readingsOf(elements, (index) => ({ subSequenceNumber: k, index })) }));
+      }))));
+    out.push(['KPL aggregate', (i, pk) => userRecords(i).map((users): CraftedRecord => ({
+      kind: 'KPL aggregate',
+      partitionKey: pk,
+      data: aggregate(users.map((u, k) => ({ partitionKey: `user-${k}`, data: u.data }))),
+      readings: users.flatMap((u) => u.readings),
+    }))]);
+    out.push(['KPL aggregate, digest mismatch', (i, pk) => userRecords(i).map((users): CraftedRecord => {
+      const data = aggregate(users.map((u, k) => ({ partitionKey: `user-${k}`, data: u.data })));
+      data[data.length - 1] = 255 - data[data.length - 1];
+      return { kind: 'KPL aggregate, digest mismatch', partitionKey: pk, data, reason: /MD5 digest does not match/ };
+    })]);
+  }
+  return out;
+}
+
 /** A valid reading padded to exactly the largest record Kinesis takes. */
 function largestRecord(i: number, partitionKey: string): CraftedRecord {
-  const { iso } = timestampForm(i, 0);
+  const { iso } = timestampForm(slotOf(i, 0), 0);
   const head = JSON.stringify({ sensorid: `largest-${i}`, value: i, timestamp: iso, padding: '' });
   const padding = 'p'.repeat(KINESIS_MAX_RECORD_BYTES - bytes(head));
   const data = utf8(JSON.stringify({ sensorid: `largest-${i}`, value: i, timestamp: iso, padding }));
@@ -200,7 +363,8 @@ export function craftedRecords(options: CraftedRecordOptions): CraftedRecord[] {
   const partitionKey = options.partitionKey ?? 'one-key';
   const maxIdBytes = options.maxSensorIdLength ?? 256;
   const validShare = options.validShare ?? 0.5;
-  const kinds = makers(maxIdBytes);
+  const single = makers(maxIdBytes, options.shapes);
+  const kinds = [...single, ...manyMakers(maxIdBytes, options.shapes ?? {}, single)];
   // Unbiased: fast-check's usual leaning to small numbers would make nearly every record valid.
   const plan = fc.sample(fc.noBias(fc.tuple(fc.integer({ min: 0, max: 9_999 }), fc.nat({ max: kinds.length - 1 }), fc.nat())), {
     seed: options.seed, numRuns: options.count,

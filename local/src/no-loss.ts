@@ -60,8 +60,12 @@ export async function putCrafted(run: LocalRun, records: readonly CraftedRecord[
 
 export interface NoLossReport {
   readonly records: number;
+  /** Valid readings: of records of one reading, and of records of many. */
   readonly valid: number;
+  /** Records that must be dead-lettered: refused whole, or holding refused readings. */
   readonly crafted: number;
+  /** Readings refused inside records of many, each listed in its record's dead letter. */
+  readonly invalidReadings: number;
   readonly byKind: Readonly<Record<string, number>>;
   readonly stored: number;
   readonly deadLetters: number;
@@ -75,16 +79,36 @@ export interface NoLossReport {
 interface DeadLetterBody {
   readonly reason: string;
   readonly sequenceNumber: string;
+  readonly invalidReadings?: ReadonlyArray<{ index?: number; subSequenceNumber?: number; reason: string }>;
+  readonly part?: number;
+  readonly parts?: number;
   readonly payload?: string;
   readonly payloadBase64?: string;
   readonly truncated?: boolean;
 }
 
+/** Whether a record must be dead-lettered: refused whole, or holding a refused reading. */
+const mustLetter = (r: CraftedRecord) => r.reason !== undefined || (r.readings ?? []).some((x) => x.reason);
+/** The rows a record must put in the table. */
+const rowsOf = (r: CraftedRecord) => (r.expected ? [r.expected] : (r.readings ?? []).flatMap((x) => (x.expected ? [x.expected] : [])));
+const placeText = (p: { index?: number; subSequenceNumber?: number }) => JSON.stringify({ subSequenceNumber: p.subSequenceNumber, index: p.index });
+
 const bytesOf = (line: { payload?: string; payloadBase64?: string }) =>
   line.payload !== undefined ? Buffer.from(line.payload, 'utf8') : Buffer.from(line.payloadBase64 ?? '', 'base64');
 
 /** Reads back the table, the dead-letter queue, the archive and the mappings of a run the records went through. */
-export async function checkNoLoss(run: LocalRun, records: readonly CraftedRecord[], sequenceNumbers: readonly string[]): Promise<NoLossReport> {
+export interface NoLossOptions {
+  /**
+   * Accept a dead letter sent more than once, each copy the same: after a
+   * processor was killed once it had sent its batch's letters, as after any
+   * crash in Lambda, the batch comes again and so do they. Default false.
+   */
+  readonly repeatedLetters?: boolean;
+}
+
+export async function checkNoLoss(
+  run: LocalRun, records: readonly CraftedRecord[], sequenceNumbers: readonly string[], options: NoLossOptions = {},
+): Promise<NoLossReport> {
   const problems: string[] = [];
   const problem = (text: string) => {
     if (problems.length < 50) problems.push(text);
@@ -112,34 +136,63 @@ export async function checkNoLoss(run: LocalRun, records: readonly CraftedRecord
   }
   const expectedKeys = new Set<string>();
   records.forEach((r, i) => {
-    if (!r.expected) return;
-    const key = `${r.expected.sensorId}\u0000${r.expected.timestamp}`;
-    expectedKeys.add(key);
-    if (!stored.has(key)) problem(`${show(i)} is not in the table`);
-    else if (stored.get(key) !== r.expected.value) problem(`${show(i)} is stored as ${stored.get(key)}, not ${r.expected.value}`);
+    for (const row of rowsOf(r)) {
+      const key = `${row.sensorId}\u0000${row.timestamp}`;
+      if (expectedKeys.has(key)) problem(`${show(i)}: two readings were made with the key ${JSON.stringify(key)}`);
+      expectedKeys.add(key);
+      if (!stored.has(key)) problem(`${show(i)}: ${JSON.stringify(key)} is not in the table`);
+      else if (stored.get(key) !== row.value) problem(`${show(i)}: ${JSON.stringify(key)} is stored as ${stored.get(key)}, not ${row.value}`);
+    }
   });
   for (const key of stored.keys()) if (!expectedKeys.has(key)) problem(`the table holds ${JSON.stringify(key)}, which no valid record put there`);
 
-  // The dead-letter queue: every crafted record once, with its reason and its bytes.
+  // The dead-letter queue: every crafted record once, with its reason and its bytes; each refused
+  // reading of a record of many listed once, at its place, with its reason. A letter listing more
+  // than one message holds is sent in parts: a record is dead-lettered once when each part is there once.
   const queue = run.plan.queues.find((q) => /DeadLetter/i.test(q.path) && !/FailedBatches/i.test(q.path));
   const letters = queue ? run.sqs.peekAll(queue.name).map((b) => JSON.parse(b) as DeadLetterBody) : [];
-  const lettered = new Map<number, number>();
+  const lettered = new Map<number, DeadLetterBody[]>();
   for (const letter of letters) {
     const i = bySequence.get(letter.sequenceNumber);
     if (i === undefined) {
       problem(`a dead letter names sequence number ${letter.sequenceNumber}, not one that was put`);
       continue;
     }
-    lettered.set(i, (lettered.get(i) ?? 0) + 1);
-    const r = records[i];
-    if (!r.reason) problem(`${show(i)} is valid but was dead-lettered: ${letter.reason}`);
-    else if (!r.reason.test(letter.reason)) problem(`${show(i)} was dead-lettered with "${letter.reason}", not ${r.reason}`);
-    const got = bytesOf(letter);
-    if (letter.truncated ? !r.data.subarray(0, got.length).equals(got) : !got.equals(r.data)) problem(`${show(i)}: its dead letter does not hold its bytes`);
+    lettered.set(i, [...(lettered.get(i) ?? []), letter]);
   }
+  let invalidReadings = 0;
   records.forEach((r, i) => {
-    const n = lettered.get(i) ?? 0;
-    if (r.reason && n !== 1) problem(`${show(i)} was dead-lettered ${n} times, not once`);
+    const got = lettered.get(i) ?? [];
+    if (!mustLetter(r)) {
+      if (got.length > 0) problem(`${show(i)} holds no invalid reading but was dead-lettered: ${got[0].reason}`);
+      return;
+    }
+    const parts = got[0]?.parts ?? 1;
+    const byPart = new Map(got.map((l) => [l.part ?? 1, l]));
+    const copiesAlike = got.every((l) => JSON.stringify(l) === JSON.stringify(byPart.get(l.part ?? 1)));
+    const once = got.length === parts && byPart.size === parts;
+    if (!(once || (options.repeatedLetters && byPart.size === parts && copiesAlike))) {
+      problem(`${show(i)} was dead-lettered ${got.length} times (in ${parts} parts), not once`);
+      return;
+    }
+    const first = byPart.get(1)!;
+    const bytes = bytesOf(first);
+    if (first.truncated ? !r.data.subarray(0, bytes.length).equals(bytes) : !bytes.equals(r.data)) problem(`${show(i)}: its dead letter does not hold its bytes`);
+    if (r.reason) {
+      if (!r.reason.test(first.reason)) problem(`${show(i)} was dead-lettered with "${first.reason}", not ${r.reason}`);
+      if (first.invalidReadings) problem(`${show(i)} was refused whole, but its letter lists readings`);
+      return;
+    }
+    const listed = [...byPart.entries()].sort(([a], [b]) => a - b).flatMap(([, l]) => l.invalidReadings ?? []);
+    const refused = (r.readings ?? []).filter((x) => x.reason);
+    invalidReadings += refused.length;
+    if (listed.map(placeText).join() !== refused.map((x) => placeText(x.place)).join()) {
+      problem(`${show(i)}: its letter lists ${listed.map(placeText).join(' ')}, not ${refused.map((x) => placeText(x.place)).join(' ')}`);
+      return;
+    }
+    refused.forEach((x, k) => {
+      if (!x.reason!.test(listed[k].reason)) problem(`${show(i)}: the reading at ${placeText(x.place)} was refused with "${listed[k].reason}", not ${x.reason}`);
+    });
   });
 
   // The archive: every record, with its bytes.
@@ -184,11 +237,12 @@ export async function checkNoLoss(run: LocalRun, records: readonly CraftedRecord
   for (const r of records) byKind[r.kind] = (byKind[r.kind] ?? 0) + 1;
   return {
     records: records.length,
-    valid: records.filter((r) => r.expected).length,
-    crafted: records.filter((r) => r.reason).length,
+    valid: records.reduce((n, r) => n + rowsOf(r).length, 0),
+    crafted: records.filter(mustLetter).length,
+    invalidReadings,
     byKind,
     stored: stored.size,
-    deadLetters: letters.length,
+    deadLetters: lettered.size,
     archived: archived.size,
     failedBatches,
     discarded,

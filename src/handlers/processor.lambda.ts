@@ -1,3 +1,5 @@
+import { readFileSync } from 'fs';
+import * as path from 'path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -5,10 +7,11 @@ import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aw
 import { BucketDeadLetterSink, DeadLetter, DeadLetterSink, QueueDeadLetterSink } from './dead-letter';
 import { cloudWatchClient, dynamoDbClient, s3Client, sqsClient } from './environment';
 import { rawRecord } from './raw-record';
-import { decodeRecord, mappingOf, PayloadMapping, Reading } from './reading';
+import { decodeRecord, invalidReadingsReason, mappingOf, PayloadMapping, Reading } from './reading';
 import { emfLines, metricGroups, MetricSettings, putMetricData, toMetricData } from './sensor-metrics';
 import { dedupeByKey, writeItems, WriteOptions } from './table-writer';
 import { LOG_METRICS, MetricsModeName, PROCESSOR_SETTINGS, readSettings } from '../private/handler-contract';
+import { compilePayloadSchema } from '../private/payload-schema';
 
 export type MetricsMode = MetricsModeName;
 
@@ -29,9 +32,13 @@ export interface ProcessorDeps {
 /** What one invocation did; logged once per batch. */
 export interface BatchSummary {
   records: number;
+  /** Valid readings of the batch's records. */
   readings: number;
   stored: number;
+  /** Dead letters sent: one per record that failed whole or holds refused readings. */
   deadLettered: number;
+  /** Readings refused, in the dead letters sent: a record that failed whole counts as one. */
+  readingsDeadLettered: number;
   failedRecords: number;
   batchWriteCalls: number;
   retries: number;
@@ -45,16 +52,20 @@ export interface BatchSummary {
 }
 
 /**
- * Processes one batch: decode and validate every record, store the valid
- * ones, send the invalid ones to the dead-letter destination, publish
- * metrics, and report the first record that could not be finished so that
- * the event source mapping retries from there (ReportBatchItemFailures).
- * Writes are puts keyed by sensor id and timestamp, so a retried record
- * overwrites its row.
+ * Processes one batch: decode and validate every record, reading by reading
+ * (a record may hold many: an array, a gateway's batch, a KPL aggregate),
+ * store the valid readings, send the invalid ones to the dead-letter
+ * destination (one letter per record, listing each refused reading of a
+ * record that holds many), publish metrics, and report the first record that
+ * could not be finished so that the event source mapping retries from there
+ * (ReportBatchItemFailures). Writes are puts keyed by sensor id and
+ * timestamp, so a retried record overwrites its rows.
  *
  * Dead letters are sent after the writes, and only for records before the
  * first one reported failed: the checkpoint moves past exactly those, so a
  * dead letter is not sent again with every retry of the records after it.
+ * A record is finished only when all its valid readings are written and its
+ * letter sent, so each of its readings is stored or dead-lettered once.
  */
 export async function processBatch(
   event: KinesisStreamEvent,
@@ -70,10 +81,14 @@ export async function processBatch(
     const result = decodeRecord(record.kinesis.data, deps.mapping);
     if (result.ok) {
       for (const reading of result.readings) readings.push({ reading, source });
+      if (result.invalid.length > 0) {
+        letters.push({ source, letter: { ...rawRecord(record), reason: invalidReadingsReason(result.invalid), invalidReadings: result.invalid } });
+      }
     } else {
       letters.push({ source, letter: { ...rawRecord(record), reason: result.reason } });
     }
   });
+  const refused = (letter: DeadLetter) => letter.invalidReadings?.length ?? 1;
 
   const write = await writeItems(deps.dynamodb, deps.tableName, dedupeByKey(readings), { ...deps.writeOptions, remainingMs });
   for (const item of write.failed) for (const s of item.sources) failed.add(s);
@@ -95,6 +110,7 @@ export async function processBatch(
     // Counted by a metric filter of the constructs (LOG_METRICS.deadLettered).
     deps.logger.warn(LOG_METRICS.deadLettered.message, {
       count: due.length - notSent.size,
+      readings: due.filter((l) => !notSent.has(l.letter)).reduce((n, l) => n + refused(l.letter), 0),
       undelivered: notSent.size,
       firstReason: due[0].letter.reason,
     });
@@ -111,6 +127,7 @@ export async function processBatch(
     readings: readings.length,
     stored: stored.length,
     deadLettered: letters.filter((l) => l.source < finished).length,
+    readingsDeadLettered: letters.filter((l) => l.source < finished).reduce((n, l) => n + refused(l.letter), 0),
     failedRecords: failed.size,
     batchWriteCalls: write.calls,
     retries: write.retries,
@@ -164,7 +181,10 @@ export function depsFromEnv(env: NodeJS.ProcessEnv): ProcessorDeps {
   return {
     tableName: settings.tableName,
     dynamodb: dynamoDbClient(),
-    mapping: mappingOf(settings),
+    mapping: settings.payloadSchemaFile === ''
+      ? mappingOf(settings)
+      // Read and compiled once, at the cold start: the file sits beside this bundle.
+      : { ...mappingOf(settings), schema: compilePayloadSchema(JSON.parse(readFileSync(path.resolve(__dirname, settings.payloadSchemaFile), 'utf8'))) },
     deadLetters,
     metricsMode: settings.metricsMode,
     metricSettings,

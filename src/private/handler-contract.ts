@@ -192,6 +192,12 @@ export const PAYLOAD_SETTINGS = {
   measurementFields: list('PAYLOAD_MEASUREMENT_FIELDS'),
   measurementSeparator: text('PAYLOAD_MEASUREMENT_SEPARATOR', '#'),
   maxSensorIdLength,
+  /** The array field of a gateway's batch; empty for none. */
+  readingsField: text('PAYLOAD_READINGS_FIELD', ''),
+  /** Whether a record may be a JSON array of readings. */
+  acceptArrays: flag('PAYLOAD_ACCEPT_ARRAYS'),
+  /** Whether KPL-aggregated records are deaggregated. */
+  aggregated: flag('PAYLOAD_AGGREGATED'),
 };
 
 export const PROCESSOR_SETTINGS = {
@@ -206,6 +212,8 @@ export const PROCESSOR_SETTINGS = {
   // At most 50, the sockets the SDK keeps per host.
   writeConcurrency: integer('WRITE_CONCURRENCY', 20, 1, 50),
   ...PAYLOAD_SETTINGS,
+  /** The user's JSON Schema of a reading: a file beside the code (empty for none), since it can be far larger than the environment holds. */
+  payloadSchemaFile: text('PAYLOAD_SCHEMA_FILE', ''),
 };
 
 export const ARCHIVER_SETTINGS = {

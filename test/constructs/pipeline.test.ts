@@ -85,6 +85,12 @@ describe('SensorIngestPipeline defaults', () => {
       PAYLOAD_VALUE_FIELD: 'value',
       PAYLOAD_MEASUREMENT_FIELDS: '',
       PAYLOAD_MEASUREMENT_SEPARATOR: '#',
+      // One reading per record unless the mapping says otherwise.
+      PAYLOAD_READINGS_FIELD: '',
+      PAYLOAD_ACCEPT_ARRAYS: 'false',
+      PAYLOAD_AGGREGATED: 'false',
+      // No payload schema: no file beside the code.
+      PAYLOAD_SCHEMA_FILE: '',
       MAX_SENSOR_ID_LENGTH: '256',
       POWERTOOLS_SERVICE_NAME: 'sensor-processor',
       POWERTOOLS_LOG_LEVEL: 'INFO',
@@ -193,7 +199,14 @@ describe('SensorIngestPipeline defaults', () => {
 
   test('exposes the payload mapping and sensor-id limit every part reads, defaults filled in', () => {
     expect(pipeline.payloadMapping).toEqual({
-      sensorIdField: 'sensorid', timestampField: 'timestamp', valueField: 'value', measurementFields: [], measurementSeparator: '#',
+      sensorIdField: 'sensorid',
+      timestampField: 'timestamp',
+      valueField: 'value',
+      measurementFields: [],
+      measurementSeparator: '#',
+      readingsField: '',
+      acceptArrays: false,
+      aggregated: false,
     });
     expect(pipeline.maxSensorIdLength).toBe(256);
     expect(pipeline.removalPolicy).toBe(RemovalPolicy.RETAIN);
@@ -257,6 +270,15 @@ describe('SensorIngestPipeline props', () => {
     });
     // The archive is partitioned by the same event time the processor stores.
     expect(environmentOf(template, 'PipelineArchiverFunction').PAYLOAD_TIMESTAMP_FIELD).toBe('ts');
+  });
+
+  test('the shapes of a record of many readings reach the processor', () => {
+    const { template } = synth({ payloadMapping: { readingsField: 'readings', acceptArrays: true, aggregated: true } });
+    expect(environmentOf(template, 'PipelineProcessorFunction')).toMatchObject({
+      PAYLOAD_READINGS_FIELD: 'readings',
+      PAYLOAD_ACCEPT_ARRAYS: 'true',
+      PAYLOAD_AGGREGATED: 'true',
+    });
   });
 
   test('the sensor-id limit reaches both the processor and the query function', () => {
@@ -422,6 +444,11 @@ describe('SensorIngestPipeline validation', () => {
     ['query.timeout 20 minutes', () => synth({ query: { timeout: Duration.minutes(20) } }), /SensorIngestPipelineProps\.query\.timeout must be from 1 second to 15 minutes/],
     ['maxSensorIdLength 4096', () => synth({ maxSensorIdLength: 4096 }), /SensorIngestPipelineProps\.maxSensorIdLength must be an integer from 1 to 2,048, got 4096/],
     ['empty payloadMapping.sensorIdField', () => synth({ payloadMapping: { sensorIdField: '' } }), /SensorIngestPipelineProps\.payloadMapping\.sensorIdField must not be empty/],
+    ['empty payloadMapping.readingsField', () => synth({ payloadMapping: { readingsField: ' ' } }), /SensorIngestPipelineProps\.payloadMapping\.readingsField must not be empty/],
+    ['a readings field that is also a field of each reading', () => synth({ payloadMapping: { readingsField: 'ts', timestampField: 'ts' } }),
+      /SensorIngestPipelineProps\.payloadMapping\.readingsField must differ from the fields a reading is read from \(sensor id, timestamp, value, measurements\), got "ts"/],
+    ['a readings field named like a measurement', () => synth({ payloadMapping: { readingsField: 'humidity', measurementFields: ['humidity'] } }),
+      /payloadMapping\.readingsField must differ/],
     ['measurement field with a comma', () => synth({ payloadMapping: { measurementFields: ['a,b'] } }),
       /SensorIngestPipelineProps\.payloadMapping\.measurementFields must hold non-empty names without commas, got "a,b"/],
   ];

@@ -39,11 +39,23 @@ describe('eventTime', () => {
   test('the arrival time when there is no readable timestamp', () => {
     const arrival = new Date(ARRIVAL * 1000).toISOString();
     for (const data of [payload(undefined), payload('garbage'), payload(-5), payload(null), payload(1e300), b64('not json'),
-      Buffer.from([0xff, 0xfe]).toString('base64'), b64json([1, 2]), b64json('2024-01-02T03:04:05Z'), b64('null')]) {
+      Buffer.from([0xff, 0xfe]).toString('base64'), b64json([1, 2]), b64json([]), b64json('2024-01-02T03:04:05Z'), b64('null')]) {
       expect(eventTime(rec(1, data), 'timestamp').toISOString()).toBe(arrival);
     }
     // the field name matters
     expect(eventTime(rec(1, payload(1704164645)), 'ts').toISOString()).toBe(arrival);
+  });
+
+  test('a record of many readings: an array by its first reading, a gateway batch by its shared time, a KPL aggregate by its arrival', () => {
+    const arrival = new Date(ARRIVAL * 1000).toISOString();
+    const first = { sensorid: 's1', value: 1, timestamp: '2024-01-02T03:04:05Z' };
+    const later = { sensorid: 's2', value: 2, timestamp: '2024-01-02T09:00:00Z' };
+    expect(eventTime(rec(1, b64json([first, later])), 'timestamp').toISOString()).toBe('2024-01-02T03:04:05.000Z');
+    expect(eventTime(rec(1, b64json([7, later])), 'timestamp').toISOString()).toBe(arrival);
+    expect(eventTime(rec(1, b64json({ gateway: 'g', timestamp: 1704164645, readings: [later] })), 'timestamp').toISOString()).toBe('2024-01-02T03:04:05.000Z');
+    expect(eventTime(rec(1, b64json({ gateway: 'g', readings: [later] })), 'timestamp').toISOString()).toBe(arrival);
+    const kpl = Buffer.concat([Buffer.from([0xf3, 0x89, 0x9a, 0xc2]), Buffer.alloc(20)]).toString('base64');
+    expect(eventTime(rec(1, kpl), 'timestamp').toISOString()).toBe(arrival);
   });
 });
 

@@ -118,6 +118,7 @@ describe('processBatch', () => {
       readings: 2,
       stored: 2,
       deadLettered: 3,
+      readingsDeadLettered: 3,
       failedRecords: 0,
       batchWriteCalls: 1,
       retries: 0,
@@ -186,13 +187,81 @@ describe('processBatch', () => {
     expect(out.summary.failedRecords).toBe(2);
   });
 
+  describe('records of many readings', () => {
+    const at = (second: number) => new Date(Date.UTC(2024, 0, 2, 3, 4, second)).toISOString();
+    const arrays = { ...DEFAULT_MAPPING, acceptArrays: true, readingsField: 'readings' };
+    const array = (...items: unknown[]) => b64json(items);
+
+    test('each reading judged alone: the valid ones stored, one letter per record naming each refused reading, the record raw', async () => {
+      const deps = makeDeps({ mapping: arrays });
+      const batch = b64json({ gateway: 'g1', timestamp: at(5), readings: [{ sensorid: 'b1', value: 1 }, { value: 2 }, { sensorid: 'b3', value: 3 }] });
+      const out = await processBatch(event([
+        array({ sensorid: 'a1', value: 1, timestamp: at(1) }, { sensorid: 'a2', value: 'n/a', timestamp: at(1) }, { sensorid: 'a3', value: 3, timestamp: at(1) }),
+        batch,
+        valid('c1', 7),
+        array({ sensorid: 'd1', value: 1, timestamp: at(2) }),
+      ]), deps, plenty);
+      expect(out.batchItemFailures).toEqual([]);
+      expect(deps.dynamo.inputs.flatMap(itemsOf).map((i) => i.SensorId.S)).toEqual(['a1', 'a3', 'b1', 'b3', 'c1', 'd1']);
+      const letters = deps.sink.received.flat();
+      expect(letters.map((l) => [l.sequenceNumber, l.reason, l.invalidReadings])).toEqual([
+        [seq(0), 'reading 1: invalid field "value": "n/a" (a finite number is required)', [{ index: 1, reason: 'invalid field "value": "n/a" (a finite number is required)' }]],
+        [seq(1), 'reading 1: missing field "sensorid" (a non-empty string is required)', [{ index: 1, reason: 'missing field "sensorid" (a non-empty string is required)' }]],
+      ]);
+      expect(letters[1].data).toBe(batch);
+      expect(out.summary).toMatchObject({ records: 4, readings: 6, stored: 6, deadLettered: 2, readingsDeadLettered: 2, failedRecords: 0 });
+    });
+
+    test('several refused readings of one record: one letter, each listed, the reason names the first and the count', async () => {
+      const deps = makeDeps({ mapping: arrays });
+      await processBatch(event([array(1, { sensorid: 'ok', value: 1, timestamp: at(0) }, 'x', [])]), deps, plenty);
+      const [letter] = deps.sink.received.flat();
+      expect(letter.reason).toBe('3 readings refused; the first, reading 0: reading is not a JSON object');
+      expect(letter.invalidReadings!.map((r) => r.index)).toEqual([0, 2, 3]);
+    });
+
+    test('under redelivery each reading is stored or dead-lettered once: a record whose readings are not all written is retried with its letter', async () => {
+      // b2 is not written: record 1 comes again, with its refused reading; record 0's letter is sent once.
+      const deps = makeDeps({ mapping: arrays, dynamo: dynamoRejecting('b2') });
+      const data = [
+        array({ sensorid: 'a1', value: 1, timestamp: at(1) }, { sensorid: 'a2', timestamp: at(1) }),
+        array({ sensorid: 'b1', value: 1, timestamp: at(2) }, { sensorid: 'b2', value: 2, timestamp: at(2) }, { value: 3 }),
+        array({ sensorid: 'c1', value: 1, timestamp: at(3) }),
+      ];
+      const out = await processBatch(event(data), deps, plenty);
+      expect(out.batchItemFailures).toEqual([{ itemIdentifier: seq(1) }]);
+      expect(deps.sink.received.flat().map((l) => l.sequenceNumber)).toEqual([seq(0)]);
+      // only the finished record's readings count in the metric
+      expect((deps.cw.inputs as PutMetricDataCommandInput[]).flatMap((i) => i.MetricData!).map((d) => d.Dimensions![0].Value)).toEqual(['a1']);
+      expect(out.summary).toMatchObject({ stored: 1, deadLettered: 1, readingsDeadLettered: 1, failedRecords: 1 });
+
+      const retry = makeDeps({ mapping: arrays, deadLetters: deps.sink });
+      const again = await processBatch({ Records: event(data).Records.slice(1) }, retry, plenty);
+      expect(again.batchItemFailures).toEqual([]);
+      const sent = deps.sink.received.flat().map((l) => [l.sequenceNumber, l.invalidReadings?.map((r) => r.index)]);
+      expect(sent).toEqual([[seq(0), [1]], [seq(1), [2]]]);
+      // the rewrite of b1 is a put of the same key: one row, whatever the number of deliveries
+      expect(retry.dynamo.inputs.flatMap(itemsOf).map((i) => i.SensorId.S)).toEqual(['b1', 'b2', 'c1']);
+    });
+
+    test('a record whose readings repeat a key within the batch is stored once, the last value winning, and finishes with both records', async () => {
+      const deps = makeDeps({ mapping: arrays });
+      const out = await processBatch(event([
+        array({ sensorid: 's', value: 1, timestamp: at(1) }, { sensorid: 's', value: 2, timestamp: at(1) }),
+        array({ sensorid: 's', value: 3, timestamp: at(1) }),
+      ]), deps, plenty);
+      expect(out.batchItemFailures).toEqual([]);
+      expect(deps.dynamo.inputs.flatMap(itemsOf)).toEqual([{ SensorId: { S: 's' }, Timestamp: { S: at(1) }, Value: { N: '3' } }]);
+    });
+  });
+
   test('a dead letter that cannot be delivered fails its record', async () => {
     const sink = new FakeSink((l) => l.sequenceNumber === seq(2));
     const deps = makeDeps({ deadLetters: sink });
     const warn = jest.spyOn(deps.logger, 'warn');
     const out = await processBatch(event([valid('s0', 1), b64('x'), b64('y'), valid('s3', 1)]), deps, plenty);
     expect(out.batchItemFailures).toEqual([{ itemIdentifier: seq(2) }]);
-    expect(warn).toHaveBeenCalledWith('records sent to the dead-letter destination', { count: 1, undelivered: 1, firstReason: 'payload is not valid JSON' });
+    expect(warn).toHaveBeenCalledWith('records sent to the dead-letter destination', { count: 1, readings: 1, undelivered: 1, firstReason: 'payload is not valid JSON' });
     // the valid records are stored anyway; only s0 comes before the failure
     expect(itemsOf(deps.dynamo.inputs[0]).map((i) => i.SensorId.S)).toEqual(['s0', 's3']);
     expect((deps.cw.inputs as PutMetricDataCommandInput[])[0].MetricData!.map((d) => d.Dimensions![0].Value)).toEqual(['s0']);
