@@ -12,3 +12,4 @@ export * from './firehose-archiver';
 export * from './dead-letter-destination';
 export * from './ingress';
 export * from './query-endpoint';
+export * from './table-layout';

@@ -26,14 +26,14 @@ export interface StreamConsumerOptions {
    * Records per invocation, 1 to 10,000. Larger batches mean fewer invocations
    * and fewer API calls per reading.
    *
-   * @default - 500 for the DynamoDB processor, 1,000 for the S3 archiver, 100 for a function of your own
+   * @default - 500 for the DynamoDB processor (10,000 with `TableLayout.packed()`), 1,000 for the S3 archiver, 100 for a function of your own
    */
   readonly batchSize?: number;
 
   /**
    * How long to gather records before invoking, up to 5 minutes.
    *
-   * @default - 1 second for the DynamoDB processor, 60 seconds for the S3 archiver, none for a function of your own
+   * @default - 1 second for the DynamoDB processor (60 seconds with `TableLayout.packed()`), 60 seconds for the S3 archiver, none for a function of your own
    */
   readonly maxBatchingWindow?: Duration;
 

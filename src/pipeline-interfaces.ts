@@ -1,4 +1,4 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as glue from 'aws-cdk-lib/aws-glue';
@@ -11,6 +11,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
 import { PayloadMapping } from './payload-mapping';
 import { PayloadSchema } from './payload-schema';
+import { TableLayout } from './table-layout';
 
 /** What processors and archivers see of the pipeline they are plugged into. */
 export interface ISensorIngestPipeline extends IConstruct {
@@ -28,6 +29,20 @@ export interface ISensorIngestPipeline extends IConstruct {
   readonly removalPolicy: RemovalPolicy;
   /** The customer-managed key that encrypts what the pipeline and its parts create, when there is one. */
   readonly encryptionKey?: kms.IKey;
+  /**
+   * How the table holds readings, which its processor writes and its query
+   * function reads.
+   *
+   * @default - TableLayout.perReading()
+   */
+  readonly tableLayout?: TableLayout;
+  /**
+   * How long the table keeps each item after the newest time it covers (the
+   * `ExpiresAt` TTL attribute, in epoch seconds, on every item the processor writes).
+   *
+   * @default - items are kept for ever
+   */
+  readonly retention?: Duration;
 }
 
 /** The per-sensor CloudWatch metric a processor publishes. */

@@ -6,13 +6,14 @@ import { Construct } from 'constructs';
 import { DeadLetterDestination } from './dead-letter-destination';
 import { HandlerFunctionOptions, StreamConsumerOptions } from './options';
 import { IIngestProcessor, ISensorIngestPipeline, ProcessorBinding } from './pipeline-interfaces';
-import { defaultOf, LOG_METRICS, MIN_PROCESSOR_TIMEOUT_MS, PROCESSOR_SETTINGS, WRITER_RESERVE_MS } from './private/handler-contract';
+import { defaultOf, LOG_METRICS, MIN_PROCESSOR_TIMEOUT_MS, PROCESSOR_SETTINGS, TableLayoutName, WRITER_RESERVE_MS } from './private/handler-contract';
 import { createBundledFunction, validateHandlerOptions } from './private/handler-function';
 import { logMetric } from './private/monitoring';
 import { suppressKeyGrants, suppressOnPrincipalPolicy } from './private/nag';
 import { withDefaults } from './private/payload';
 import { PAYLOAD_SCHEMA_FILE_NAME } from './private/payload-schema';
 import { attachToStream, validateConsumerOptions } from './private/stream-consumer';
+import { TableLayout } from './table-layout';
 import { validateDuration, validateInteger, validateNonEmpty } from './private/validation';
 
 /** How the processor publishes the per-sensor CloudWatch metric. */
@@ -30,6 +31,11 @@ export enum MetricsMode {
   /** No metric. */
   NONE = 'NONE',
 }
+
+/** The packed layout's default batch size: Lambda's largest for a Kinesis event source. */
+const PACKED_BATCH_SIZE = 10_000;
+/** The packed layout's default batching window: a minute of each sensor, one packed item. */
+const PACKED_BATCHING_WINDOW = Duration.seconds(60);
 
 /** Props of the built-in DynamoDB + CloudWatch-metrics processor. */
 export interface DynamoDbProcessorProps extends StreamConsumerOptions, HandlerFunctionOptions {
@@ -97,6 +103,7 @@ export class DynamoDbProcessor implements IIngestProcessor {
 
   public bind(scope: Construct, pipeline: ISensorIngestPipeline): ProcessorBinding {
     const props = this.props;
+    const layout = pipeline.tableLayout ?? TableLayout.perReading();
     const metricsMode = props.metricsMode ?? MetricsMode.EMBEDDED_METRIC_FORMAT;
     const metricNamespace = props.metricNamespace ?? defaultOf(PROCESSOR_SETTINGS.metricNamespace);
     // The function needs its role before the dead-letter destination can be
@@ -118,14 +125,25 @@ export class DynamoDbProcessor implements IIngestProcessor {
         ...withDefaults(pipeline.payloadMapping),
         maxSensorIdLength: pipeline.maxSensorIdLength,
         payloadSchemaFile: pipeline.payloadSchema ? PAYLOAD_SCHEMA_FILE_NAME : '',
+        tableLayout: layout.kind as TableLayoutName,
+        rollups: layout.rollups,
+        retentionSeconds: pipeline.retention ? pipeline.retention.toSeconds() : 0,
       },
       // Beside the code: a schema of up to 64 KiB does not fit the 4 KiB of the environment.
       codeFiles: pipeline.payloadSchema ? { [PAYLOAD_SCHEMA_FILE_NAME]: pipeline.payloadSchema.json } : undefined,
     });
     deadLetter.grant(fn);
 
-    // Puts only: the processor never reads, updates or deletes readings.
-    pipeline.table.grant(fn, 'dynamodb:BatchWriteItem', 'dynamodb:PutItem');
+    if (!layout.packed && !layout.rollups) {
+      // Puts only: the processor never reads, updates or deletes readings.
+      pipeline.table.grant(fn, 'dynamodb:BatchWriteItem', 'dynamodb:PutItem');
+    } else if (layout.packed) {
+      // Packed items and rollups are written in place (UpdateItem); the writes return the item.
+      pipeline.table.grant(fn, 'dynamodb:UpdateItem');
+    } else {
+      // Rollups of the per-reading layout read back each minute written (Query) and update rollup items.
+      pipeline.table.grant(fn, 'dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query');
+    }
     if (pipeline.table.encryptionKey) {
       pipeline.table.encryptionKey.grantEncryptDecrypt(fn);
       suppressKeyGrants(fn);
@@ -144,9 +162,11 @@ export class DynamoDbProcessor implements IIngestProcessor {
         appliesTo: ['Resource::*'],
       }]);
     }
+    // A packed item's write costs the same for one reading as for a minute of
+    // them: the mapping gathers as much of each sensor as Lambda allows.
     const { failedBatchesQueue, replayFunction } = attachToStream(scope, fn, pipeline.stream, props, {
-      batchSize: 500,
-      maxBatchingWindow: Duration.seconds(1),
+      batchSize: layout.packed ? PACKED_BATCH_SIZE : 500,
+      maxBatchingWindow: layout.packed ? PACKED_BATCHING_WINDOW : Duration.seconds(1),
       encryptionKey: pipeline.encryptionKey,
       handlerOptions: props,
     });

@@ -16,7 +16,7 @@ import { PayloadSchema } from './payload-schema';
 import { ArchiverBinding, IArchiver, IIngestProcessor, ISensorIngestPipeline, ProcessorBinding } from './pipeline-interfaces';
 import { PipelineAlarmsProps } from './pipeline-monitoring';
 import { PipelineDashboard } from './private/dashboard';
-import { defaultOf, PAYLOAD_SETTINGS, QUERY_SETTINGS } from './private/handler-contract';
+import { defaultOf, MAX_RETENTION_SECONDS, PAYLOAD_SETTINGS, QUERY_SETTINGS, TableLayoutName, TTL_ATTRIBUTE } from './private/handler-contract';
 import { createBundledFunction, validateHandlerOptions } from './private/handler-function';
 import { PipelineAlarms, validateAlarmsProps } from './private/monitoring';
 import { suppressKeyGrants, suppressNag } from './private/nag';
@@ -24,6 +24,7 @@ import { validatePayloadMapping, withDefaults } from './private/payload';
 import { validateDuration, validateInteger } from './private/validation';
 import { IngestProcessor } from './processors';
 import { IQueryEndpoint, QueryEndpoint, QueryEndpointBinding } from './query-endpoint';
+import { TableLayout } from './table-layout';
 
 /** Props of the query function. */
 export interface SensorQueryOptions extends HandlerFunctionOptions {
@@ -97,6 +98,29 @@ export interface SensorIngestPipelineProps {
    * @default - a new on-demand table, encrypted with the AWS-managed KMS key
    */
   readonly table?: dynamodb.ITable;
+
+  /**
+   * How the table holds readings: `TableLayout.perReading()`, one item per
+   * reading, or `TableLayout.packed()`, the readings of a sensor's minute in
+   * one item (a tenth of the write cost or less where batches hold many
+   * readings of each sensor). Both answer the same queries, rollups included
+   * where the layout keeps them.
+   *
+   * @default TableLayout.perReading()
+   */
+  readonly tableLayout?: TableLayout;
+
+  /**
+   * How long the table keeps readings and rollups: every item the processor
+   * writes carries the TTL attribute `ExpiresAt` (epoch seconds: the newest
+   * time the item covers plus this), and a new table has time to live
+   * enabled on it. A table of your own needs TTL enabled on `ExpiresAt`
+   * itself. Not the stream's `retentionPeriod`, nor the archive's lifecycle:
+   * the archive keeps every record. From 1 hour to 100 years, in whole seconds.
+   *
+   * @default - items are kept for ever, with no TTL attribute
+   */
+  readonly retention?: Duration;
 
   /**
    * Point-in-time recovery of a new table.
@@ -238,6 +262,10 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
   public readonly payloadSchema?: PayloadSchema;
   /** What happens to the stateful resources the pipeline creates when they leave the stack. */
   public readonly removalPolicy: RemovalPolicy;
+  /** How the table holds readings. */
+  public readonly tableLayout: TableLayout;
+  /** How long the table keeps each item, when items expire. */
+  public readonly retention?: Duration;
   /** What the pipeline's processor built: its function, dead-letter queue, failed-batches queue and replay function. */
   public readonly processorBinding: ProcessorBinding;
   /** What the archiver built: its function, bucket, failed-batches queue and replay function, where it has them. */
@@ -290,6 +318,8 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
     this.maxSensorIdLength = props.maxSensorIdLength ?? defaultOf(PAYLOAD_SETTINGS.maxSensorIdLength);
     this.payloadSchema = props.payloadSchema;
     this.encryptionKey = props.encryptionKey;
+    this.tableLayout = props.tableLayout ?? TableLayout.perReading();
+    this.retention = props.retention;
 
     this.stream = props.stream ?? this.createStream(props, removalPolicy);
     this.table = props.table ?? new dynamodb.Table(this, 'Table', {
@@ -299,6 +329,7 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
       encryption: props.encryptionKey ? dynamodb.TableEncryption.CUSTOMER_MANAGED : dynamodb.TableEncryption.AWS_MANAGED,
       encryptionKey: props.encryptionKey,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: props.pointInTimeRecovery ?? true },
+      timeToLiveAttribute: props.retention ? TTL_ATTRIBUTE : undefined,
       removalPolicy,
     });
 
@@ -358,6 +389,8 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
         defaultLimit: query.defaultLimit ?? defaultOf(QUERY_SETTINGS.defaultLimit),
         maxLimit: query.maxLimit ?? defaultOf(QUERY_SETTINGS.maxLimit),
         maxSensorIdLength: this.maxSensorIdLength,
+        tableLayout: this.tableLayout.kind as TableLayoutName,
+        rollups: this.tableLayout.rollups,
       },
     });
     this.table.grant(this.queryFunction, 'dynamodb:Query');
@@ -514,6 +547,11 @@ function validatePipelineProps(props: SensorIngestPipelineProps): void {
   validatePayloadMapping(`${name}.payloadMapping`, props.payloadMapping);
   props.payloadSchema?._validate(`${name}.payloadSchema`);
   validateDuration(`${name}.retentionPeriod`, props.retentionPeriod, Duration.hours(24), Duration.days(365));
+  validateDuration(`${name}.retention`, props.retention, Duration.hours(1), Duration.seconds(MAX_RETENTION_SECONDS),
+    'the table\'s time to live, counted from the newest time each item covers');
+  if (props.retention && !props.retention.isUnresolved() && !Number.isInteger(props.retention.toSeconds({ integral: false }))) {
+    throw new Error(`${name}.retention must be whole seconds (DynamoDB's time to live counts in seconds), got ${props.retention.toHumanString()}`);
+  }
   const query = props.query ?? {};
   validateHandlerOptions(`${name}.query`, query);
   validateInteger(`${name}.query.maxLimit`, query.maxLimit, 1, 10_000);

@@ -9,7 +9,9 @@ import { cloudWatchClient, dynamoDbClient, s3Client, sqsClient } from './environ
 import { rawRecord } from './raw-record';
 import { decodeRecord, invalidReadingsReason, mappingOf, PayloadMapping, Reading } from './reading';
 import { emfLines, metricGroups, MetricSettings, putMetricData, toMetricData } from './sensor-metrics';
-import { dedupeByKey, writeItems, WriteOptions } from './table-writer';
+import { LayoutSettings, PER_READING } from './table-layout';
+import { writeReadings } from './table-layout-writer';
+import { dedupeByKey, WriteOptions } from './table-writer';
 import { LOG_METRICS, MetricsModeName, PROCESSOR_SETTINGS, readSettings } from '../private/handler-contract';
 import { compilePayloadSchema } from '../private/payload-schema';
 
@@ -27,6 +29,8 @@ export interface ProcessorDeps {
   readonly emf?: (text: string) => void;
   readonly logger: Logger;
   readonly writeOptions?: WriteOptions;
+  /** How the table holds readings. Default: one item per reading, no rollups, kept for ever. */
+  readonly layout?: LayoutSettings;
 }
 
 /** What one invocation did; logged once per batch. */
@@ -90,7 +94,7 @@ export async function processBatch(
   });
   const refused = (letter: DeadLetter) => letter.invalidReadings?.length ?? 1;
 
-  const write = await writeItems(deps.dynamodb, deps.tableName, dedupeByKey(readings), { ...deps.writeOptions, remainingMs });
+  const write = await writeReadings(deps.dynamodb, deps.tableName, deps.layout ?? PER_READING, dedupeByKey(readings), { ...deps.writeOptions, remainingMs });
   for (const item of write.failed) for (const s of item.sources) failed.add(s);
   if (write.failed.length > 0) {
     deps.logger.warn('readings not stored after retries; reporting a partial batch failure', {
@@ -192,6 +196,7 @@ export function depsFromEnv(env: NodeJS.ProcessEnv): ProcessorDeps {
     emf: settings.metricsMode === 'EMF' ? (text) => process.stdout.write(text) : undefined,
     logger: new Logger({ serviceName: settings.serviceName, logLevel: settings.logLevel }),
     writeOptions: { concurrency: settings.writeConcurrency },
+    layout: { kind: settings.tableLayout, rollups: settings.rollups, retentionSeconds: settings.retentionSeconds },
   };
 }
 

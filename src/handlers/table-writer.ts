@@ -1,5 +1,6 @@
-import { BatchWriteItemCommand, DynamoDBClient, WriteRequest } from '@aws-sdk/client-dynamodb';
+import { AttributeValue, BatchWriteItemCommand, DynamoDBClient, WriteRequest } from '@aws-sdk/client-dynamodb';
 import { Reading } from './reading';
+import { TTL_ATTRIBUTE } from './table-layout';
 import { defaultOf, PROCESSOR_SETTINGS, WRITER_RESERVE_MS } from '../private/handler-contract';
 
 /** BatchWriteItem takes at most 25 put requests. */
@@ -42,16 +43,19 @@ export function dedupeByKey(readings: ReadonlyArray<{ reading: Reading; source: 
   return [...byKey.values()];
 }
 
-export function toPutRequest(r: Reading): WriteRequest {
-  return {
-    PutRequest: {
-      Item: {
-        SensorId: { S: r.sensorId },
-        Timestamp: { S: r.timestamp },
-        Value: { N: String(r.value) },
-      },
-    },
+/**
+ * A reading's item in the per-reading layout. With a retention, the item
+ * carries the TTL attribute: the reading's time plus the retention, in epoch
+ * seconds.
+ */
+export function toPutRequest(r: Reading, retentionSeconds = 0): WriteRequest {
+  const item: Record<string, AttributeValue> = {
+    SensorId: { S: r.sensorId },
+    Timestamp: { S: r.timestamp },
+    Value: { N: String(r.value) },
   };
+  if (retentionSeconds > 0) item[TTL_ATTRIBUTE] = { N: String(Math.ceil(Date.parse(r.timestamp) / 1000) + retentionSeconds) };
+  return { PutRequest: { Item: item } };
 }
 
 export interface RetryPolicy {
@@ -95,6 +99,8 @@ export interface WriteOptions {
   readonly safetyMarginMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly random?: () => number;
+  /** Seconds each item is kept after its reading's time (the TTL attribute); 0, the default, for ever. */
+  readonly retentionSeconds?: number;
 }
 
 export interface WriteResult {
@@ -157,7 +163,7 @@ export async function writeItems(
   const sleep = options.sleep ?? sleepFor;
   const remaining = options.remainingMs ?? (() => Number.POSITIVE_INFINITY);
   const margin = options.safetyMarginMs ?? WRITER_RESERVE_MS;
-  const entries: Entry[] = items.map((item) => ({ item, key: keyOf(item.reading), request: toPutRequest(item.reading), attempts: 0, state: 'pending' }));
+  const entries: Entry[] = items.map((item) => ({ item, key: keyOf(item.reading), request: toPutRequest(item.reading, options.retentionSeconds), attempts: 0, state: 'pending' }));
   let calls = 0;
   let retries = 0;
   let lastError: string | undefined;

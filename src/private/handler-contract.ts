@@ -200,6 +200,31 @@ export const PAYLOAD_SETTINGS = {
   aggregated: flag('PAYLOAD_AGGREGATED'),
 };
 
+/** How readings sit in the table (the values of the public `TableLayout`'s kinds). */
+export const TABLE_LAYOUTS = ['PER_READING', 'PACKED'] as const;
+export type TableLayoutName = (typeof TABLE_LAYOUTS)[number];
+
+/**
+ * The attribute DynamoDB's time to live reads, on every item the processor
+ * writes with a retention: epoch seconds after which the item may be deleted.
+ */
+export const TTL_ATTRIBUTE = 'ExpiresAt';
+
+/** The longest retention: 100 years, in seconds. */
+export const MAX_RETENTION_SECONDS = 3_153_600_000;
+
+/**
+ * How the table holds readings: a setting of the pipeline, read by the
+ * processor (which writes that way) and the query function (which reads it).
+ */
+export const LAYOUT_SETTINGS = {
+  tableLayout: oneOf('TABLE_LAYOUT', TABLE_LAYOUTS, 'PER_READING'),
+  /** Whether per-minute, per-hour and per-day aggregates are kept. */
+  rollups: flag('TABLE_ROLLUPS'),
+  /** Seconds items are kept (the TTL attribute); 0 for ever. */
+  retentionSeconds: integer('TABLE_RETENTION_SECONDS', 0, 0, MAX_RETENTION_SECONDS),
+};
+
 export const PROCESSOR_SETTINGS = {
   ...common('sensor-processor'),
   tableName,
@@ -214,6 +239,7 @@ export const PROCESSOR_SETTINGS = {
   ...PAYLOAD_SETTINGS,
   /** The user's JSON Schema of a reading: a file beside the code (empty for none), since it can be far larger than the environment holds. */
   payloadSchemaFile: text('PAYLOAD_SCHEMA_FILE', ''),
+  ...LAYOUT_SETTINGS,
 };
 
 export const ARCHIVER_SETTINGS = {
@@ -229,6 +255,8 @@ export const QUERY_SETTINGS = {
   defaultLimit: integer('QUERY_DEFAULT_LIMIT', 20, 1, 10_000),
   maxLimit: integer('QUERY_MAX_LIMIT', 1_000, 1, 10_000),
   maxSensorIdLength,
+  tableLayout: LAYOUT_SETTINGS.tableLayout,
+  rollups: LAYOUT_SETTINGS.rollups,
 };
 
 /**
