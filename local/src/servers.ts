@@ -71,9 +71,16 @@ export interface ServerOptions {
   readonly directory?: string;
 }
 
-export async function startDynalite(observe?: RequestObserver, options: ServerOptions = {}): Promise<LocalServer> {
+export async function startDynalite(observe?: RequestObserver, options: ServerOptions & { maxItemSizeKb?: number } = {}): Promise<LocalServer> {
   const dynalite = loadUntyped<HttpServerFactory>('dynalite');
-  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(options.directory ? { path: options.directory } : {}) });
+  const server = dynalite({
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+    ...(options.directory ? { path: options.directory } : {}),
+    // A smaller item limit than DynamoDB's 400 KB lets a test reach it with a few readings.
+    ...(options.maxItemSizeKb ? { maxItemSizeKb: options.maxItemSizeKb } : {}),
+  });
   if (observe) server.prependListener('request', observe);
   const port = await listen(server, options.port);
   return { endpoint: `http://127.0.0.1:${port}`, port, close: () => closeServer(server) };

@@ -1,4 +1,5 @@
 import { parseTimestamp } from './reading';
+import { Resolution, RESOLUTIONS } from './table-layout';
 import { defaultOf, QUERY_SETTINGS } from '../private/handler-contract';
 
 export interface QueryLimits {
@@ -21,6 +22,8 @@ export interface SensorQuery {
   readonly to?: string;
   /** Sort key to continue after (exclusive), from a page token. */
   readonly after?: string;
+  /** Buckets of rollups (`1m`, `1h` or `1d`) instead of raw readings. */
+  readonly resolution?: Resolution;
 }
 
 export type ParseResult = { readonly ok: true; readonly query: SensorQuery } | { readonly ok: false; readonly reason: string };
@@ -33,7 +36,8 @@ export const QUERY_OPERATION = 'query';
 /**
  * Validates a query request. Accepts `sensorid` (as the reference) or
  * `sensorId`, `limit`, `from`, `to` (ISO-8601 or epoch seconds/milliseconds)
- * and `nextToken` from an earlier page, and `operation`, which may be left out
+ * `nextToken` from an earlier page, `resolution` (`1m`, `1h` or `1d`: buckets
+ * of rollups instead of readings), and `operation`, which may be left out
  * but, when given, must be `query`. Strings are accepted for every field,
  * since query strings carry nothing else; other fields are ignored.
  */
@@ -70,6 +74,14 @@ export function parseQuery(input: unknown, limits: QueryLimits = DEFAULT_LIMITS)
   if (to === null) return fail('to must be an ISO-8601 time or epoch seconds/milliseconds');
   if (from !== undefined && to !== undefined && from > to) return fail('from must not be later than to');
 
+  let resolution: Resolution | undefined;
+  if (req.resolution !== undefined && req.resolution !== null && req.resolution !== '') {
+    if (typeof req.resolution !== 'string' || !Object.prototype.hasOwnProperty.call(RESOLUTIONS, req.resolution)) {
+      return fail(`resolution must be one of ${Object.keys(RESOLUTIONS).join(', ')}, or left out for raw readings`);
+    }
+    resolution = req.resolution as Resolution;
+  }
+
   let after: string | undefined;
   if (req.nextToken !== undefined && req.nextToken !== null && req.nextToken !== '') {
     if (typeof req.nextToken !== 'string') return fail('nextToken must be a string from an earlier response');
@@ -80,7 +92,7 @@ export function parseQuery(input: unknown, limits: QueryLimits = DEFAULT_LIMITS)
     }
     after = decoded;
   }
-  return { ok: true, query: { sensorId: id, limit, from, to, after } };
+  return { ok: true, query: { sensorId: id, limit, from, to, after, ...(resolution ? { resolution } : {}) } };
 }
 
 /** An opaque page token: the last sort key returned, bound to the sensor id. */

@@ -2,6 +2,8 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { AttributeValue, DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { dynamoDbClient } from './environment';
 import { encodeToken, parseQuery, QueryLimits, SensorQuery } from './query-input';
+import { LayoutSettings, PER_READING } from './table-layout';
+import { Bucket, queryPacked, queryRollups } from './table-layout-query';
 import { QUERY_SETTINGS, readSettings } from '../private/handler-contract';
 
 export interface QueryDeps {
@@ -9,6 +11,8 @@ export interface QueryDeps {
   readonly tableName: string;
   readonly limits: QueryLimits;
   readonly logger: Logger;
+  /** How the table holds readings. Default: one item per reading, no rollups. */
+  readonly layout?: Pick<LayoutSettings, 'kind' | 'rollups'>;
 }
 
 export interface SensorReading {
@@ -46,8 +50,26 @@ export interface StoredReading {
  */
 export const MAX_DIRECT_ANSWER_BYTES = 5 * 1024 * 1024;
 
+/** The greatest sort key of a reading: rollup items' keys start with a letter, after every ISO-8601 time. */
+const LAST_READING_KEY = '9999-12-31T23:59:59.999Z';
+
+/** A page of buckets of rollups, newest first. */
+export interface RollupPage {
+  readonly sensorId: string;
+  readonly resolution: string;
+  readonly items: Bucket[];
+  readonly nextToken?: string;
+}
+
 /** Newest first, on the partition key only: a Query, never a Scan. */
 export async function querySensor(deps: QueryDeps, q: SensorQuery): Promise<QueryPage> {
+  const layout = deps.layout ?? PER_READING;
+  if (layout.kind === 'PACKED') {
+    const page = await queryPacked(deps.dynamodb, deps.tableName, q);
+    return { sensorId: q.sensorId, items: page.items.map((r) => ({ timestamp: r.timestamp, value: r.value })), nextToken: page.nextToken };
+  }
+  // Rollup items share the sensor's partition: their sort keys sort after every reading's.
+  if (layout.rollups && q.to === undefined) q = { ...q, to: LAST_READING_KEY };
   const names: Record<string, string> = { '#id': 'SensorId' };
   const values: Record<string, AttributeValue> = { ':id': { S: q.sensorId } };
   let condition = '#id = :id';
@@ -129,6 +151,15 @@ export function directAnswer(page: QueryPage, maxBytes: number = MAX_DIRECT_ANSW
   return answer(page.items.slice(0, kept), kept < page.items.length ? token(page.items[kept - 1]) : page.nextToken);
 }
 
+/** The answer to a direct invocation with a resolution: buckets, without the reference's `Items`, which are readings. */
+export interface DirectRollupResponse {
+  readonly statusCode: number;
+  readonly sensorId: string;
+  readonly resolution: string;
+  readonly items: Bucket[];
+  readonly nextToken?: string;
+}
+
 /** The answer to an HTTP request (Function URL or HTTP API). */
 export interface HttpResponse {
   readonly statusCode: number;
@@ -143,7 +174,7 @@ export interface HttpResponse {
  * twice, as `items` and as the reference's `Items`; an HTTP answer only as
  * `items`. Invalid input answers 400 with the reason; it never throws.
  */
-export async function handleQuery(event: unknown, deps: QueryDeps): Promise<DirectResponse | HttpResponse> {
+export async function handleQuery(event: unknown, deps: QueryDeps): Promise<DirectResponse | DirectRollupResponse | HttpResponse> {
   const http = typeof event === 'object' && event !== null && 'requestContext' in event && (event as HttpEvent).requestContext?.http !== undefined;
   const respond = (statusCode: number, payload: Record<string, unknown>) => http
     ? { statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) }
@@ -164,7 +195,15 @@ export async function handleQuery(event: unknown, deps: QueryDeps): Promise<Dire
   }
   const parsed = parseQuery(input, deps.limits);
   if (!parsed.ok) return respond(400, { error: parsed.reason });
+  const resolution = parsed.query.resolution;
+  if (resolution && !deps.layout?.rollups) {
+    return respond(400, { error: 'resolution needs rollups, which this table does not keep (TableLayout rollups are off); leave it out for raw readings' });
+  }
   try {
+    if (resolution) {
+      const page: RollupPage = { sensorId: parsed.query.sensorId, resolution, ...await queryRollups(deps.dynamodb, deps.tableName, parsed.query, resolution) };
+      return http ? respond(200, { ...page }) : { statusCode: 200, ...page };
+    }
     const page = await querySensor(deps, parsed.query);
     return http ? respond(200, { ...page }) : directAnswer(page);
   } catch (err) {
@@ -185,6 +224,7 @@ export function depsFromEnv(env: NodeJS.ProcessEnv): QueryDeps {
       maxLimit: settings.maxLimit,
       maxSensorIdLength: settings.maxSensorIdLength,
     },
+    layout: { kind: settings.tableLayout, rollups: settings.rollups },
     logger: new Logger({ serviceName: settings.serviceName, logLevel: settings.logLevel }),
   };
 }

@@ -23,7 +23,7 @@
  * all are: whatever part fails is reported as failed for the reading's
  * records, which the event source mapping delivers again.
  */
-import { AttributeValue, DynamoDBClient, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { AttributeValue, DynamoDBClient, QueryCommand, QueryCommandOutput, UpdateItemCommand, UpdateItemCommandOutput } from '@aws-sdk/client-dynamodb';
 import {
   AttributeMap,
   aggregateAttribute,
@@ -67,6 +67,8 @@ import { WRITER_RESERVE_MS } from '../private/handler-contract';
  * them stay well inside DynamoDB's 4 KB limit on an expression's length.
  */
 export const MAX_SLOTS_PER_UPDATE = 150;
+/** A group of readings too large for their item is tried reading by reading below this size, rather than in halves. */
+const SINGLES_BELOW = 16;
 /** Rollup entries set by one UpdateItem: each takes about 60 characters of expression and condition. */
 export const MAX_ENTRIES_PER_UPDATE = 20;
 
@@ -130,12 +132,15 @@ interface StageResult {
   readonly lastError?: string;
 }
 
-/** One unit of work of a stage: one or more calls, retried whole. */
+/** Sends one command, retrying throttling, 5xx and network errors with backoff while the invocation has time. */
+type Call = <O>(command: { readonly input: unknown }) => Promise<O>;
+
+/** One unit of work of a stage: one or more calls, each retried, and the whole retried in the next round when a call still fails. */
 interface Task {
   readonly items: Set<PendingItem>;
   attempts: number;
   state: 'pending' | 'done' | 'failed';
-  run(count: () => void): Promise<void>;
+  run(call: Call): Promise<void>;
 }
 
 /**
@@ -146,7 +151,7 @@ interface Task {
  * the invocation. Every task is idempotent, so that a retry after a call
  * that did get through changes nothing.
  */
-async function runTasks(tasks: readonly Task[], options: WriteOptions): Promise<StageResult & { lastError?: string }> {
+async function runTasks(client: DynamoDBClient, tasks: readonly Task[], options: WriteOptions): Promise<StageResult & { lastError?: string }> {
   const policy = options.retry ?? DEFAULT_RETRY;
   const concurrency = validateConcurrency(options.concurrency ?? DEFAULT_WRITE_CONCURRENCY);
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
@@ -157,6 +162,23 @@ async function runTasks(tasks: readonly Task[], options: WriteOptions): Promise<
   let lastError: string | undefined;
   let pending = [...tasks];
   let level = 0;
+  // A task of many calls (a minute's item at its size limit) would seldom
+  // get through whole if one failed call sent it all back to the next round.
+  const call: Call = async <O>(command: { readonly input: unknown }): Promise<O> => {
+    for (let attempt = 1; ; attempt++) {
+      if (remaining() < margin) throw Object.assign(new Error('no time left for another call'), { name: 'TimeoutError' });
+      calls++;
+      try {
+        return await client.send(command as never) as O;
+      } catch (err) {
+        if (!isRetryable(err) || attempt >= policy.maxAttempts) throw err;
+        const delay = backoffDelay(attempt, policy, options.random);
+        if (remaining() - delay < margin) throw err;
+        retries++;
+        await sleep(delay);
+      }
+    }
+  };
   for (let round = 0; pending.length > 0; round++) {
     if (round > 0) {
       const delay = backoffDelay(level, policy, options.random);
@@ -176,7 +198,7 @@ async function runTasks(tasks: readonly Task[], options: WriteOptions): Promise<
         const task = pending[next++];
         task.attempts++;
         try {
-          await task.run(() => calls++);
+          await task.run(call);
           task.state = 'done';
           done++;
         } catch (err) {
@@ -238,7 +260,7 @@ async function writePacked(
     }
   };
 
-  const update = async (count: () => void, sensorId: string, minute: number, second: number | undefined, set: Slot[], remove: string | undefined) => {
+  const update = async (call: Call, sensorId: string, minute: number, second: number | undefined, set: Slot[], remove: string[]) => {
     const names: Record<string, string> = { '#v': VERSION_ATTRIBUTE };
     const values: Record<string, AttributeValue> = { ':one': { N: '1' } };
     const assignments: string[] = [];
@@ -253,13 +275,14 @@ async function writePacked(
       values[':ttl'] = { N: String(ttl) };
       assignments.push('#ttl = :ttl');
     }
-    if (remove !== undefined) names['#gone'] = remove;
-    count();
-    const out = await client.send(new UpdateItemCommand({
+    remove.forEach((slot, i) => {
+      names[`#r${i}`] = slot;
+    });
+    const out = await call<UpdateItemCommandOutput>(new UpdateItemCommand({
       TableName: tableName,
       Key: { SensorId: { S: sensorId }, Timestamp: { S: packedKey(minute, second) } },
-      UpdateExpression: `${assignments.length > 0 ? `SET ${assignments.join(', ')} ` : ''}${remove !== undefined ? 'REMOVE #gone ' : ''}ADD #v :one`,
-      ConditionExpression: remove !== undefined ? 'attribute_exists(#gone)' : undefined,
+      // Removing an attribute the item does not hold is no error: nothing to check first.
+      UpdateExpression: `${assignments.length > 0 ? `SET ${assignments.join(', ')} ` : ''}${remove.length > 0 ? `REMOVE ${remove.map((_, i) => `#r${i}`).join(', ')} ` : ''}ADD #v :one`,
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: values,
       ReturnValues: 'ALL_NEW',
@@ -269,40 +292,51 @@ async function writePacked(
 
   /**
    * Sets the slots in the minute's item. An item that would pass 400 KB is
-   * written in halves, down to single readings; a reading that does not fit
-   * goes to its second's item instead, and leaves the minute's item if an
-   * earlier value of it was there. Items only grow, so a reading that does
-   * not fit now never will: a redelivery sends it to the same place.
+   * written in halves, then reading by reading; the readings that do not fit
+   * go to their second's item instead, and leave the minute's item in case
+   * an earlier value of theirs was there. Items only grow but for that
+   * removal, so a reading that does not fit now does not fit when delivered
+   * again: it goes to the same place.
    */
-  const writeSlots = async (count: () => void, sensorId: string, minute: number, slots: Slot[]): Promise<void> => {
+  const writeSlots = async (call: Call, sensorId: string, minute: number, slots: Slot[], spilled: Slot[]): Promise<void> => {
     try {
-      keep(sensorId, minute, undefined, await update(count, sensorId, minute, undefined, slots, undefined), slots);
+      keep(sensorId, minute, undefined, await update(call, sensorId, minute, undefined, slots, []), slots);
     } catch (err) {
       if (!isItemTooLarge(err)) throw err;
-      if (slots.length > 1) {
+      if (slots.length === 1) {
+        spilled.push(slots[0]);
+      } else if (slots.length <= SINGLES_BELOW) {
+        for (const s of slots) await writeSlots(call, sensorId, minute, [s], spilled);
+      } else {
         const half = Math.ceil(slots.length / 2);
-        await writeSlots(count, sensorId, minute, slots.slice(0, half));
-        await writeSlots(count, sensorId, minute, slots.slice(half));
-        return;
-      }
-      const second = Math.floor(Number(slots[0].slot.slice(1)) / 1000);
-      keep(sensorId, minute, second, await update(count, sensorId, minute, second, slots, undefined), slots);
-      try {
-        keep(sensorId, minute, undefined, await update(count, sensorId, minute, undefined, [], slots[0].slot), []);
-      } catch (e) {
-        if (!isConditionFailure(e)) throw e;
+        await writeSlots(call, sensorId, minute, slots.slice(0, half), spilled);
+        await writeSlots(call, sensorId, minute, slots.slice(half), spilled);
       }
     }
+  };
+
+  const writeTask = async (call: Call, sensorId: string, minute: number, slots: Slot[]): Promise<void> => {
+    const spilled: Slot[] = [];
+    await writeSlots(call, sensorId, minute, slots, spilled);
+    if (spilled.length === 0) return;
+    const bySecond = new Map<number, Slot[]>();
+    for (const s of spilled) {
+      const second = Math.floor(Number(s.slot.slice(1)) / 1000);
+      bySecond.set(second, [...(bySecond.get(second) ?? []), s]);
+    }
+    // A second's item holds at most 1,000 readings of up to 27 bytes: it never reaches the limit.
+    for (const [second, list] of bySecond) keep(sensorId, minute, second, await update(call, sensorId, minute, second, list, []), list);
+    keep(sensorId, minute, undefined, await update(call, sensorId, minute, undefined, [], spilled.map((s) => s.slot)), []);
   };
 
   const tasks: Task[] = [];
   for (const g of groups.values()) {
     for (let i = 0; i < g.slots.length; i += MAX_SLOTS_PER_UPDATE) {
       const slots = g.slots.slice(i, i + MAX_SLOTS_PER_UPDATE);
-      tasks.push({ items: new Set(slots.map((s) => s.item)), attempts: 0, state: 'pending', run: (count) => writeSlots(count, g.sensorId, g.minute, slots) });
+      tasks.push({ items: new Set(slots.map((s) => s.item)), attempts: 0, state: 'pending', run: (call) => writeTask(call, g.sensorId, g.minute, slots) });
     }
   }
-  const result = await runTasks(tasks, options);
+  const result = await runTasks(client, tasks, options);
   const failed = new Set(result.failed);
   // A part's state carries only readings whose every write got through.
   const written = [...states.values()].map((s) => ({ ...s, items: new Set([...s.items].filter((i) => !failed.has(i))) })).filter((s) => s.items.size > 0);
@@ -336,12 +370,11 @@ async function perReadingMinutes(
     items: g.items,
     attempts: 0,
     state: 'pending',
-    run: async (count) => {
+    run: async (call) => {
       const hour = floorTo(g.minute, HOUR_MS);
       const counter = minuteEntryName(g.minute).replace(/^m/, 'c');
       const ttl = expiresAt(hour + HOUR_MS, layout);
-      count();
-      const bumped = await client.send(new UpdateItemCommand({
+      const bumped = await call<UpdateItemCommandOutput>(new UpdateItemCommand({
         TableName: tableName,
         Key: { SensorId: { S: g.sensorId }, Timestamp: { S: counterKey(hour) } },
         UpdateExpression: `ADD #c :one${ttl !== undefined ? ' SET #ttl = :ttl' : ''}`,
@@ -353,8 +386,7 @@ async function perReadingMinutes(
       const readings: Array<{ time: number; value: number }> = [];
       let start: Record<string, AttributeValue> | undefined;
       do {
-        count();
-        const page = await client.send(new QueryCommand({
+        const page = await call<QueryCommandOutput>(new QueryCommand({
           TableName: tableName,
           KeyConditionExpression: '#id = :id AND #ts BETWEEN :from AND :to',
           ExpressionAttributeNames: { '#id': 'SensorId', '#ts': 'Timestamp', '#val': 'Value' },
@@ -369,7 +401,7 @@ async function perReadingMinutes(
       states.push({ sensorId: g.sensorId, minute: g.minute, version, aggregate: readings.length > 0 ? aggregateOf(readings) : undefined, items: g.items });
     },
   }));
-  return { states, stage: await runTasks(tasks, options) };
+  return { states, stage: await runTasks(client, tasks, options) };
 }
 
 /** An entry to write into a rollup item, with the version of the state it comes from. */
@@ -387,13 +419,12 @@ interface Entry {
  * item as the last successful write left it.
  */
 async function writeEntries(
-  client: DynamoDBClient,
   tableName: string,
   sensorId: string,
   sortKey: string,
   ttl: number | undefined,
   entries: readonly Entry[],
-  count: () => void,
+  call: Call,
 ): Promise<AttributeMap | undefined> {
   const attempt = async (batch: readonly Entry[]) => {
     const names: Record<string, string> = { '#v': VERSION_ATTRIBUTE, '#ver': 'v' };
@@ -418,8 +449,7 @@ async function writeEntries(
       values[':ttl'] = { N: String(ttl) };
       sets.push('#ttl = :ttl');
     }
-    count();
-    const out = await client.send(new UpdateItemCommand({
+    const out = await call<UpdateItemCommandOutput>(new UpdateItemCommand({
       TableName: tableName,
       Key: { SensorId: { S: sensorId }, Timestamp: { S: sortKey } },
       UpdateExpression: `${sets.length > 0 ? `SET ${sets.join(', ')} ` : ''}${removes.length > 0 ? `REMOVE ${removes.join(', ')} ` : ''}ADD #v :one`,
@@ -476,14 +506,14 @@ async function writeRollups(
         items,
         attempts: 0,
         state: 'pending',
-        run: async (count) => {
-          const item = await writeEntries(client, tableName, h.sensorId, hourKey(h.hour), expiresAt(h.hour + HOUR_MS, layout), entries, count);
+        run: async (call) => {
+          const item = await writeEntries(tableName, h.sensorId, hourKey(h.hour), expiresAt(h.hour + HOUR_MS, layout), entries, call);
           if (item) hourStates.push({ sensorId: h.sensorId, hour: h.hour, item, items });
         },
       });
     }
   }
-  const hourResult = await runTasks(hourTasks, options);
+  const hourResult = await runTasks(client, hourTasks, options);
   const hourFailed = new Set(hourResult.failed);
 
   // The newest state of each hour item written; the readings of every write to it ride on it.
@@ -508,11 +538,11 @@ async function writeRollups(
     items: new Set(d.entries.flatMap((e) => [...e.items])),
     attempts: 0,
     state: 'pending',
-    run: async (count) => {
-      await writeEntries(client, tableName, d.sensorId, dayKey(d.day), expiresAt(d.day + DAY_MS, layout), d.entries, count);
+    run: async (call) => {
+      await writeEntries(tableName, d.sensorId, dayKey(d.day), expiresAt(d.day + DAY_MS, layout), d.entries, call);
     },
   }));
-  const dayResult = await runTasks(dayTasks, options);
+  const dayResult = await runTasks(client, dayTasks, options);
   return {
     failed: [...new Set([...(before?.failed ?? []), ...hourResult.failed, ...dayResult.failed])],
     calls: (before?.calls ?? 0) + hourResult.calls + dayResult.calls,
