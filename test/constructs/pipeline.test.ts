@@ -92,6 +92,10 @@ describe('SensorIngestPipeline defaults', () => {
       // No payload schema: no file beside the code.
       PAYLOAD_SCHEMA_FILE: '',
       MAX_SENSOR_ID_LENGTH: '256',
+      // One item per reading, no rollups, kept for ever.
+      TABLE_LAYOUT: 'PER_READING',
+      TABLE_ROLLUPS: 'false',
+      TABLE_RETENTION_SECONDS: '0',
       POWERTOOLS_SERVICE_NAME: 'sensor-processor',
       POWERTOOLS_LOG_LEVEL: 'INFO',
       DEAD_LETTER_DESTINATION: { Ref: logicalId(template, 'AWS::SQS::Queue', 'PipelineProcessorDeadLetterQueue') },
@@ -144,6 +148,8 @@ describe('SensorIngestPipeline defaults', () => {
       QUERY_DEFAULT_LIMIT: '20',
       QUERY_MAX_LIMIT: '1000',
       MAX_SENSOR_ID_LENGTH: '256',
+      TABLE_LAYOUT: 'PER_READING',
+      TABLE_ROLLUPS: 'false',
       POWERTOOLS_SERVICE_NAME: 'sensor-query',
       POWERTOOLS_LOG_LEVEL: 'INFO',
     });

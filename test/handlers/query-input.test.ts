@@ -220,3 +220,20 @@ describe('token properties', () => {
     }));
   });
 });
+
+describe('resolution', () => {
+  test('1m, 1h and 1d are taken; left out, the answer is raw readings', () => {
+    for (const resolution of ['1m', '1h', '1d']) {
+      const parsed = parseQuery({ sensorid: 's', resolution });
+      expect(parsed).toEqual({ ok: true, query: expect.objectContaining({ resolution }) });
+    }
+    for (const empty of [undefined, null, '']) {
+      const parsed = parseQuery({ sensorid: 's', resolution: empty });
+      expect(parsed.ok && parsed.query.resolution).toBe(undefined);
+    }
+  });
+
+  test.each([['1s'], ['1M'], ['hour'], [60], [true], [['1m']], ['constructor'], ['toString']])('%p is refused with the values it may take', (resolution) => {
+    expect(parseQuery({ sensorid: 's', resolution })).toEqual({ ok: false, reason: 'resolution must be one of 1m, 1h, 1d, or left out for raw readings' });
+  });
+});
