@@ -7,23 +7,35 @@ import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { addNagSuppressions } from './nag-metadata';
 import { TestClientIdentity } from './test-client-identity';
-import { Archiver, IngestProcessor, MetricsMode, SensorIngestPipeline } from '../src';
+import { Archiver, IngestProcessor, MetricsMode, SensorIngestPipeline, TableLayout } from '../src';
 
 /**
  * The Serverless IoT Backend reference deployment, every resource of it,
  * built on SensorIngestPipeline. See README.md beside this file for which
  * construct creates each reference resource.
  */
+/** Props of the reference deployment. */
+export interface ReferenceDeploymentStackProps extends StackProps {
+  /**
+   * How the table holds readings: the reference's one item per reading, or
+   * packed (the same deployment at a tenth of the writes).
+   *
+   * @default TableLayout.perReading()
+   */
+  readonly tableLayout?: TableLayout;
+}
+
 export class ReferenceDeploymentStack extends Stack {
   public readonly pipeline: SensorIngestPipeline;
 
-  constructor(scope: Construct, id: string, props?: StackProps) {
+  constructor(scope: Construct, id: string, props?: ReferenceDeploymentStackProps) {
     super(scope, id, props);
 
     // EventStream, SensorDataTable, ArchiveBucket and the three functions with
     // their roles and event source mappings.
     this.pipeline = new SensorIngestPipeline(this, 'Pipeline', {
       shardCount: 1,
+      tableLayout: props?.tableLayout,
       // The pipeline's CloudWatch dashboard, beside its alarms.
       dashboard: true,
       // A demo: everything goes when the stack is deleted, the archive bucket

@@ -11,6 +11,7 @@ import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { KinesisClient, PutRecordCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { readingsOfItem } from '../../src/handlers/table-layout';
 import { CraftedRecord, OVERSIZED_RECORD } from './crafted-records';
 import type { LocalRun } from './runner/local-run';
 import { CREDENTIALS } from './servers';
@@ -124,10 +125,11 @@ export async function checkNoLoss(
     let start: Record<string, never> | undefined;
     do {
       const page = await dynamo.send(new ScanCommand({ TableName: table.name, ExclusiveStartKey: start }));
-      for (const item of page.Items ?? []) {
-        const key = `${item.SensorId.S}\u0000${item.Timestamp.S}`;
+      // Either layout: an item per reading, or a sensor's minute in one item (rollup items hold no reading).
+      for (const reading of (page.Items ?? []).flatMap((item) => readingsOfItem(item))) {
+        const key = `${reading.sensorId}\u0000${reading.timestamp}`;
         if (stored.has(key)) problem(`the table holds ${JSON.stringify(key)} twice`);
-        stored.set(key, Number(item.Value.N));
+        stored.set(key, reading.value);
       }
       start = page.LastEvaluatedKey as Record<string, never> | undefined;
     } while (start);

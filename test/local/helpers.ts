@@ -9,10 +9,13 @@ import { chromium } from 'playwright-core';
 import { FullDeploymentStack } from '../../examples/full-stack';
 import { ReferenceDeploymentStack } from '../../examples/reference-stack';
 import { CREDENTIALS, REGION } from '../../local/src';
+import { TableLayout } from '../../src';
 
 /** The example app's two stacks, as examples/app.ts names them. */
 export const REFERENCE_STACK = 'IotBackendReference';
 export const FULL_STACK = 'IotBackendFull';
+/** The reference deployment with the packed table layout. */
+export const PACKED_REFERENCE_STACK = 'IotBackendPacked';
 
 let synthesized: string | undefined;
 
@@ -27,6 +30,7 @@ export function synthesizeExample(): string {
   const app = new App({ outdir });
   new ReferenceDeploymentStack(app, REFERENCE_STACK);
   new FullDeploymentStack(app, FULL_STACK);
+  new ReferenceDeploymentStack(app, PACKED_REFERENCE_STACK, { tableLayout: TableLayout.packed() });
   app.synth();
   synthesized = outdir;
   return outdir;

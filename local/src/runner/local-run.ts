@@ -57,8 +57,12 @@ export interface LocalRunOptions {
   readonly maxConcurrency?: number;
   /** Hold each function process to its memory's CPU share (cgroup v1 cpu controller). */
   readonly cpuLimit?: boolean;
-  /** Faults in front of DynamoDB for the functions: a share of BatchWriteItem calls throttled, half-written or failed. */
-  readonly faults?: { readonly rate: number; readonly kinds?: readonly FaultKind[]; readonly seed?: number };
+  /**
+   * Faults in front of DynamoDB for the functions: a share of one operation's
+   * calls (BatchWriteItem unless `operation` names another, e.g. UpdateItem
+   * for a packed table) throttled, half-written or failed.
+   */
+  readonly faults?: { readonly rate: number; readonly kinds?: readonly FaultKind[]; readonly seed?: number; readonly operation?: string };
   /** Resource types to run without instead of stopping. */
   readonly ignoreTypes?: readonly string[];
   readonly parameters?: Readonly<Record<string, string>>;
@@ -239,7 +243,7 @@ export class LocalRun {
     if (this.options.faults) {
       this.faultProxy = await FaultProxy.start({
         target: this.dynamo.endpoint,
-        faultTarget: 'DynamoDB_20120810.BatchWriteItem',
+        faultTarget: `DynamoDB_20120810.${this.options.faults.operation ?? 'BatchWriteItem'}`,
         faultRate: this.options.faults.rate,
         kinds: this.options.faults.kinds ?? ['throttle', 'unprocessed', 'error500'],
         seed: this.options.faults.seed ?? 1,
