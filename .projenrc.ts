@@ -262,6 +262,15 @@ project.addTask('bench', {
   ],
 });
 
+// What each table layout costs per reading (WRU and RRU from DynamoDB's
+// ConsumedCapacity), and the README's table of dollars per million readings.
+project.addTask('bench:layouts', {
+  description: 'Measure write and read units per reading of each table layout, and the cost per million readings by service',
+  steps: [
+    { exec: 'ts-node --transpile-only --project tsconfig.dev.json bench/table-layouts.ts', receiveArgs: true },
+  ],
+});
+
 project.addTask('demo', {
   description: 'Synthesize the example app and run it locally with a device simulator and the test page (npm run demo -- --help)',
   steps: [

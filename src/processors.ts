@@ -13,8 +13,8 @@ import { suppressKeyGrants, suppressOnPrincipalPolicy } from './private/nag';
 import { withDefaults } from './private/payload';
 import { PAYLOAD_SCHEMA_FILE_NAME } from './private/payload-schema';
 import { attachToStream, validateConsumerOptions } from './private/stream-consumer';
-import { TableLayout } from './table-layout';
 import { validateDuration, validateInteger, validateNonEmpty } from './private/validation';
+import { TableLayout } from './table-layout';
 
 /** How the processor publishes the per-sensor CloudWatch metric. */
 export enum MetricsMode {

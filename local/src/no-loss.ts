@@ -11,10 +11,10 @@ import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { KinesisClient, PutRecordCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { readingsOfItem } from '../../src/handlers/table-layout';
 import { CraftedRecord, OVERSIZED_RECORD } from './crafted-records';
 import type { LocalRun } from './runner/local-run';
 import { CREDENTIALS } from './servers';
+import { readingsOfItem } from '../../src/handlers/table-layout';
 
 /** PutRecords takes 500 records and 5 MiB per call. */
 const PUT_RECORDS_MAX = 500;

@@ -94,7 +94,8 @@ export async function processBatch(
   });
   const refused = (letter: DeadLetter) => letter.invalidReadings?.length ?? 1;
 
-  const write = await writeReadings(deps.dynamodb, deps.tableName, deps.layout ?? PER_READING, dedupeByKey(readings), { ...deps.writeOptions, remainingMs });
+  const write = await writeReadings(deps.dynamodb, deps.tableName, deps.layout ?? PER_READING, dedupeByKey(readings),
+    { ...deps.writeOptions, remainingMs });
   for (const item of write.failed) for (const s of item.sources) failed.add(s);
   if (write.failed.length > 0) {
     deps.logger.warn('readings not stored after retries; reporting a partial batch failure', {

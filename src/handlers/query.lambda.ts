@@ -201,7 +201,8 @@ export async function handleQuery(event: unknown, deps: QueryDeps): Promise<Dire
   }
   try {
     if (resolution) {
-      const page: RollupPage = { sensorId: parsed.query.sensorId, resolution, ...await queryRollups(deps.dynamodb, deps.tableName, parsed.query, resolution) };
+      const buckets = await queryRollups(deps.dynamodb, deps.tableName, parsed.query, resolution);
+      const page: RollupPage = { sensorId: parsed.query.sensorId, resolution, ...buckets };
       return http ? respond(200, { ...page }) : { statusCode: 200, ...page };
     }
     const page = await querySensor(deps, parsed.query);

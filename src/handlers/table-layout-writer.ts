@@ -339,7 +339,9 @@ async function writePacked(
   const result = await runTasks(client, tasks, options);
   const failed = new Set(result.failed);
   // A part's state carries only readings whose every write got through.
-  const written = [...states.values()].map((s) => ({ ...s, items: new Set([...s.items].filter((i) => !failed.has(i))) })).filter((s) => s.items.size > 0);
+  const written = [...states.values()]
+    .map((s) => ({ ...s, items: new Set([...s.items].filter((i) => !failed.has(i))) }))
+    .filter((s) => s.items.size > 0);
   return { failed: result.failed, calls: 0, updateCalls: result.calls, retries: result.retries, lastError: result.lastError, states: written };
 }
 
@@ -398,7 +400,8 @@ async function perReadingMinutes(
         for (const item of page.Items ?? []) readings.push({ time: Date.parse(item.Timestamp?.S ?? ''), value: Number(item.Value?.N) });
         start = page.LastEvaluatedKey;
       } while (start);
-      states.push({ sensorId: g.sensorId, minute: g.minute, version, aggregate: readings.length > 0 ? aggregateOf(readings) : undefined, items: g.items });
+      const aggregate = readings.length > 0 ? aggregateOf(readings) : undefined;
+      states.push({ sensorId: g.sensorId, minute: g.minute, version, aggregate, items: g.items });
     },
   }));
   return { states, stage: await runTasks(client, tasks, options) };

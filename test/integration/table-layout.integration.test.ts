@@ -25,8 +25,8 @@ import {
 } from '../../local/src';
 import type { DeadLetter, DeadLetterSink } from '../../src/handlers/dead-letter';
 import { processBatch, ProcessorDeps } from '../../src/handlers/processor.lambda';
-import { handleQuery, QueryDeps } from '../../src/handlers/query.lambda';
 import { DEFAULT_LIMITS } from '../../src/handlers/query-input';
+import { handleQuery, QueryDeps } from '../../src/handlers/query.lambda';
 import { DEFAULT_MAPPING, Reading } from '../../src/handlers/reading';
 import {
   AttributeMap,
@@ -113,7 +113,11 @@ interface Delivery {
  * operations this layout uses, throttling, 5xx and connections reset after
  * the write went through.
  */
-async function deliver(layout: LayoutSettings, d: Delivery, endpoint = aws.endpoints.dynamodb): Promise<{ tableName: string; client: DynamoDBClient; deadLetters: MemoryDeadLetters }> {
+async function deliver(
+  layout: LayoutSettings,
+  d: Delivery,
+  endpoint = aws.endpoints.dynamodb,
+): Promise<{ tableName: string; client: DynamoDBClient; deadLetters: MemoryDeadLetters }> {
   const plain = new DynamoDBClient({ region: REGION, credentials: CREDENTIALS, endpoint });
   const tableName = await newTable(plain);
   const streamName = `layout-stream-${++streams}`;
@@ -367,7 +371,8 @@ describe('packed items at the item size limit', () => {
     const readings: Reading[] = [];
     for (let i = 0; i < 1_500; i++) readings.push({ sensorId: 'fast', timestamp: new Date(BASE + i * 40).toISOString(), value: i % 97 });
     for (let i = 0; i < 30; i++) readings.push({ sensorId: 'fast', timestamp: new Date(BASE + MINUTE_MS + i * 1_000).toISOString(), value: -i - 1 });
-    const shuffled = [...readings].sort((a, b) => ((a.value * 7919 + Date.parse(a.timestamp)) % 13) - ((b.value * 7919 + Date.parse(b.timestamp)) % 13));
+    const scramble = (r: Reading) => (r.value * 7919 + Date.parse(r.timestamp)) % 13;
+    const shuffled = [...readings].sort((a, b) => scramble(a) - scramble(b));
     const records = Array.from({ length: Math.ceil(shuffled.length / 5) }, (_, i) => shuffled.slice(i * 5, i * 5 + 5));
     const layout = LAYOUTS.packed;
     const { tableName, client } = await deliver(layout, { records, batchSize: 100, faultRate: 0.05, seed: 7 }, small.endpoint);
