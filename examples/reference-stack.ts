@@ -23,6 +23,13 @@ export interface ReferenceDeploymentStackProps extends StackProps {
    * @default TableLayout.perReading()
    */
   readonly tableLayout?: TableLayout;
+
+  /**
+   * How long the table keeps readings and rollups (its time to live).
+   *
+   * @default - for ever, as the reference
+   */
+  readonly retention?: Duration;
 }
 
 export class ReferenceDeploymentStack extends Stack {
@@ -36,6 +43,7 @@ export class ReferenceDeploymentStack extends Stack {
     this.pipeline = new SensorIngestPipeline(this, 'Pipeline', {
       shardCount: 1,
       tableLayout: props?.tableLayout,
+      retention: props?.retention,
       // The pipeline's CloudWatch dashboard, beside its alarms.
       dashboard: true,
       // A demo: everything goes when the stack is deleted, the archive bucket

@@ -4,7 +4,7 @@ import { tmpdir } from 'os';
 import * as path from 'path';
 import { gunzipSync } from 'zlib';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { App } from 'aws-cdk-lib';
+import { App, Duration } from 'aws-cdk-lib';
 import { chromium } from 'playwright-core';
 import { FullDeploymentStack } from '../../examples/full-stack';
 import { ReferenceDeploymentStack } from '../../examples/reference-stack';
@@ -14,8 +14,9 @@ import { TableLayout } from '../../src';
 /** The example app's two stacks, as examples/app.ts names them. */
 export const REFERENCE_STACK = 'IotBackendReference';
 export const FULL_STACK = 'IotBackendFull';
-/** The reference deployment with the packed table layout. */
+/** The reference deployment with the packed table layout and a retention. */
 export const PACKED_REFERENCE_STACK = 'IotBackendPacked';
+export const PACKED_RETENTION_DAYS = 30;
 
 let synthesized: string | undefined;
 
@@ -30,7 +31,7 @@ export function synthesizeExample(): string {
   const app = new App({ outdir });
   new ReferenceDeploymentStack(app, REFERENCE_STACK);
   new FullDeploymentStack(app, FULL_STACK);
-  new ReferenceDeploymentStack(app, PACKED_REFERENCE_STACK, { tableLayout: TableLayout.packed() });
+  new ReferenceDeploymentStack(app, PACKED_REFERENCE_STACK, { tableLayout: TableLayout.packed(), retention: Duration.days(PACKED_RETENTION_DAYS) });
   app.synth();
   synthesized = outdir;
   return outdir;

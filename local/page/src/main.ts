@@ -184,24 +184,72 @@ async function main(): Promise<void> {
     await Promise.all([showPage(), drawChart(current), showMetric(current)]);
   });
 
+  /** A bucket of rollups: its start, and the count, sum, least and greatest value of its readings. */
+  interface Bucket {
+    timestamp: string;
+    count: number;
+    sum: number;
+    min: number;
+    max: number;
+  }
+
+  interface RollupAnswer {
+    statusCode: number;
+    error?: string;
+    items?: Bucket[];
+    nextToken?: string;
+  }
+
   let chart: uPlot | undefined;
+  type Series = { label: string; values: number[]; stroke: string; width: number };
+  function plot(label: string, xs: number[], series: Series[], points: boolean): void {
+    const container = $('chart');
+    chart?.destroy();
+    chart = new uPlot({
+      width: Math.max(240, container.clientWidth),
+      height: 220,
+      series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: s.width, points: { show: points } }))],
+      axes: [{}, { label }],
+      scales: { x: { time: true } },
+    }, [xs, ...series.map((s) => s.values)], container);
+  }
+
+  /**
+   * More readings in the range than one page holds: the rollups at the finest
+   * resolution whose buckets of the range fit in one page, when the table
+   * keeps rollups. Undefined when it does not (the query answers 400).
+   */
+  async function rollupsOf(q: { sensorId: string; from?: string; to?: string }): Promise<{ resolution: string; items: Bucket[] } | undefined> {
+    for (const resolution of ['1m', '1h', '1d']) {
+      const answer = await query({ sensorid: q.sensorId, limit: CHART_LIMIT, from: q.from, to: q.to, resolution }) as RollupAnswer;
+      if (answer.statusCode === 400) return undefined;
+      if (answer.statusCode !== 200) throw new Error(answer.error ?? `the query function answered ${answer.statusCode}`);
+      if (!answer.nextToken || resolution === '1d') return { resolution, items: answer.items ?? [] };
+    }
+    return undefined;
+  }
+
   async function drawChart(q: { sensorId: string; from?: string; to?: string }): Promise<void> {
     $('chart-summary').textContent = 'Loading the chart…';
     try {
       const answer = await query({ sensorid: q.sensorId, limit: CHART_LIMIT, from: q.from, to: q.to });
+      const rollups = answer.nextToken ? await rollupsOf(q) : undefined;
+      if (rollups && rollups.items.length > 0) {
+        const buckets = rollups.items.slice().reverse();
+        const xs = buckets.map((b) => Date.parse(b.timestamp) / 1000);
+        plot('value', xs, [
+          { label: `${q.sensorId} max`, values: buckets.map((b) => b.max), stroke: '#9bbde0', width: 1 },
+          { label: `${q.sensorId} mean`, values: buckets.map((b) => b.sum / b.count), stroke: '#0b5cad', width: 2 },
+          { label: `${q.sensorId} min`, values: buckets.map((b) => b.min), stroke: '#9bbde0', width: 1 },
+        ], buckets.length < 200);
+        const readings = buckets.reduce((n, b) => n + b.count, 0);
+        $('chart-summary').textContent = `${buckets.length} ${rollups.resolution} buckets of ${q.sensorId} from ${buckets[0].timestamp} to `
+          + `${buckets[buckets.length - 1].timestamp}: the mean, least and greatest of ${readings} readings.`;
+        return;
+      }
       const items = (answer.items ?? []).slice().reverse();
       const xs = items.map((r) => Date.parse(r.timestamp) / 1000);
-      const ys = items.map((r) => r.value);
-      const container = $('chart');
-      const width = Math.max(240, container.clientWidth);
-      chart?.destroy();
-      chart = new uPlot({
-        width,
-        height: 220,
-        series: [{}, { label: q.sensorId, stroke: '#0b5cad', width: 2, points: { show: items.length < 200 } }],
-        axes: [{}, { label: 'value' }],
-        scales: { x: { time: true } },
-      }, [xs, ys], container);
+      plot('value', xs, [{ label: q.sensorId, values: items.map((r) => r.value), stroke: '#0b5cad', width: 2 }], items.length < 200);
       const range = items.length ? `from ${items[0].timestamp} to ${items[items.length - 1].timestamp}` : 'none in this range';
       $('chart-summary').textContent = `${items.length} reading${items.length === 1 ? '' : 's'} of ${q.sensorId} ${range}${answer.nextToken ? ` (the newest ${CHART_LIMIT})` : ''}.`;
     } catch (err) {
