@@ -18,7 +18,7 @@
  */
 import { performance } from 'perf_hooks';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { KinesisStreamEvent } from 'aws-lambda';
 import { formatTable, num } from './table';
 import { CREDENTIALS, FaultProxy, REGION, startDynalite } from '../local/src';
@@ -148,7 +148,15 @@ export interface LayoutMeasure {
   readonly emfBytes: number;
   readonly archiveObjects: number;
   readonly archiveBytes: number;
+  /** What DynamoDB bills as stored: each item's size by its rules, plus 100 bytes an item. */
+  readonly tableBytes: number;
 }
+
+// dynalite's item size: DynamoDB's rules for the size of an item (names, values, numbers by their digits).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const itemSize = (require('dynalite/db') as { itemSize: (item: unknown) => number }).itemSize;
+/** DynamoDB's storage overhead per item. */
+const ITEM_OVERHEAD_BYTES = 100;
 
 let tables = 0;
 
@@ -179,6 +187,7 @@ async function measure(
     calls[op] = (calls[op] ?? 0) + 1;
     const consumed = (out.output as { ConsumedCapacity?: { CapacityUnits?: number } | Array<{ CapacityUnits?: number }> }).ConsumedCapacity;
     const units = [consumed ?? []].flat().reduce((n, c) => n + (c.CapacityUnits ?? 0), 0);
+    if (op === 'Scan') return out;
     if (op === 'Query' || op === 'GetItem') rru += units;
     else wru += units;
     return out;
@@ -216,6 +225,13 @@ async function measure(
     for (const object of plan) archiveBytes += gzipLines(object.lines).length;
     offset += batch.length;
   }
+  let tableBytes = 0;
+  let start: Record<string, any> | undefined;
+  do {
+    const page = await client.send(new ScanCommand({ TableName: tableName, ExclusiveStartKey: start }));
+    for (const item of page.Items ?? []) tableBytes += itemSize(item) + ITEM_OVERHEAD_BYTES;
+    start = page.LastEvaluatedKey;
+  } while (start);
   client.destroy();
   return {
     layout: layoutName,
@@ -231,6 +247,7 @@ async function measure(
     emfBytes,
     archiveObjects,
     archiveBytes,
+    tableBytes,
   };
 }
 
@@ -260,6 +277,7 @@ export function dollarsPerMillion(m: LayoutMeasure): Record<string, number> {
     'CloudWatch (EMF logs)': m.emfBytes * perMillion / 2 ** 30 * PRICES.cloudwatchLogsIngestGb,
     'S3 requests': m.archiveObjects * perMillion * PRICES.s3PutPerThousand / 1e3,
     'S3 storage, a month': m.archiveBytes * perMillion / 2 ** 30 * PRICES.s3GbMonth,
+    'DynamoDB storage, a month': m.tableBytes * perMillion / 2 ** 30 * PRICES.dynamoGbMonth,
   };
 }
 
@@ -295,7 +313,7 @@ async function main(): Promise<void> {
   }
   console.log(`\nTable layouts: ${SENSORS} sensors for ${MINUTES} minutes (${num(SENSORS * MINUTES * 60)} readings), ${ROUND_TRIP_MS} ms a DynamoDB call`);
   console.log(formatTable(
-    ['layout', 'traffic', 'batches of', 'invocations', 'WRU / reading', 'RRU / reading', 'vs perReading', 'DynamoDB calls', 'write step, s'],
+    ['layout', 'traffic', 'batches of', 'invocations', 'WRU / reading', 'RRU / reading', 'vs perReading', 'bytes stored / reading', 'DynamoDB calls', 'write step, s'],
     results.map((m) => {
       const base = results.find((b) => b.layout === 'perReading' && b.traffic === m.traffic && b.batching === BATCHING.perReading.name) ?? results[0];
       return [
@@ -306,6 +324,7 @@ async function main(): Promise<void> {
         (m.wru / m.readings).toFixed(4),
         (m.rru / m.readings).toFixed(4),
         `${((m.wru / m.readings) / (base.wru / base.readings)).toFixed(3)}x`,
+        (m.tableBytes / m.readings).toFixed(1),
         Object.entries(m.calls).map(([op, n]) => `${op} ${num(n)}`).join(', '),
         m.seconds.toFixed(1),
       ];
