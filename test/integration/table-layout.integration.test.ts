@@ -9,6 +9,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { CreateTableCommand, DynamoDBClient, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
 import * as fc from 'fast-check';
 import {
   CREDENTIALS,
@@ -19,6 +20,7 @@ import {
   LocalServer,
   REGION,
   runEventSourceMapping,
+  seededRandom,
   SHARD_ID,
   ShardReader,
   startDynalite,
@@ -105,6 +107,8 @@ interface Delivery {
   readonly batchSize: number;
   readonly faultRate: number;
   readonly seed: number;
+  /** Share of invocations killed part way: after a random number of DynamoDB calls, nothing more is sent and no answer comes. */
+  readonly killRate?: number;
 }
 
 /**
@@ -133,9 +137,21 @@ async function deliver(
   const inner = await FaultProxy.start({ target: endpoint, faultTarget: 'DynamoDB_20120810.BatchWriteItem', faultRate: d.faultRate, kinds, seed: d.seed });
   const outer = await FaultProxy.start({ target: inner.endpoint, faultTarget: 'DynamoDB_20120810.UpdateItem', faultRate: d.faultRate, kinds, seed: d.seed + 1 });
   const deadLetters = new MemoryDeadLetters();
+  const dynamodb = processorClient(outer.endpoint);
+  // A killed invocation: its calls from the kill on never leave, and the mapping sees the invocation fail.
+  const random = seededRandom(d.seed + 2);
+  let kill: { after: number; calls: number; trip: () => void } | undefined;
+  dynamodb.middlewareStack.add((next) => async (a) => {
+    const k = kill;
+    if (k && ++k.calls > k.after) {
+      k.trip();
+      return new Promise<never>(() => undefined);
+    }
+    return next(a);
+  }, { step: 'initialize' });
   const deps: ProcessorDeps = {
     tableName,
-    dynamodb: processorClient(outer.endpoint),
+    dynamodb,
     mapping: { ...DEFAULT_MAPPING, acceptArrays: true },
     deadLetters,
     metricsMode: 'NONE',
@@ -147,12 +163,22 @@ async function deliver(
   try {
     await runEventSourceMapping(new ShardReader(aws.kinesisClient, streamName, SHARD_ID), async (event) => {
       const context = fakeContext();
-      const { batchItemFailures } = await processBatch(event, deps, () => context.getRemainingTimeInMillis());
+      if (random() >= (d.killRate ?? 0)) {
+        kill = undefined;
+        const { batchItemFailures } = await processBatch(event, deps, () => context.getRemainingTimeInMillis());
+        return { batchItemFailures };
+      }
+      const killed = new Promise<never>((_, reject) => {
+        kill = { after: Math.floor(random() * 12), calls: 0, trip: () => reject(new Error('the invocation was killed')) };
+      });
+      const { batchItemFailures } = await Promise.race([processBatch(event, deps, () => context.getRemainingTimeInMillis()), killed]);
       return { batchItemFailures };
     }, { batchSize: d.batchSize, maxRetriesPerPosition: 200 });
   } finally {
     await outer.close();
     await inner.close();
+    // kinesalite holds 100 shards in all: a shrinking property run makes more streams than that.
+    await aws.kinesisClient.send(new DeleteStreamCommand({ StreamName: streamName }));
   }
   return { tableName, client: plain, deadLetters };
 }
@@ -242,12 +268,13 @@ const deliveryArb = fc.record({
   batchSize: fc.integer({ min: 1, max: 25 }),
   faultRate: fc.constantFrom(0, 0.2, 0.4),
   seed: fc.integer({ min: 1, max: 1_000_000 }),
+  killRate: fc.constantFrom(0, 0.3),
 });
 
 const RESOLUTION_WIDTH: Record<Resolution, number> = { '1m': MINUTE_MS, '1h': HOUR_MS, '1d': DAY_MS };
 
 describe.each(Object.entries(LAYOUTS))('%s layout', (_name, layout) => {
-  test('property: every reading is stored once with its last value, whatever faults and redeliveries; queries page through exactly those readings; rollups count each once', async () => {
+  test('property: every reading is stored once with its last value, whatever faults, kills and redeliveries; queries page through exactly those readings; rollups count each once', async () => {
     await fc.assert(fc.asyncProperty(deliveryArb, fc.integer({ min: 1, max: 40 }), async (d, pageSize) => {
       const { tableName, client, deadLetters } = await deliver(layout, d);
       expect(deadLetters.letters).toEqual([]);
