@@ -104,6 +104,7 @@ export class DynamoDbProcessor implements IIngestProcessor {
   public bind(scope: Construct, pipeline: ISensorIngestPipeline): ProcessorBinding {
     const props = this.props;
     const layout = pipeline.tableLayout ?? TableLayout.perReading();
+    const packed = layout.kind === 'PACKED';
     const metricsMode = props.metricsMode ?? MetricsMode.EMBEDDED_METRIC_FORMAT;
     const metricNamespace = props.metricNamespace ?? defaultOf(PROCESSOR_SETTINGS.metricNamespace);
     // The function needs its role before the dead-letter destination can be
@@ -134,10 +135,10 @@ export class DynamoDbProcessor implements IIngestProcessor {
     });
     deadLetter.grant(fn);
 
-    if (!layout.packed && !layout.rollups) {
+    if (!packed && !layout.rollups) {
       // Puts only: the processor never reads, updates or deletes readings.
       pipeline.table.grant(fn, 'dynamodb:BatchWriteItem', 'dynamodb:PutItem');
-    } else if (layout.packed) {
+    } else if (packed) {
       // Packed items and rollups are written in place (UpdateItem); the writes return the item.
       pipeline.table.grant(fn, 'dynamodb:UpdateItem');
     } else {
@@ -165,8 +166,8 @@ export class DynamoDbProcessor implements IIngestProcessor {
     // A packed item's write costs the same for one reading as for a minute of
     // them: the mapping gathers as much of each sensor as Lambda allows.
     const { failedBatchesQueue, replayFunction } = attachToStream(scope, fn, pipeline.stream, props, {
-      batchSize: layout.packed ? PACKED_BATCH_SIZE : 500,
-      maxBatchingWindow: layout.packed ? PACKED_BATCHING_WINDOW : Duration.seconds(1),
+      batchSize: packed ? PACKED_BATCH_SIZE : 500,
+      maxBatchingWindow: packed ? PACKED_BATCHING_WINDOW : Duration.seconds(1),
       encryptionKey: pipeline.encryptionKey,
       handlerOptions: props,
     });

@@ -262,8 +262,8 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
   public readonly payloadSchema?: PayloadSchema;
   /** What happens to the stateful resources the pipeline creates when they leave the stack. */
   public readonly removalPolicy: RemovalPolicy;
-  /** How the table holds readings. */
-  public readonly tableLayout: TableLayout;
+  /** How the table holds readings (always set: `TableLayout.perReading()` unless another was given). */
+  public readonly tableLayout?: TableLayout;
   /** How long the table keeps each item, when items expire. */
   public readonly retention?: Duration;
   /** What the pipeline's processor built: its function, dead-letter queue, failed-batches queue and replay function. */
@@ -318,7 +318,8 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
     this.maxSensorIdLength = props.maxSensorIdLength ?? defaultOf(PAYLOAD_SETTINGS.maxSensorIdLength);
     this.payloadSchema = props.payloadSchema;
     this.encryptionKey = props.encryptionKey;
-    this.tableLayout = props.tableLayout ?? TableLayout.perReading();
+    const layout = props.tableLayout ?? TableLayout.perReading();
+    this.tableLayout = layout;
     this.retention = props.retention;
 
     this.stream = props.stream ?? this.createStream(props, removalPolicy);
@@ -389,8 +390,8 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
         defaultLimit: query.defaultLimit ?? defaultOf(QUERY_SETTINGS.defaultLimit),
         maxLimit: query.maxLimit ?? defaultOf(QUERY_SETTINGS.maxLimit),
         maxSensorIdLength: this.maxSensorIdLength,
-        tableLayout: this.tableLayout.kind as TableLayoutName,
-        rollups: this.tableLayout.rollups,
+        tableLayout: layout.kind as TableLayoutName,
+        rollups: layout.rollups,
       },
     });
     this.table.grant(this.queryFunction, 'dynamodb:Query');

@@ -74,9 +74,4 @@ export class TableLayout {
     this.kind = kind;
     this.rollups = rollups;
   }
-
-  /** Whether this is the packed layout. */
-  public get packed(): boolean {
-    return this.kind === 'PACKED';
-  }
 }

@@ -26,8 +26,8 @@ const mappingOf = (template: Template) => Object.values(template.findResources('
 describe('TableLayout', () => {
   test('the default is today\'s: one item per reading, no rollups, puts only, no TTL, the mapping\'s 500 records and 1 second', () => {
     const { template, pipeline } = synth();
-    expect(pipeline.tableLayout.kind).toBe('PER_READING');
-    expect(pipeline.tableLayout.rollups).toBe(false);
+    expect(pipeline.tableLayout?.kind).toBe('PER_READING');
+    expect(pipeline.tableLayout?.rollups).toBe(false);
     expect(tableActions(template, 'PipelineProcessorFunction')).toEqual(['dynamodb:BatchWriteItem', 'dynamodb:PutItem']);
     template.hasResourceProperties('AWS::DynamoDB::Table', { TimeToLiveSpecification: Match.absent() });
     expect(mappingOf(template)).toMatchObject({ BatchSize: 500, MaximumBatchingWindowInSeconds: 1 });
