@@ -5,7 +5,7 @@
  * DynamoDB request asked for its ConsumedCapacity and summed. The archiver's
  * objects are planned and compressed by its own code for the same records.
  *
- *   npx projen bench:layouts     (or: npx ts-node --transpile-only --project tsconfig.dev.json bench/table-layouts.ts [--sensors N] [--minutes N] [--defaults-only])
+ *   npx projen bench:layouts     (or: npx ts-node --transpile-only --project tsconfig.dev.json bench/table-layouts.ts [--sensors N] [--minutes N] [--defaults-only] [--packed-batch-size N])
  *
  * Traffic: N sensors reporting once a second, one reading per record, for
  * M minutes, cut into batches as each layout's event source mapping cuts
@@ -38,6 +38,12 @@ const SENSORS = arg('sensors', 50);
 const MINUTES = arg('minutes', 10);
 /** Only the default batching of each layout: for many sensors, where small batches take long locally. */
 const DEFAULTS_ONLY = args.includes('--defaults-only');
+/**
+ * The packed layout's batch size: what a batch holds of each sensor sets its
+ * cost, so 50 sensors in batches of 500 stand for 1,000 sensors on a shard in
+ * batches of 10,000 (10 readings of each sensor a batch).
+ */
+const PACKED_BATCH = arg('packed-batch-size', 10_000);
 /** A DynamoDB call's round trip in the same region. */
 const ROUND_TRIP_MS = 5;
 /** The processor's default memory size. */
@@ -262,7 +268,7 @@ const LAYOUTS: Record<string, LayoutSettings> = {
 const BATCHING = {
   reference: { name: '25 records, no window', size: 25, windowMs: 0 },
   perReading: { name: '500 records / 1 s', size: 500, windowMs: 1_000 },
-  packed: { name: '10,000 records / 60 s', size: 10_000, windowMs: 60_000 },
+  packed: { name: `${PACKED_BATCH.toLocaleString('en-US')} records / 60 s`, size: PACKED_BATCH, windowMs: 60_000 },
 };
 
 /** Dollars per million readings, by service, from a measure. */
