@@ -12,7 +12,7 @@
  * Seeded: NO_LOSS_SEED=<n> draws the records of a failed run again. `npm run
  * bench` runs the same check over many more records.
  */
-import { PACKED_REFERENCE_STACK, REFERENCE_STACK, synthesizeExample } from './helpers';
+import { PACKED_REFERENCE_STACK, REFERENCE_STACK, synthesizeExample, synthesizePacked } from './helpers';
 import { FaultKind } from '../../local/src';
 import { craftedRecords } from '../../local/src/crafted-records';
 import { checkNoLoss, putCrafted } from '../../local/src/no-loss';
@@ -23,18 +23,18 @@ jest.setTimeout(300_000);
 const SEED = Number(process.env.NO_LOSS_SEED ?? Date.now() % 1_000_000_000);
 const RECORDS = 1_500;
 
-const LAYOUTS: Array<[string, string, string, FaultKind[]]> = [
-  ['per reading', REFERENCE_STACK, 'BatchWriteItem', ['throttle', 'unprocessed', 'error500']],
-  ['packed', PACKED_REFERENCE_STACK, 'UpdateItem', ['throttle', 'error500', 'reset']],
+const LAYOUTS: Array<[string, () => string, string, string, FaultKind[]]> = [
+  ['per reading', synthesizeExample, REFERENCE_STACK, 'BatchWriteItem', ['throttle', 'unprocessed', 'error500']],
+  ['packed', synthesizePacked, PACKED_REFERENCE_STACK, 'UpdateItem', ['throttle', 'error500', 'reset']],
 ];
 
-describe.each(LAYOUTS)('%s layout', (_layout, stack, operation, kinds) => {
+describe.each(LAYOUTS)('%s layout', (_layout, synthesize, stack, operation, kinds) => {
   let run: LocalRun;
   const warnings: string[] = [];
 
   beforeAll(async () => {
     run = await LocalRun.start({
-      cdkOut: synthesizeExample(),
+      cdkOut: synthesize(),
       stacks: [stack],
       port: 0,
       pollIntervalMs: 100,

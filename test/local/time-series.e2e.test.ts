@@ -10,10 +10,10 @@
  */
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Browser } from 'playwright-core';
-import { launchChromium, PACKED_REFERENCE_STACK, PACKED_RETENTION_DAYS, screenshotPath, synthesizeExample, waitFor } from './helpers';
+import { launchChromium, PACKED_REFERENCE_STACK, PACKED_RETENTION_DAYS, screenshotPath, synthesizePacked, waitFor } from './helpers';
 import { CREDENTIALS } from '../../local/src';
 import { LocalRun } from '../../local/src/runner/local-run';
 
@@ -22,18 +22,26 @@ jest.setTimeout(300_000);
 const SENSOR = 'boiler-7';
 const BASE = Date.UTC(2024, 4, 14, 22, 30);
 /** A reading every two minutes for two days and a bit: more than one page of 1,000, over three days. */
-const READINGS = Array.from({ length: 1_500 }, (_, i) => ({ sensorid: SENSOR, timestamp: new Date(BASE + i * 120_000 + (i % 7) * 1_000).toISOString(), value: (i * 37) % 101 - 50 }));
+const READINGS = Array.from({ length: 1_500 }, (_, i) => ({
+  sensorid: SENSOR,
+  timestamp: new Date(BASE + i * 120_000 + (i % 7) * 1_000).toISOString(),
+  value: (i * 37) % 101 - 50,
+}));
 
 let run: LocalRun;
 let lambda: LambdaClient;
 const warnings: string[] = [];
 
 beforeAll(async () => {
-  run = await LocalRun.start({ cdkOut: synthesizeExample(), stacks: [PACKED_REFERENCE_STACK], port: 0, pollIntervalMs: 100, onWarning: (m) => warnings.push(m) });
+  run = await LocalRun.start({
+    cdkOut: synthesizePacked(), stacks: [PACKED_REFERENCE_STACK], port: 0, pollIntervalMs: 100, onWarning: (m) => warnings.push(m),
+  });
   lambda = new LambdaClient({ region: run.region, credentials: CREDENTIALS, endpoint: run.endpoint });
   const stream = run.plan.streams[0].name;
   // kinesalite speaks HTTP/1.1 only.
-  const kinesis = new KinesisClient({ region: run.region, credentials: CREDENTIALS, endpoint: run.endpoints.kinesis, requestHandler: new NodeHttpHandler() });
+  const kinesis = new KinesisClient({
+    region: run.region, credentials: CREDENTIALS, endpoint: run.endpoints.kinesis, requestHandler: new NodeHttpHandler(),
+  });
   // Out of order, as devices that reconnect send them.
   const shuffled = [...READINGS].sort((a, b) => ((a.value * 31 + a.timestamp.length) % 5) - ((b.value * 31 + b.timestamp.length) % 5));
   for (let i = 0; i < shuffled.length; i += 500) {
