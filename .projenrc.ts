@@ -55,6 +55,11 @@ const project = new awscdk.AwsCdkConstructLibrary({
   // per handler and cannot minify).
   lambdaAutoDiscover: false,
 
+  // Compiles the user's JSON Schema at synth to refuse an invalid one with
+  // the prop named (src/private/payload-schema.ts); the processor's bundle
+  // holds its own copy.
+  bundledDeps: ['ajv@^8.17.1'],
+
   devDeps: [
     // Runtime code of the handlers: bundled into assets/, never loaded by the
     // constructs, so none of these is a dependency of the published package.
@@ -64,12 +69,19 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@aws-sdk/client-sqs',
     '@aws-lambda-powertools/logger',
     '@types/aws-lambda',
+    // Keeps each number's text: the oracle of the processor's search for numbers too small for a double (test/handlers/reading.test.ts).
+    'lossless-json',
+    // KPL aggregates: AWS's own (de)aggregation of the Kinesis Producer Library's
+    // format (src/handlers/kpl.ts; local/src/kpl-aggregate.ts for devices and tests).
+    'aws-kinesis-agg',
     'esbuild',
     // Tests, examples and benchmarks.
     '@aws-sdk/client-kinesis',
     '@smithy/node-http-handler',
     'aws-cdk',
-    // v3 needs the Validations API of a newer aws-cdk-lib than our floor.
+    // cdk-nag 2, the aspect, at our floor. cdk-nag 3, a validation plugin,
+    // needs the construct tree that aws-cdk-lib gives plugins from 2.262.0
+    // on: integ:npm-newest runs it on the newest.
     'cdk-nag@^2.37.55',
     'dynalite',
     'kinesalite',
@@ -87,6 +99,8 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'playwright-core',
     // The local run's IoT Core publish endpoint, tested with the SDK's own client.
     '@aws-sdk/client-iot-data-plane',
+    // The browser build of the v2 SDK (dist/aws-sdk.min.js), which the reference's own test page loads.
+    'aws-sdk',
   ],
 
   jestOptions: {
@@ -189,6 +203,16 @@ integ.spawn(project.addTask('integ:java', {
 // `build` itself is locked by projen; packaging is its last step.
 packageTask.spawn(integ);
 
+// The newest aws-cdk-lib, constructs and cdk-nag 3, resolved when the build
+// runs (not pinned), so that a change upstream shows here before users meet
+// it: the tarball in a user's app on them, cdk-nag 3 over the default
+// pipeline, the examples and the cdk-nag test's user apps, and the resource
+// census of each compared with our aws-cdk-lib floor's.
+integ.spawn(project.addTask('integ:npm-newest', {
+  description: 'A CDK app on the newest aws-cdk-lib and cdk-nag 3 installs the npm tarball; cdk-nag 3 finds nothing and the resource census matches the floor',
+  exec: 'bash test/packages/newest-consumer.sh',
+}));
+
 // Deploy tests (test/integ/integ.*.ts): CDK apps whose assertions
 // (integ-tests-alpha) run in the account they are deployed to. Without an
 // account, integ-runner synthesizes each app and compares its templates with
@@ -234,6 +258,7 @@ project.addTask('bench', {
     { exec: 'ts-node --transpile-only --project tsconfig.dev.json bench/bench.ts' },
     { exec: 'npx cdk synth --quiet', cwd: 'examples' },
     { exec: 'ts-node --transpile-only --project tsconfig.dev.json bench/e2e.ts' },
+    { exec: 'ts-node --transpile-only --project tsconfig.dev.json bench/no-loss.ts' },
   ],
 });
 
@@ -251,6 +276,11 @@ project.addTask('demo', {
 project.addTask('docs:dashboard', {
   description: 'Draw docs/dashboard.svg, the layout of the dashboard a pipeline synthesizes',
   exec: 'ts-node --transpile-only --project tsconfig.dev.json docs/dashboard-picture.ts',
+});
+
+project.addTask('docs:limits', {
+  description: 'Write docs/limits.md, the table of service limits the handlers validate against',
+  exec: 'ts-node --transpile-only --project tsconfig.dev.json docs/limits-table.ts',
 });
 
 project.addTask('reference', {

@@ -1,7 +1,7 @@
-import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Aspects, Duration, IAspect, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { Construct } from 'constructs';
+import { Construct, IConstruct } from 'constructs';
 import { suppressNag } from './private/nag';
 
 /**
@@ -11,8 +11,11 @@ import { suppressNag } from './private/nag';
 export class ArchiveAccessLogs {
   /**
    * A log bucket of the archiver's own: S3-managed encryption (log delivery
-   * does not take a KMS key), TLS only, private, logs kept one year. It
-   * follows the archive bucket's removal policy and `autoDeleteObjects`.
+   * does not take a KMS key), TLS only, private, ACLs disabled, logs kept one
+   * year. It follows the archive bucket's removal policy and
+   * `autoDeleteObjects`; when both buckets empty themselves on delete, the
+   * archive is emptied first, so that the stack's deletion does not refill
+   * the log bucket after it was emptied.
    */
   public static newBucket(): ArchiveAccessLogs {
     return new ArchiveAccessLogs(undefined, 'archive-access-logs/', undefined);
@@ -92,6 +95,38 @@ export class ArchiveAccessLogs {
       },
     }));
     (archive.node.defaultChild as s3.CfnBucket).loggingConfiguration = { destinationBucketName: logs.bucketName, logFilePrefix: prefix };
+    // Read when the app is synthesized: a bucket may be made to empty itself
+    // on delete after this (autoDeleteObjects, or the mixin applied later).
+    Aspects.of(archive).add(new EmptyArchiveBeforeItsLogs(archive, logs));
     return logs;
+  }
+}
+
+/** The id aws-cdk-lib gives the custom resource that empties a bucket on delete (the prop and the mixin alike). */
+const EMPTY_ON_DELETE_ID = 'AutoDeleteObjectsCustomResource';
+
+/**
+ * Stack deletion, when both buckets empty themselves: S3 delivers server
+ * access logs late (best effort, minutes to hours after the request), so a
+ * log bucket emptied while the archive is still being emptied, each
+ * deletion a logged request, can be refilled before CloudFormation deletes
+ * it, and the deletion fails with BucketNotEmpty. The
+ * archive's emptying depends on the log bucket's, so CloudFormation runs it
+ * first (it deletes a resource before those it depends on). The log
+ * bucket's emptying then denies s3:PutObject to every principal, the
+ * logging service included, before it deletes the objects, and once its
+ * policy is gone no grant is left (ACLs are disabled), so the deliveries
+ * still on their way are refused. The archive bucket itself cannot go
+ * before the log bucket's emptying: the log bucket's policy names the
+ * archive (its log delivery grant), and the emptying needs that policy.
+ */
+class EmptyArchiveBeforeItsLogs implements IAspect {
+  constructor(private readonly archive: s3.Bucket, private readonly logs: s3.IBucket) {}
+
+  public visit(node: IConstruct): void {
+    if (node !== this.archive) return;
+    const archiveEmptying = this.archive.node.tryFindChild(EMPTY_ON_DELETE_ID);
+    const logsEmptying = this.logs.node.tryFindChild(EMPTY_ON_DELETE_ID);
+    if (archiveEmptying && logsEmptying) archiveEmptying.node.addDependency(logsEmptying);
   }
 }

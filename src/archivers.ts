@@ -46,12 +46,19 @@ export class S3Archiver implements IArchiver {
       },
     });
     grantPutObjects(bucket, prefix, fn, 'The archiver writes one object per batch and hour of event time');
-    const failedBatchesQueue = attachToStream(scope, fn, pipeline.stream, props, {
+    const { failedBatchesQueue, replayFunction } = attachToStream(scope, fn, pipeline.stream, props, {
       batchSize: 1_000,
       maxBatchingWindow: Duration.seconds(60),
       encryptionKey: pipeline.encryptionKey,
+      handlerOptions: props,
     });
-    return { lambdaFunction: fn, bucket, failedBatchesQueue, archiveObjectsMetric: logMetric(fn, 'ArchiveObjects', LOG_METRICS.archiveObjects) };
+    return {
+      lambdaFunction: fn,
+      bucket,
+      failedBatchesQueue,
+      replayFunction,
+      archiveObjectsMetric: logMetric(fn, 'ArchiveObjects', LOG_METRICS.archiveObjects),
+    };
   }
 }
 

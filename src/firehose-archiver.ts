@@ -36,8 +36,10 @@ export interface FirehoseArchiverProps extends ArchiveBucketOptions {
   /**
    * Where Firehose writes what it could not partition, convert or deliver,
    * under `<errorOutputPrefix><error type>/YYYY/MM/DD/`: each record whole
-   * (base64) with the error. Empty is not allowed, and it must not overlap
-   * `prefix`, so that readers of the archive never read errors as data.
+   * (base64) with the error. Records past the delivery stream's quota of
+   * active partitions go under `activePartitionExceeded/`. Empty is not
+   * allowed, and it must not overlap `prefix`, so that readers of the
+   * archive never read errors as data.
    *
    * @default "errors/"
    */
@@ -63,10 +65,16 @@ export interface FirehoseArchiverProps extends ArchiveBucketOptions {
   /**
    * Partition the archive by sensor too, under the hour:
    * `.../hour=HH/sensor=<id>/`, the id percent-encoded (as JavaScript's
-   * `encodeURIComponent` does). A query of one
-   * sensor then reads only its objects, but each sensor active in an
-   * interval makes an object of its own, and Firehose holds at most 500
-   * active partitions per delivery stream by default.
+   * `encodeURIComponent` does). A query of one sensor then reads only its
+   * objects, but each sensor active in an interval makes an object of its
+   * own, and holds an active partition (one per hour of event time its
+   * readings fall in) until that object is written. A delivery stream holds
+   * 500 active partitions unless its quota is raised (up to 5,000, by a
+   * quota increase request); the records past it go to the error output
+   * prefix under `activePartitionExceeded/`, not to the archive, and the
+   * pipeline's `archivePartitionCountExceeded` alarm fires. So with more
+   * than a few hundred sensors reporting within one buffering interval,
+   * raise the quota before turning this on, or leave it off.
    *
    * @default false
    */

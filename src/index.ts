@@ -1,5 +1,6 @@
 export * from './options';
 export * from './payload-mapping';
+export * from './payload-schema';
 export * from './pipeline-interfaces';
 export * from './pipeline-monitoring';
 export * from './sensor-ingest-pipeline';

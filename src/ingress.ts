@@ -5,7 +5,7 @@ import * as iot from 'aws-cdk-lib/aws-iot';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ISensorIngestPipeline } from './pipeline-interfaces';
-import { isPlainIdentifier, parseTopicRuleSql, selectCarries } from './private/iot-sql';
+import { isPlainIdentifier, parseTopicRuleSql, partitionKeyFor, renamedFieldsNamedIn, selectCarries } from './private/iot-sql';
 import { LOG_METRICS_NAMESPACE } from './private/monitoring';
 import { withDefaults } from './private/payload';
 
@@ -44,12 +44,15 @@ export interface IotTopicRuleIngressProps {
   readonly sql: string;
 
   /**
-   * The Kinesis partition key of each record, a substitution template of
-   * the incoming message. Records of one key keep their order in one shard.
-   * A message without the field cannot be put (Kinesis needs a key): it goes
-   * to the error log with its payload.
+   * The Kinesis partition key of each record, a substitution template.
+   * Records of one key keep their order in one shard. AWS IoT evaluates it
+   * against the incoming message and its topic, apart from the SELECT: it
+   * cannot name a field the SELECT renamed (`topic(2) AS sensorid`) or
+   * lifted out of a nested object (`state.reported.*`); such a key is
+   * refused at synth. A message whose key renders empty cannot be put
+   * (Kinesis needs a key): it goes to the error log with its payload.
    *
-   * @default - "${<sensor id field>}": the payload mapping's sensor id, read from the message
+   * @default - the payload mapping's sensor id, read the way the SELECT reads it: `${sensorid}` for `SELECT *` or `SELECT sensorid`, `${topic(2)}` for `SELECT topic(2) AS sensorid`, `${state.reported.sensorid}` for `SELECT state.reported.*`; refused at synth when the SELECT computes it in a way a template cannot repeat (`newuuid()`, a nested SELECT), or when several `*` items may carry it
    */
   readonly partitionKey?: string;
 
@@ -99,6 +102,7 @@ export class IotTopicRuleIngress implements IIngress {
     const props = this.props;
     const name = 'IotTopicRuleIngressProps';
     const mapping = withDefaults(pipeline.payloadMapping);
+    let partitionKey = props.partitionKey;
     if (!Token.isUnresolved(props.sql)) {
       const { select } = parseTopicRuleSql(`${name}.sql`, props.sql);
       const valueFields = mapping.measurementFields.length > 0 ? mapping.measurementFields : [mapping.valueField];
@@ -108,8 +112,26 @@ export class IotTopicRuleIngress implements IIngress {
         throw new Error(`${name}.sql: the rule's output is what the pipeline reads, so it must carry ${missing.join(', ')} `
           + `(the payload mapping's fields): select * or name them, got "${props.sql}"`);
       }
+      // AWS IoT evaluates an action's substitution templates against the
+      // incoming message, apart from the SELECT: a template naming a field
+      // the SELECT renamed reads something else, most often nothing (an
+      // empty key, which Kinesis refuses).
+      if (partitionKey === undefined) {
+        const derived = partitionKeyFor(select, mapping.sensorIdField);
+        if (!derived.template) {
+          throw new Error(`${name}.partitionKey must be given: ${derived.problem} `
+            + '(AWS IoT evaluates the key against the incoming message, not the SELECT\'s output)');
+        }
+        partitionKey = derived.template;
+      } else if (!Token.isUnresolved(partitionKey)) {
+        const renamed = renamedFieldsNamedIn(partitionKey, select);
+        if (renamed.length > 0) {
+          throw new Error(`${name}.partitionKey "${partitionKey}" names ${renamed.map((i) => `"${i.name}"`).join(', ')}, which the SELECT makes from `
+            + `${renamed.map((i) => `"${i.expression}"`).join(', ')}; AWS IoT evaluates the key against the incoming message, not the SELECT's output: `
+            + `write ${renamed.map((i) => `\${${i.expression}}`).join(', ')} instead`);
+        }
+      }
     }
-    let partitionKey = props.partitionKey;
     if (partitionKey === undefined) {
       if (!isPlainIdentifier(mapping.sensorIdField)) {
         throw new Error(`${name}.partitionKey must be given: the payload mapping's sensor id field "${mapping.sensorIdField}" `

@@ -88,6 +88,19 @@ export interface StreamConsumerOptions {
   readonly onFailure?: lambda.IEventSourceDlq;
 
   /**
+   * Create a replay function beside the failed-batches queue the pipeline
+   * creates: invoked by you (`aws lambda invoke --function-name <name>
+   * out.json`), never on its own, it reads the range of each message of the
+   * queue back from the stream, while the stream still holds it, and invokes
+   * this consumer's function with it, the way the event source mapping does;
+   * it deletes a message once its whole range is done and answers a summary.
+   * Not with `onFailure`, a destination of your own.
+   *
+   * @default - true when the pipeline creates the failed-batches queue
+   */
+  readonly replayFunction?: boolean;
+
+  /**
    * Let the function report the first record it could not process, so that
    * only the rest of the batch is retried. The built-in processor and
    * archiver report failures this way and refuse `false`: without it the
@@ -124,7 +137,9 @@ export interface HandlerFunctionOptions {
   readonly memorySize?: number;
 
   /**
-   * Time limit of one invocation.
+   * Time limit of one invocation. The built-in processor takes 8 seconds or
+   * more: its writer keeps the last 4 seconds of each invocation for a
+   * request in flight, the dead letters and the metric.
    *
    * @default - 60 seconds for stream consumers, 10 seconds for the query function
    */

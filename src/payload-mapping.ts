@@ -4,7 +4,9 @@
  *
  * It is a setting of the pipeline: the processor reads readings with it, the
  * archiver partitions by its timestamp field, and the query function accepts
- * the sensor ids it produces.
+ * the sensor ids it produces. By default a record is one JSON object, one
+ * reading; `acceptArrays`, `readingsField` and `aggregated` let one record
+ * carry many (a JSON array, a gateway's batch, a KPL aggregate).
  */
 export interface PayloadMapping {
   /**
@@ -47,4 +49,39 @@ export interface PayloadMapping {
    * @default "#"
    */
   readonly measurementSeparator?: string;
+
+  /**
+   * The field of a gateway's batch that holds its readings. A record such as
+   * `{"gateway": "g1", "timestamp": 1700000000, "readings": [{"sensorid": "s1", "value": 1}, {"sensorid": "s2", "value": 2}]}`
+   * is then one reading per element of the array; the batch's other fields
+   * (`gateway`, `timestamp`) apply to each element that does not have its
+   * own. A record without the field is one reading, as usual. Each reading
+   * is judged alone: an invalid one is dead-lettered with its index, the
+   * others are stored.
+   *
+   * @default - no gateway batches: each JSON object is one reading
+   */
+  readonly readingsField?: string;
+
+  /**
+   * Accept a record that is a JSON array of readings,
+   * `[{"sensorid": "s1", ...}, {"sensorid": "s2", ...}]`: one reading per
+   * element, each judged alone (an invalid one is dead-lettered with its
+   * index, the others are stored). Otherwise an array is an invalid record.
+   *
+   * @default false
+   */
+  readonly acceptArrays?: boolean;
+
+  /**
+   * Deaggregate records aggregated by the Kinesis Producer Library (KPL):
+   * each user record of an aggregate is read as a record of its own (one
+   * reading, or an array or a batch where those are accepted), and an
+   * invalid one is dead-lettered with its sub-sequence number. A record that
+   * is not an aggregate is read as usual. Otherwise an aggregate, which is
+   * not UTF-8, is an invalid record.
+   *
+   * @default false
+   */
+  readonly aggregated?: boolean;
 }

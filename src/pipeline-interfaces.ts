@@ -10,6 +10,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
 import { PayloadMapping } from './payload-mapping';
+import { PayloadSchema } from './payload-schema';
 
 /** What processors and archivers see of the pipeline they are plugged into. */
 export interface ISensorIngestPipeline extends IConstruct {
@@ -21,6 +22,8 @@ export interface ISensorIngestPipeline extends IConstruct {
   readonly payloadMapping: PayloadMapping;
   /** The longest sensor id the pipeline accepts, in UTF-8 bytes. */
   readonly maxSensorIdLength: number;
+  /** The JSON Schema every reading must meet, when there is one. */
+  readonly payloadSchema?: PayloadSchema;
   /** What happens to the resources the pipeline and its parts create when they leave the stack. */
   readonly removalPolicy: RemovalPolicy;
   /** The customer-managed key that encrypts what the pipeline and its parts create, when there is one. */
@@ -48,6 +51,12 @@ export interface ProcessorBinding {
    * batches it gives up on, when the pipeline created that queue.
    */
   readonly failedBatchesQueue?: sqs.IQueue;
+  /**
+   * The function that replays the batches of the failed-batches queue from
+   * the stream into `lambdaFunction`, invoked by hand, when the pipeline
+   * created that queue.
+   */
+  readonly replayFunction?: lambda.IFunction;
   /** Counts the records sent to the dead-letter destination; the pipeline alarms on it. */
   readonly deadLettersMetric?: cloudwatch.IMetric;
   /** Counts the readings stored; the pipeline's dashboard shows it. */
@@ -79,6 +88,12 @@ export interface ArchiverBinding {
    * batches it gives up on, when the pipeline created that queue.
    */
   readonly failedBatchesQueue?: sqs.IQueue;
+  /**
+   * The function that replays the batches of the failed-batches queue from
+   * the stream into `lambdaFunction`, invoked by hand, when the pipeline
+   * created that queue.
+   */
+  readonly replayFunction?: lambda.IFunction;
   /** Counts the archive objects written (or records delivered, for an archiver that counts those); the pipeline's dashboard shows it. */
   readonly archiveObjectsMetric?: cloudwatch.IMetric;
   /**

@@ -64,6 +64,33 @@ export interface AgeAlarmOptions {
 }
 
 /**
+ * An alarm on a limit that AWS reports as reached (1) or not (0): it fires
+ * when the limit was reached at any time of a period.
+ */
+export interface LimitAlarmOptions {
+  /**
+   * Create this alarm.
+   *
+   * @default true
+   */
+  readonly enabled?: boolean;
+
+  /**
+   * Consecutive periods in which the limit was reached before the alarm fires.
+   *
+   * @default 1
+   */
+  readonly evaluationPeriods?: number;
+
+  /**
+   * The period the maximum is taken over.
+   *
+   * @default Duration.minutes(5)
+   */
+  readonly period?: Duration;
+}
+
+/**
  * The pipeline's CloudWatch alarms. Each fires on a sign that the pipeline
  * falls behind, drops or rejects data, or is throttled; together they feed
  * one composite "pipeline unhealthy" alarm to page on.
@@ -154,6 +181,15 @@ export interface PipelineAlarmsProps {
    * Parquet: records it could not convert, written to its error prefix).
    */
   readonly archiveRejectedRecords?: CountAlarmOptions;
+
+  /**
+   * The Firehose archiver's active partitions at the delivery stream's quota
+   * (`PartitionCountExceeded`, 1 while they are): the records past it went
+   * to the error output prefix, under `activePartitionExceeded/`, not to the
+   * archive. The quota is 500 per delivery stream unless raised (up to 5,000).
+   * Only with `Archiver.firehose()`.
+   */
+  readonly archivePartitionCountExceeded?: LimitAlarmOptions;
 
   /** Requests the query endpoint answered with a 5xx status. Only with a query endpoint. */
   readonly queryEndpointServerErrors?: CountAlarmOptions;

@@ -6,13 +6,14 @@ import { Construct } from 'constructs';
 import { DeadLetterDestination } from './dead-letter-destination';
 import { HandlerFunctionOptions, StreamConsumerOptions } from './options';
 import { IIngestProcessor, ISensorIngestPipeline, ProcessorBinding } from './pipeline-interfaces';
-import { defaultOf, LOG_METRICS, PROCESSOR_SETTINGS } from './private/handler-contract';
+import { defaultOf, LOG_METRICS, MIN_PROCESSOR_TIMEOUT_MS, PROCESSOR_SETTINGS, WRITER_RESERVE_MS } from './private/handler-contract';
 import { createBundledFunction, validateHandlerOptions } from './private/handler-function';
 import { logMetric } from './private/monitoring';
 import { suppressKeyGrants, suppressOnPrincipalPolicy } from './private/nag';
 import { withDefaults } from './private/payload';
+import { PAYLOAD_SCHEMA_FILE_NAME } from './private/payload-schema';
 import { attachToStream, validateConsumerOptions } from './private/stream-consumer';
-import { validateInteger, validateNonEmpty } from './private/validation';
+import { validateDuration, validateInteger, validateNonEmpty } from './private/validation';
 
 /** How the processor publishes the per-sensor CloudWatch metric. */
 export enum MetricsMode {
@@ -116,7 +117,10 @@ export class DynamoDbProcessor implements IIngestProcessor {
         writeConcurrency: props.writeConcurrency ?? defaultOf(PROCESSOR_SETTINGS.writeConcurrency),
         ...withDefaults(pipeline.payloadMapping),
         maxSensorIdLength: pipeline.maxSensorIdLength,
+        payloadSchemaFile: pipeline.payloadSchema ? PAYLOAD_SCHEMA_FILE_NAME : '',
       },
+      // Beside the code: a schema of up to 64 KiB does not fit the 4 KiB of the environment.
+      codeFiles: pipeline.payloadSchema ? { [PAYLOAD_SCHEMA_FILE_NAME]: pipeline.payloadSchema.json } : undefined,
     });
     deadLetter.grant(fn);
 
@@ -140,15 +144,17 @@ export class DynamoDbProcessor implements IIngestProcessor {
         appliesTo: ['Resource::*'],
       }]);
     }
-    const failedBatchesQueue = attachToStream(scope, fn, pipeline.stream, props, {
+    const { failedBatchesQueue, replayFunction } = attachToStream(scope, fn, pipeline.stream, props, {
       batchSize: 500,
       maxBatchingWindow: Duration.seconds(1),
       encryptionKey: pipeline.encryptionKey,
+      handlerOptions: props,
     });
     return {
       lambdaFunction: fn,
       deadLetterQueue: deadLetter.queue,
       failedBatchesQueue,
+      replayFunction,
       deadLettersMetric: deadLetter.queue
         ? deadLetter.queue.metricNumberOfMessagesSent({ statistic: cloudwatch.Stats.SUM })
         : logMetric(fn, 'DeadLetters', LOG_METRICS.deadLettered),
@@ -162,10 +168,24 @@ export class DynamoDbProcessor implements IIngestProcessor {
   }
 }
 
+// CloudWatch's naming rules (API Reference, MetricDatum and Dimension; User Guide, "Namespaces").
+const CLOUDWATCH_NAMESPACE = /^(?!:)[0-9A-Za-z.\-_/#: ]{1,255}$/;
+const CLOUDWATCH_METRIC_NAME = /^[^\u0000-\u001f\u007f]{1,255}$/u;
+const CLOUDWATCH_DIMENSION_NAME = /^(?!:)(?=.*[^ ])[\u0020-\u007e]{1,255}$/;
+
+function validateMetricName(prop: string, value: string | undefined, rule: RegExp, expected: string): void {
+  if (value === undefined || Token.isUnresolved(value)) return;
+  if (!rule.test(value)) throw new Error(`${prop} must be a CloudWatch name ${expected}, got ${JSON.stringify(value)}`);
+}
+
 function validateProcessorProps(props: DynamoDbProcessorProps): void {
   const name = 'DynamoDbProcessorProps';
   validateConsumerOptions(name, props, true);
   validateHandlerOptions(name, props);
+  // The writer keeps the end of each invocation free (WRITER_RESERVE_MS): a
+  // timeout close to it leaves no time to write, and every batch would fail.
+  validateDuration(`${name}.timeout`, props.timeout, Duration.millis(MIN_PROCESSOR_TIMEOUT_MS), Duration.minutes(15),
+    `the processor keeps the last ${WRITER_RESERVE_MS / 1000} s of each invocation for a request in flight, the dead letters and the metric`);
   validateInteger(`${name}.writeConcurrency`, props.writeConcurrency, 1, 50);
   validateNonEmpty(`${name}.metricNamespace`, props.metricNamespace);
   validateNonEmpty(`${name}.metricName`, props.metricName);
@@ -173,6 +193,13 @@ function validateProcessorProps(props: DynamoDbProcessorProps): void {
   if (props.metricNamespace && !Token.isUnresolved(props.metricNamespace) && props.metricNamespace.startsWith('AWS/')) {
     throw new Error(`${name}.metricNamespace must not start with "AWS/" (reserved by AWS), got ${props.metricNamespace}`);
   }
+  // CloudWatch refuses every request, and drops every EMF line, that names
+  // a namespace, metric or dimension against its rules: no metric at all.
+  validateMetricName(`${name}.metricNamespace`, props.metricNamespace, CLOUDWATCH_NAMESPACE,
+    'of letters, digits, spaces and . - _ / # :, not starting with ":", 1 to 255 characters');
+  validateMetricName(`${name}.metricName`, props.metricName, CLOUDWATCH_METRIC_NAME, 'of 1 to 255 characters, none a control character');
+  validateMetricName(`${name}.metricDimensionName`, props.metricDimensionName, CLOUDWATCH_DIMENSION_NAME,
+    'of 1 to 255 ASCII characters, none a control character, not only spaces, not starting with ":"');
   if ((props.metricsMode ?? MetricsMode.EMBEDDED_METRIC_FORMAT) === MetricsMode.EMBEDDED_METRIC_FORMAT) {
     // An EMF line holds the metric's values and the dimension's value as members
     // of one JSON object, beside the "_aws" metadata: the three keys must differ.
@@ -214,11 +241,11 @@ export class FunctionProcessor implements IIngestProcessor {
       pipeline.table.grantReadWriteData(this.fn);
       if (this.fn instanceof lambda.Function) this.fn.addEnvironment(PROCESSOR_SETTINGS.tableName.variable, pipeline.table.tableName);
     }
-    const failedBatchesQueue = attachToStream(scope, this.fn, pipeline.stream, this.options, {
+    const { failedBatchesQueue, replayFunction } = attachToStream(scope, this.fn, pipeline.stream, this.options, {
       batchSize: 100,
       encryptionKey: pipeline.encryptionKey,
     });
-    return { lambdaFunction: this.fn, failedBatchesQueue };
+    return { lambdaFunction: this.fn, failedBatchesQueue, replayFunction };
   }
 }
 

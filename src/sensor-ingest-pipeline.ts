@@ -12,6 +12,7 @@ import { Archiver } from './archivers';
 import { IIngress, Ingress, IngressBinding } from './ingress';
 import { HandlerFunctionOptions } from './options';
 import { PayloadMapping } from './payload-mapping';
+import { PayloadSchema } from './payload-schema';
 import { ArchiverBinding, IArchiver, IIngestProcessor, ISensorIngestPipeline, ProcessorBinding } from './pipeline-interfaces';
 import { PipelineAlarmsProps } from './pipeline-monitoring';
 import { PipelineDashboard } from './private/dashboard';
@@ -123,6 +124,17 @@ export interface SensorIngestPipelineProps {
   readonly payloadMapping?: PayloadMapping;
 
   /**
+   * A JSON Schema (draft 2020-12) every reading must meet, beside the payload
+   * mapping's own checks: `PayloadSchema.fromObject({...})` or
+   * `PayloadSchema.fromJson('...')`, up to 64 KiB. The processor dead-letters
+   * a reading it refuses, the reason naming the JSON pointer and the keyword
+   * that failed. Checked at synth.
+   *
+   * @default - no schema: the payload mapping's checks alone
+   */
+  readonly payloadSchema?: PayloadSchema;
+
+  /**
    * The longest sensor id the pipeline accepts, in UTF-8 bytes, from 1 to
    * 2,048 (DynamoDB's limit for a partition key). The processor sends records
    * with longer ids to the dead-letter destination; the query function answers
@@ -222,18 +234,32 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
   public readonly payloadMapping: PayloadMapping;
   /** The longest sensor id the pipeline accepts, in UTF-8 bytes. */
   public readonly maxSensorIdLength: number;
+  /** The JSON Schema every reading must meet, when there is one. */
+  public readonly payloadSchema?: PayloadSchema;
   /** What happens to the stateful resources the pipeline creates when they leave the stack. */
   public readonly removalPolicy: RemovalPolicy;
-  /** What the pipeline's processor built: its function, dead-letter queue and failed-batches queue. */
+  /** What the pipeline's processor built: its function, dead-letter queue, failed-batches queue and replay function. */
   public readonly processorBinding: ProcessorBinding;
-  /** What the archiver built: its function, bucket and failed-batches queue, where it has them. */
+  /** What the archiver built: its function, bucket, failed-batches queue and replay function, where it has them. */
   public readonly archiverBinding: ArchiverBinding;
   /** The function that stores readings. */
   public readonly processorFunction: lambda.IFunction;
   /** The processor's dead-letter queue, where records that fail validation go, when that is a queue. */
   public readonly deadLetterQueue?: sqs.IQueue;
+  /**
+   * The function that replays the processor's failed batches from the stream
+   * into the processor, invoked by hand (`aws lambda invoke --function-name
+   * <its name> out.json`), when the pipeline created the failed-batches queue.
+   */
+  public readonly processorReplayFunction?: lambda.IFunction;
   /** The function that archives raw records, unless archiving is off or done without Lambda. */
   public readonly archiverFunction?: lambda.IFunction;
+  /**
+   * The function that replays the archiver's failed batches from the stream
+   * into the archiver, invoked by hand, when the pipeline created the
+   * failed-batches queue.
+   */
+  public readonly archiverReplayFunction?: lambda.IFunction;
   /** The bucket holding the archive, unless archiving is off. */
   public readonly archiveBucket?: s3.IBucket;
   /** The function that answers queries for a sensor's readings. */
@@ -262,6 +288,7 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
     this.removalPolicy = removalPolicy;
     this.payloadMapping = withDefaults(props.payloadMapping);
     this.maxSensorIdLength = props.maxSensorIdLength ?? defaultOf(PAYLOAD_SETTINGS.maxSensorIdLength);
+    this.payloadSchema = props.payloadSchema;
     this.encryptionKey = props.encryptionKey;
 
     this.stream = props.stream ?? this.createStream(props, removalPolicy);
@@ -295,12 +322,14 @@ export class SensorIngestPipeline extends Construct implements ISensorIngestPipe
     const processor = (props.processor ?? IngestProcessor.dynamoDb()).bind(new Construct(this, 'Processor'), this);
     this.processorBinding = processor;
     this.processorFunction = processor.lambdaFunction;
+    this.processorReplayFunction = processor.replayFunction;
     this.deadLetterQueue = processor.deadLetterQueue;
     this.monitorProcessor('Processor', 'the processor', processor);
 
     const archive = (props.archiver ?? Archiver.s3()).bind(new Construct(this, 'Archiver'), this);
     this.archiverBinding = archive;
     this.archiverFunction = archive.lambdaFunction;
+    this.archiverReplayFunction = archive.replayFunction;
     this.archiveBucket = archive.bucket;
     if (archive.lambdaFunction) {
       this.monitor?.addConsumer({ id: 'Archiver', label: 'the archiver', fn: archive.lambdaFunction, failedBatchesQueue: archive.failedBatchesQueue },
@@ -483,6 +512,7 @@ function validatePipelineProps(props: SensorIngestPipelineProps): void {
   validateInteger(`${name}.shardCount`, props.shardCount, 1, 10_000);
   validateInteger(`${name}.maxSensorIdLength`, props.maxSensorIdLength, 1, 2_048);
   validatePayloadMapping(`${name}.payloadMapping`, props.payloadMapping);
+  props.payloadSchema?._validate(`${name}.payloadSchema`);
   validateDuration(`${name}.retentionPeriod`, props.retentionPeriod, Duration.hours(24), Duration.days(365));
   const query = props.query ?? {};
   validateHandlerOptions(`${name}.query`, query);

@@ -6,3 +6,4 @@ export * from './fake-cloudwatch';
 export * from './fault-proxy';
 export * from './device-records';
 export * from './cpu-limit';
+export * from './kpl-aggregate';

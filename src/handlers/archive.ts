@@ -12,10 +12,13 @@ export interface ArchiveObject {
 
 /**
  * The event time of a record: its payload's timestamp field when it has a
- * readable one, otherwise the time Kinesis received it.
+ * readable one (for a JSON array of readings, its first reading's; for a
+ * gateway's batch, the batch's own shared field), otherwise the time Kinesis
+ * received it (so for a KPL aggregate, which is not JSON). A record of many
+ * readings is kept whole, as sent, in one partition.
  */
 export function eventTime(record: RawRecord, timestampField: string, decoded: DecodedPayload = decodePayload(record)): Date {
-  const payload = decoded.json;
+  const payload = Array.isArray(decoded.json) ? decoded.json[0] : decoded.json;
   // The same reading of the time as the processor's, so both agree on the hour.
   const time = typeof payload === 'object' && payload !== null && Object.prototype.hasOwnProperty.call(payload, timestampField)
     ? timestampMillis((payload as Record<string, unknown>)[timestampField])

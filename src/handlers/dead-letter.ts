@@ -1,21 +1,38 @@
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { RawRecord, RecordFields, recordFields } from './raw-record';
+import { InvalidReading } from './reading';
+import { SQS_MESSAGE, SQS_REFUSED_CHARACTER } from '../private/service-limits';
 
-/** A record that failed validation, and why. */
+/**
+ * A record that failed validation, and why: the whole record (not UTF-8, not
+ * JSON, its one reading invalid), or, for a record that holds many readings,
+ * the readings of it that were refused (`invalidReadings`), each with its
+ * place and reason, while its other readings were stored.
+ */
 export interface DeadLetter extends RawRecord {
   readonly reason: string;
+  readonly invalidReadings?: readonly InvalidReading[];
 }
 
-/** A dead letter as stored: the reason, then the same fields as an archive line. */
+/** A dead letter as stored: the reason, the refused readings when the record holds many, then the same fields as an archive line. */
 export interface DeadLetterBody extends RecordFields {
   readonly reason: string;
+  readonly invalidReadings?: readonly InvalidReading[];
   /** Set when the payload was cut to fit an SQS message. */
   readonly truncated?: boolean;
+  /** Of a letter whose refused readings are listed over several SQS messages: this message's number, from 1. */
+  readonly part?: number;
+  /** Of a letter whose refused readings are listed over several SQS messages: how many messages there are. */
+  readonly parts?: number;
 }
 
 export function deadLetterBody(letter: DeadLetter): DeadLetterBody {
-  return { reason: letter.reason, ...recordFields(letter) };
+  return {
+    reason: letter.reason,
+    ...(letter.invalidReadings ? { invalidReadings: letter.invalidReadings } : {}),
+    ...recordFields(letter),
+  };
 }
 
 /** Where dead letters go. `send` resolves with the letters it could not deliver. */
@@ -23,9 +40,8 @@ export interface DeadLetterSink {
   send(letters: readonly DeadLetter[]): Promise<DeadLetter[]>;
 }
 
-/** SQS takes at most 10 messages per SendMessageBatch, and 256 KiB per message and per batch. */
-const SQS_BATCH = 10;
-const SQS_MAX_BYTES = 256 * 1024;
+const SQS_BATCH = SQS_MESSAGE.maxBatchEntries;
+const SQS_MAX_BYTES = SQS_MESSAGE.maxBytes;
 /** The largest dead-letter message: SQS's limit less a margin, so that a letter is never refused for its size. */
 export const MAX_MESSAGE_BYTES = SQS_MAX_BYTES - 1024;
 
@@ -33,14 +49,20 @@ export const MAX_MESSAGE_BYTES = SQS_MAX_BYTES - 1024;
  * An SQS queue: one message per record. A record whose message would pass
  * 255 KiB (SQS's 256 KiB limit less a margin) has its payload cut to fit, and
  * the message says so (`truncated: true`); choose the S3 destination to keep
- * payloads of any size.
+ * payloads of any size. A record with more refused readings than one message
+ * lists (a 1 MiB record can hold tens of thousands) has them listed over as
+ * many messages as it takes (`part` of `parts`), the payload in the first.
  */
 export class QueueDeadLetterSink implements DeadLetterSink {
   constructor(private readonly client: SQSClient, private readonly queueUrl: string) {}
 
   async send(letters: readonly DeadLetter[]): Promise<DeadLetter[]> {
-    const failed: DeadLetter[] = [];
-    const bodies = letters.map((letter) => fitMessage(deadLetterBody(letter)));
+    const failed = new Set<number>();
+    // Each message with the letter it belongs to.
+    const bodies: Array<{ letter: number; body: string }> = [];
+    letters.forEach((letter, i) => {
+      for (const body of letterMessages(deadLetterBody(letter))) bodies.push({ letter: i, body });
+    });
     let group: number[] = [];
     let groupBytes = 0;
     const flush = async () => {
@@ -51,27 +73,72 @@ export class QueueDeadLetterSink implements DeadLetterSink {
       try {
         const out = await this.client.send(new SendMessageBatchCommand({
           QueueUrl: this.queueUrl,
-          Entries: indexes.map((i) => ({ Id: String(i), MessageBody: bodies[i] })),
+          Entries: indexes.map((i) => ({ Id: String(i), MessageBody: bodies[i].body })),
         }));
-        for (const f of out.Failed ?? []) failed.push(letters[Number(f.Id)]);
+        for (const f of out.Failed ?? []) failed.add(bodies[Number(f.Id)].letter);
       } catch {
-        for (const i of indexes) failed.push(letters[i]);
+        for (const i of indexes) failed.add(bodies[i].letter);
       }
     };
     for (let i = 0; i < bodies.length; i++) {
-      const bytes = Buffer.byteLength(bodies[i]);
+      const bytes = Buffer.byteLength(bodies[i].body);
       if (group.length === SQS_BATCH || groupBytes + bytes > SQS_MAX_BYTES) await flush();
       group.push(i);
       groupBytes += bytes;
     }
     await flush();
-    return failed;
+    return [...failed].sort((a, b) => a - b).map((i) => letters[i]);
   }
+}
+
+const REFUSED = new RegExp(SQS_REFUSED_CHARACTER.source, 'gu');
+
+/**
+ * JSON that SQS accepts as a message body: every character outside SQS's set
+ * (U+FFFE and U+FFFF; JSON.stringify already escapes control characters and
+ * lone surrogates) written as a \u escape, so that the message parses back
+ * to exactly the strings it was made of.
+ */
+export function sqsJson(value: unknown): string {
+  return JSON.stringify(value).replace(REFUSED, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** Bytes of refused readings one message lists, at most, when they do not all fit beside the payload. */
+export const MAX_LISTED_BYTES = 96 * 1_024;
+
+/**
+ * The SQS messages of a dead letter: one, its payload cut where the whole
+ * would not fit; or, when its refused readings alone pass `MAX_LISTED_BYTES`,
+ * one message per share of them (`part` of `parts`), the first with the
+ * payload cut to fit beside its share, the others with the record's metadata
+ * and their share only.
+ */
+export function letterMessages(body: DeadLetterBody): string[] {
+  const listed = body.invalidReadings;
+  if (!listed || Buffer.byteLength(sqsJson(listed)) <= MAX_LISTED_BYTES) return [fitMessage(body)];
+  const shares: InvalidReading[][] = [];
+  let share: InvalidReading[] = [];
+  let bytes = 2;
+  for (const entry of listed) {
+    const size = Buffer.byteLength(sqsJson(entry)) + 1;
+    if (share.length > 0 && bytes + size > MAX_LISTED_BYTES) {
+      shares.push(share);
+      share = [];
+      bytes = 2;
+    }
+    share.push(entry);
+    bytes += size;
+  }
+  if (share.length > 0) shares.push(share);
+  const { payload, payloadBase64, ...meta } = body;
+  return shares.map((part, i) => (i === 0
+    ? fitMessage({ ...body, invalidReadings: part, part: 1, parts: shares.length })
+    : sqsJson({ ...meta, invalidReadings: part, part: i + 1, parts: shares.length })));
 }
 
 /** The message of a dead letter, its payload cut where the whole would not fit one SQS message. */
 export function fitMessage(body: DeadLetterBody): string {
-  const full = JSON.stringify(body);
+  const full = sqsJson(body);
   if (Buffer.byteLength(full) <= MAX_MESSAGE_BYTES) return full;
   const { payload, payloadBase64, ...meta } = body;
   const key = payloadBase64 !== undefined ? 'payloadBase64' : 'payload';
@@ -82,7 +149,7 @@ export function fitMessage(body: DeadLetterBody): string {
   for (;;) {
     let cut = value.slice(0, length);
     if (/[\ud800-\udbff]$/.test(cut)) cut = cut.slice(0, -1); // do not split a surrogate pair
-    const message = JSON.stringify({ ...meta, [key]: cut, truncated: true });
+    const message = sqsJson({ ...meta, [key]: cut, truncated: true });
     const bytes = Buffer.byteLength(message);
     if (bytes <= MAX_MESSAGE_BYTES || length === 0) return message;
     length = Math.min(length - 1, Math.floor((length * MAX_MESSAGE_BYTES) / bytes));

@@ -1,5 +1,7 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { LOCAL_SETTINGS, readSettings } from '../private/handler-contract';
 
 /*
@@ -21,6 +23,22 @@ export function dynamoDbClient(maxAttempts = 1): DynamoDBClient {
   // retries would sleep past that deadline unseen. The query function keeps
   // the SDK's retries. A request timeout bounds a hung connection.
   return new DynamoDBClient({ ...CLIENT_DEFAULTS, maxAttempts, requestHandler: { requestTimeout: 3_000, connectionTimeout: 1_000 } });
+}
+
+/*
+ * The processor sends dead letters and metrics after its writes, in the time
+ * the writer keeps free at the end of each invocation (WRITER_RESERVE_MS):
+ * a one-second request timeout keeps the SDK's three attempts inside it.
+ * SendMessageBatch and PutMetricData answer in tens of milliseconds.
+ */
+const AFTER_WRITES = { requestHandler: { requestTimeout: 1_000, connectionTimeout: 500 } } as const;
+
+export function sqsClient(): SQSClient {
+  return new SQSClient({ ...CLIENT_DEFAULTS, ...AFTER_WRITES });
+}
+
+export function cloudWatchClient(): CloudWatchClient {
+  return new CloudWatchClient({ ...CLIENT_DEFAULTS, ...AFTER_WRITES });
 }
 
 export function s3Client(env: NodeJS.ProcessEnv): S3Client {

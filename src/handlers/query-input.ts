@@ -27,15 +27,23 @@ export type ParseResult = { readonly ok: true; readonly query: SensorQuery } | {
 
 const fail = (reason: string): ParseResult => ({ ok: false, reason });
 
+/** The one operation there is; the reference's test page names it in every request. */
+export const QUERY_OPERATION = 'query';
+
 /**
  * Validates a query request. Accepts `sensorid` (as the reference) or
  * `sensorId`, `limit`, `from`, `to` (ISO-8601 or epoch seconds/milliseconds)
- * and `nextToken` from an earlier page. Strings are accepted for every field,
- * since query strings carry nothing else.
+ * and `nextToken` from an earlier page, and `operation`, which may be left out
+ * but, when given, must be `query`. Strings are accepted for every field,
+ * since query strings carry nothing else; other fields are ignored.
  */
 export function parseQuery(input: unknown, limits: QueryLimits = DEFAULT_LIMITS): ParseResult {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) return fail('the request must be a JSON object');
   const req = input as Record<string, unknown>;
+  // Answering a query to a request that asked for something else would pass for success.
+  if (req.operation !== undefined && req.operation !== null && req.operation !== '' && req.operation !== QUERY_OPERATION) {
+    return fail(`operation must be "${QUERY_OPERATION}" (the only operation) or left out`);
+  }
   const id = req.sensorid ?? req.sensorId;
   if (id === undefined || id === null || id === '') return fail('sensorid is required');
   if (typeof id !== 'string' || id.trim().length === 0) return fail('sensorid must be a non-empty string');

@@ -22,6 +22,30 @@ export interface QueryPage {
   readonly nextToken?: string;
 }
 
+/**
+ * A row as a DynamoDB DocumentClient query returns it: the stored attributes,
+ * numbers as numbers. Direct invocations get these as `Items`, beside `items`,
+ * because the reference deployment's API function answered with the
+ * DocumentClient's output and its test page reads `Items`.
+ */
+export interface StoredReading {
+  readonly SensorId: string;
+  readonly Timestamp: string;
+  readonly Value: number;
+}
+
+/**
+ * The most a direct answer may weigh, serialized. Lambda refuses a synchronous
+ * response over 6 MB (`Function.ResponseSizeTooLarge`), after the query has
+ * run. `Items` repeats the sensor id on every row and JSON writes a control
+ * character in six bytes: the 501 rows of 2,048-byte ids that one 1 MB
+ * DynamoDB Query returns weigh 6.23 MB as `items` and `Items`, within 1 % of
+ * that limit. The answer is measured rather than trusted to stay below it; a
+ * heavier page ends early, with a nextToken, as DynamoDB's own pages end at
+ * 1 MB. HTTP answers carry no per-row id (40 KB for the same page).
+ */
+export const MAX_DIRECT_ANSWER_BYTES = 5 * 1024 * 1024;
+
 /** Newest first, on the partition key only: a Query, never a Scan. */
 export async function querySensor(deps: QueryDeps, q: SensorQuery): Promise<QueryPage> {
   const names: Record<string, string> = { '#id': 'SensorId' };
@@ -66,6 +90,43 @@ export interface DirectResponse {
   readonly sensorId?: string;
   readonly items?: SensorReading[];
   readonly nextToken?: string;
+  /** The rows of `items` again, in the reference's shape. */
+  readonly Items?: StoredReading[];
+  /** How many rows `Items` holds, as the DocumentClient counts them. */
+  readonly Count?: number;
+}
+
+function storedReading(sensorId: string, r: SensorReading): StoredReading {
+  return { SensorId: sensorId, Timestamp: r.timestamp, Value: r.value };
+}
+
+const jsonBytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value), 'utf8');
+
+/**
+ * The answer to a direct invocation: our shape and the reference's, row for
+ * row, within `maxBytes` (see MAX_DIRECT_ANSWER_BYTES).
+ */
+export function directAnswer(page: QueryPage, maxBytes: number = MAX_DIRECT_ANSWER_BYTES): DirectResponse {
+  const answer = (items: SensorReading[], nextToken: string | undefined): DirectResponse => {
+    const rows = items.map((r) => storedReading(page.sensorId, r));
+    return { statusCode: 200, sensorId: page.sensorId, items, ...(nextToken ? { nextToken } : {}), Items: rows, Count: rows.length };
+  };
+  const whole = answer(page.items, page.nextToken);
+  if (page.items.length === 0 || jsonBytes(whole) <= maxBytes) return whole;
+  // A token for this sensor has the same length whatever its timestamp.
+  const token = (r: SensorReading) => encodeToken(page.sensorId, r.timestamp);
+  let size = jsonBytes(answer([], token(page.items[0])));
+  let kept = 0;
+  while (kept < page.items.length) {
+    const r = page.items[kept];
+    // A row in each array, after a comma from the second row on; and Count's digits beyond the one of 0.
+    const row = jsonBytes(r) + jsonBytes(storedReading(page.sensorId, r)) + (kept > 0 ? 2 : 0);
+    const countDigits = String(kept + 1).length - 1;
+    if (kept > 0 && size + row + countDigits > maxBytes) break;
+    size += row;
+    kept++;
+  }
+  return answer(page.items.slice(0, kept), kept < page.items.length ? token(page.items[kept - 1]) : page.nextToken);
 }
 
 /** The answer to an HTTP request (Function URL or HTTP API). */
@@ -76,9 +137,11 @@ export interface HttpResponse {
 }
 
 /**
- * Answers a direct invocation (`{"sensorid": "..."}`, as the reference) or an
- * HTTP request through a Function URL or HTTP API (query string or JSON body).
- * Invalid input answers 400 with the reason; it never throws.
+ * Answers a direct invocation (`{"operation": "query", "sensorid": "..."}`, as
+ * the reference's test page sends it) or an HTTP request through a Function
+ * URL or HTTP API (query string or JSON body). A direct answer holds the rows
+ * twice, as `items` and as the reference's `Items`; an HTTP answer only as
+ * `items`. Invalid input answers 400 with the reason; it never throws.
  */
 export async function handleQuery(event: unknown, deps: QueryDeps): Promise<DirectResponse | HttpResponse> {
   const http = typeof event === 'object' && event !== null && 'requestContext' in event && (event as HttpEvent).requestContext?.http !== undefined;
@@ -102,7 +165,8 @@ export async function handleQuery(event: unknown, deps: QueryDeps): Promise<Dire
   const parsed = parseQuery(input, deps.limits);
   if (!parsed.ok) return respond(400, { error: parsed.reason });
   try {
-    return respond(200, { ...(await querySensor(deps, parsed.query)) });
+    const page = await querySensor(deps, parsed.query);
+    return http ? respond(200, { ...page }) : directAnswer(page);
   } catch (err) {
     deps.logger.error('query failed', err as Error);
     return respond(500, { error: 'the query failed; try again' });

@@ -2,7 +2,10 @@
  * Decoding and validation of device records: the functional core shared by the
  * processor and the archiver. Nothing here talks to AWS.
  */
+import { deaggregate, isAggregate } from './kpl';
 import { PAYLOAD_SETTINGS, readSettings, Settings } from '../private/handler-contract';
+import type { ReadingCheck } from '../private/payload-schema';
+import { DYNAMODB_KEYS, DYNAMODB_NUMBER } from '../private/service-limits';
 
 /** One stored reading: a row of the sensor table and one metric value. */
 export interface Reading {
@@ -24,6 +27,14 @@ export interface PayloadMapping {
   readonly measurementFields: readonly string[];
   readonly measurementSeparator: string;
   readonly maxSensorIdLength: number;
+  /** The array field of a gateway's batch, or empty: the batch's other fields apply to each element that lacks them. */
+  readonly readingsField: string;
+  /** Whether a record may be a JSON array of readings. */
+  readonly acceptArrays: boolean;
+  /** Whether KPL aggregates are deaggregated. */
+  readonly aggregated: boolean;
+  /** The user's JSON Schema of a reading, compiled: each reading as an object (with a batch's shared fields under it) must meet it. */
+  readonly schema?: ReadingCheck;
 }
 
 /** The payload mapping of a handler's settings. */
@@ -35,6 +46,9 @@ export function mappingOf(settings: Settings<typeof PAYLOAD_SETTINGS>): PayloadM
     measurementFields: settings.measurementFields,
     measurementSeparator: settings.measurementSeparator,
     maxSensorIdLength: settings.maxSensorIdLength,
+    readingsField: settings.readingsField,
+    acceptArrays: settings.acceptArrays,
+    aggregated: settings.aggregated,
   };
 }
 
@@ -45,7 +59,9 @@ export type DecodeResult =
   | { readonly ok: true; readonly readings: Reading[] }
   | { readonly ok: false; readonly reason: string };
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// A byte order mark is kept as U+FEFF (ignoreBOM), not dropped: the text
+// must hold every byte the device sent, for the archive and dead letters.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Decodes a base64 Kinesis payload strictly as UTF-8 (the reference used ASCII and corrupted ids). */
 export function decodeUtf8(dataBase64: string): string | undefined {
@@ -71,6 +87,140 @@ export function parseValue(raw: unknown): number | undefined {
   }
   return undefined;
 }
+
+/**
+ * Why DynamoDB's number type cannot hold a value, or undefined when it can.
+ * The value is written as the shortest decimal that reads back as the same
+ * double (at most 17 digits, within DynamoDB's 38), so only its magnitude can
+ * be out of range. The bounds are compared as doubles: a double at or above
+ * the double nearest 1E-130 is written as a decimal at or above 1E-130, and
+ * one below 1E+126 as a decimal below it.
+ */
+export function dynamoDbNumberProblem(value: number): string | undefined {
+  const magnitude = Math.abs(value);
+  if (magnitude === 0) return undefined;
+  if (magnitude >= DYNAMODB_NUMBER.maxMagnitudeExclusive) return 'is larger in magnitude than DynamoDB\'s numbers hold (below 1E+126)';
+  if (magnitude < DYNAMODB_NUMBER.minMagnitude) return 'is smaller in magnitude than DynamoDB\'s numbers hold (1E-130 or more, or 0)';
+  return undefined;
+}
+
+/** Whether a numeric literal names a number other than zero (a digit other than 0 before its exponent). */
+function nonZeroLiteral(literal: string): boolean {
+  for (let i = 0; i < literal.length; i++) {
+    const c = literal.charCodeAt(i);
+    if (c === 101 || c === 69) return false; // e, E: the exponent cannot make zero nonzero
+    if (c >= 49 && c <= 57) return true;
+  }
+  return false;
+}
+
+/** Where a value sits in the JSON text of its record: object keys and array indexes from the top. */
+export type JsonPath = ReadonlyArray<string | number>;
+
+const C_QUOTE = 34;
+const C_BACKSLASH = 92;
+const C_COLON = 58;
+const NUMBER_TOKEN = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+
+function isJsonSpace(c: number): boolean {
+  return c === 32 || c === 9 || c === 10 || c === 13;
+}
+
+/**
+ * The paths (as `JSON.stringify(path)`) at which a JSON text holds a number
+ * too small for a double: a literal with a digit other than 0 that reads as
+ * 0 (`1e-400`), where JSON.parse keeps the last of duplicate keys, as this
+ * does. Read with one pass over the text and a stack of its own, so that no
+ * depth of nesting elsewhere in the record can make it fail (a recursive
+ * parser overflows its stack on a field nested a few thousand levels deep).
+ * Only for a text JSON.parse has accepted.
+ */
+export function underflowingNumbers(text: string): Set<string> {
+  const tiny = new Map<string, boolean>();
+  // The depths of the paths in `tiny`: a value at another depth cannot replace one, and needs no path.
+  const depths = new Set<number>();
+  const stack: Array<{ object: boolean; key: string | number }> = [];
+  const here = () => JSON.stringify(stack.map((f) => f.key));
+  // Any value at a path where a tiny number was seen replaces it (duplicate keys: the last wins).
+  const replaced = () => {
+    if (depths.has(stack.length)) {
+      const key = here();
+      if (tiny.has(key)) tiny.set(key, false);
+    }
+  };
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === C_QUOTE) {
+      let j = i + 1;
+      while (text.charCodeAt(j) !== C_QUOTE) j += text.charCodeAt(j) === C_BACKSLASH ? 2 : 1;
+      let after = j + 1;
+      while (after < n && isJsonSpace(text.charCodeAt(after))) after++;
+      const top = stack[stack.length - 1];
+      if (top?.object && text.charCodeAt(after) === C_COLON) {
+        top.key = JSON.parse(text.slice(i, j + 1)) as string;
+        i = after + 1;
+      } else {
+        replaced();
+        i = j + 1;
+      }
+    } else if (c === 123 /* { */ || c === 91 /* [ */) {
+      replaced();
+      stack.push({ object: c === 123, key: c === 123 ? '' : 0 });
+      i++;
+    } else if (c === 125 /* } */ || c === 93 /* ] */) {
+      stack.pop();
+      i++;
+    } else if (c === 44 /* , */) {
+      const top = stack[stack.length - 1];
+      if (top && !top.object) top.key = (top.key as number) + 1;
+      i++;
+    } else if (c === C_MINUS || (c >= C_0 && c <= C_0 + 9)) {
+      NUMBER_TOKEN.lastIndex = i;
+      const literal = NUMBER_TOKEN.exec(text)![0];
+      i += literal.length;
+      if (Number(literal) === 0 && nonZeroLiteral(literal)) {
+        tiny.set(here(), true);
+        depths.add(stack.length);
+      } else {
+        replaced();
+      }
+    } else if (c === 116 /* t */ || c === 102 /* f */ || c === 110 /* n */) {
+      replaced();
+      i += c === 102 ? 5 : 4;
+    } else {
+      i++;
+    }
+  }
+  return new Set([...tiny].filter(([, isTiny]) => isTiny).map(([key]) => key));
+}
+
+// The records of a batch are read one after another: the last text's paths serve all its readings.
+let underflowText: string | undefined;
+let underflowPaths: Set<string> = new Set();
+
+/** Whether the JSON text holds a number too small for a double at `path` (see `underflowingNumbers`). */
+function underflowsAt(text: string, path: JsonPath): boolean {
+  if (text !== underflowText) {
+    underflowPaths = underflowingNumbers(text);
+    underflowText = text;
+  }
+  return underflowPaths.size > 0 && underflowPaths.has(JSON.stringify(path));
+}
+
+/** The reason a value cannot be stored, or undefined. `underflows` tells whether a number that read as 0 was written as one that is not. */
+function valueProblem(value: number, raw: unknown, underflows: () => boolean): string | undefined {
+  if (value === 0) {
+    const tooSmall = typeof raw === 'string' ? nonZeroLiteral(raw.trim()) : underflows();
+    return tooSmall ? 'is too small in magnitude to be read as a number other than 0' : undefined;
+  }
+  return dynamoDbNumberProblem(value);
+}
+
+// A UTF-16 string holding an unpaired surrogate cannot be written as UTF-8:
+// DynamoDB would refuse it or store U+FFFD, another id.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 // Date and time are required; seconds, fractions and the zone are optional
 // (a time without a zone is taken as UTC):
@@ -186,8 +336,23 @@ export function parseTimestamp(raw: unknown): string | undefined {
 
 function describe(name: string, raw: unknown): string {
   if (raw === undefined) return `missing field "${name}"`;
-  const shown = JSON.stringify(raw);
-  return `invalid field "${name}": ${shown.length > 64 ? shown.slice(0, 61) + '...' : shown}`;
+  return `invalid field "${name}": ${shown(raw)}`;
+}
+
+/**
+ * A field's value as a reason shows it: strings cut to 61 characters, arrays
+ * and objects by their kind. Never serialized whole: a record can nest a
+ * field a million levels deep, which JSON.stringify cannot write (it throws)
+ * and a reason has no use for.
+ */
+function shown(raw: unknown): string {
+  if (typeof raw === 'string') {
+    const cut = cutAt(raw, 61);
+    return `${JSON.stringify(cut)}${cut.length < raw.length ? '...' : ''}`;
+  }
+  if (Array.isArray(raw)) return `an array of ${raw.length}`;
+  if (typeof raw === 'object' && raw !== null) return 'an object';
+  return String(raw);
 }
 
 /** An own property only: a configured field named like "constructor" must not match every payload through the prototype. */
@@ -195,60 +360,226 @@ function field(obj: Record<string, unknown>, name: string): unknown {
   return Object.prototype.hasOwnProperty.call(obj, name) ? obj[name] : undefined;
 }
 
-/** Validates one decoded JSON payload and maps it to readings. */
-export function toReadings(payload: unknown, mapping: PayloadMapping = DEFAULT_MAPPING): DecodeResult {
+/**
+ * Validates one decoded JSON payload and maps it to readings. A payload is
+ * refused when any reading it holds would be refused by a service it goes
+ * to (`src/private/service-limits.ts`): DynamoDB would fail the whole
+ * request that carries it, and with it 24 other readings.
+ *
+ * @param text the JSON text the payload was parsed from, when there is one:
+ *   it tells a number too small for a double, read as 0, from a zero
+ * @param shared the fields of a gateway's batch, read where the payload has
+ *   no field of that name
+ * @param at where the payload sits in `text` (for a reading of a batch or an array)
+ * @param sharedAt where `shared` sits in `text`
+ */
+export function toReadings(
+  payload: unknown,
+  mapping: PayloadMapping = DEFAULT_MAPPING,
+  text?: string,
+  shared?: Record<string, unknown>,
+  at: JsonPath = [],
+  sharedAt: JsonPath = [],
+): DecodeResult {
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
     return { ok: false, reason: 'payload is not a JSON object' };
   }
   const obj = payload as Record<string, unknown>;
-  const id = field(obj, mapping.sensorIdField);
+  const has = (name: string) => hasOwn(obj, name) || (shared !== undefined && name !== mapping.readingsField && hasOwn(shared, name));
+  const get = (name: string): unknown => {
+    if (hasOwn(obj, name)) return obj[name];
+    return shared !== undefined && name !== mapping.readingsField ? field(shared, name) : undefined;
+  };
+  const pathOf = (name: string): JsonPath => (hasOwn(obj, name) ? [...at, name] : [...sharedAt, name]);
+  const id = get(mapping.sensorIdField);
   if (typeof id !== 'string' || id.trim().length === 0) {
     return { ok: false, reason: `${describe(mapping.sensorIdField, id)} (a non-empty string is required)` };
   }
-  const timestamp = parseTimestamp(field(obj, mapping.timestampField));
+  if (LONE_SURROGATE.test(id)) {
+    return { ok: false, reason: `${describe(mapping.sensorIdField, id)} (not valid Unicode: it holds a lone surrogate, which UTF-8 cannot encode)` };
+  }
+  const rawTime = get(mapping.timestampField);
+  const timestamp = parseTimestamp(rawTime);
   if (timestamp === undefined) {
     return {
       ok: false,
-      reason: `${describe(mapping.timestampField, field(obj, mapping.timestampField))} (ISO-8601 or epoch seconds/milliseconds is required)`,
+      reason: `${describe(mapping.timestampField, rawTime)} (ISO-8601 or epoch seconds/milliseconds is required)`,
     };
   }
+  const valueOf = (name: string): number | string => {
+    const raw = get(name);
+    const value = parseValue(raw);
+    if (value === undefined) return `${describe(name, raw)} (a finite number is required)`;
+    const problem = valueProblem(value, raw, () => text !== undefined && underflowsAt(text, pathOf(name)));
+    return problem === undefined ? value : `${describe(name, raw)} ${problem}`;
+  };
   const readings: Reading[] = [];
   if (mapping.measurementFields.length === 0) {
-    const value = parseValue(field(obj, mapping.valueField));
-    if (value === undefined) {
-      return { ok: false, reason: `${describe(mapping.valueField, field(obj, mapping.valueField))} (a finite number is required)` };
-    }
+    const value = valueOf(mapping.valueField);
+    if (typeof value === 'string') return { ok: false, reason: value };
     readings.push({ sensorId: id, timestamp, value });
   } else {
     for (const name of mapping.measurementFields) {
-      if (!Object.prototype.hasOwnProperty.call(obj, name)) continue;
-      const value = parseValue(obj[name]);
-      if (value === undefined) {
-        return { ok: false, reason: `${describe(name, obj[name])} (a finite number is required)` };
-      }
+      if (!has(name)) continue;
+      const value = valueOf(name);
+      if (typeof value === 'string') return { ok: false, reason: value };
       readings.push({ sensorId: `${id}${mapping.measurementSeparator}${name}`, timestamp, value });
     }
     if (readings.length === 0) {
       return { ok: false, reason: `none of the measurement fields ${mapping.measurementFields.join(', ')} is present` };
     }
   }
+  // The longest sensor id is at most DynamoDB's 2,048-byte partition key (the setting's range).
+  const maxBytes = Math.min(mapping.maxSensorIdLength, DYNAMODB_KEYS.maxPartitionKeyBytes);
   for (const r of readings) {
-    if (Buffer.byteLength(r.sensorId, 'utf8') > mapping.maxSensorIdLength) {
-      return { ok: false, reason: `sensor id "${r.sensorId.slice(0, 32)}..." is longer than ${mapping.maxSensorIdLength} bytes` };
+    if (Buffer.byteLength(r.sensorId, 'utf8') > maxBytes) {
+      return { ok: false, reason: `sensor id ${describeId(r.sensorId)} is longer than ${maxBytes} bytes` };
     }
+  }
+  if (mapping.schema) {
+    let whole = obj;
+    if (shared !== undefined) {
+      const { [mapping.readingsField]: _list, ...fields } = shared;
+      whole = { ...fields, ...obj };
+    }
+    const problem = mapping.schema(whole);
+    if (problem !== undefined) return { ok: false, reason: problem };
   }
   return { ok: true, readings };
 }
 
-/** Decodes and validates one Kinesis record payload (base64). */
-export function decodeRecord(dataBase64: string, mapping: PayloadMapping = DEFAULT_MAPPING): DecodeResult {
-  const text = decodeUtf8(dataBase64);
-  if (text === undefined) return { ok: false, reason: 'payload is not valid UTF-8' };
+function hasOwn(obj: object, name: string): boolean {
+  return Object.prototype.hasOwnProperty.call(obj, name);
+}
+
+/** The first `length` UTF-16 units of a string, one fewer where that would cut a surrogate pair in two. */
+export function cutAt(s: string, length: number): string {
+  if (s.length <= length) return s;
+  const code = s.charCodeAt(length - 1);
+  return s.slice(0, code >= 0xd800 && code <= 0xdbff ? length - 1 : length);
+}
+
+function describeId(id: string): string {
+  const cut = cutAt(id, 32);
+  return `${JSON.stringify(cut)}${cut.length < id.length ? '...' : ''}`;
+}
+
+/** Where a reading sits in a record that holds many. */
+export interface ReadingPlace {
+  /** The user record's place in a KPL aggregate (its sub-sequence number), for a reading of an aggregate. */
+  readonly subSequenceNumber?: number;
+  /** The element's place in a JSON array or a gateway's batch, for a reading of one. */
+  readonly index?: number;
+}
+
+/** A reading of a record that holds many, refused, and why. */
+export interface InvalidReading extends ReadingPlace {
+  readonly reason: string;
+}
+
+/**
+ * A record read: either refused whole (not UTF-8, not JSON, an invalid
+ * single reading, an aggregate that does not decode), or its readings, with
+ * those of its readings that are refused, each at its place. `many` tells a
+ * record that holds many readings (an array, a batch, an aggregate), whose
+ * readings are judged one by one, from one that is one reading.
+ */
+export type RecordResult =
+  | { readonly ok: true; readonly readings: Reading[]; readonly invalid: InvalidReading[]; readonly many: boolean }
+  | { readonly ok: false; readonly reason: string };
+
+/**
+ * Decodes and validates one Kinesis record payload (base64): one reading, or
+ * many where the mapping accepts them (a JSON array, a gateway's batch, a
+ * KPL aggregate), each reading judged alone.
+ */
+export function decodeRecord(dataBase64: string, mapping: PayloadMapping = DEFAULT_MAPPING): RecordResult {
+  if (mapping.aggregated) {
+    const bytes = Buffer.from(dataBase64, 'base64');
+    if (isAggregate(bytes)) return readAggregate(bytes, mapping);
+    return readPayload(bytes, mapping);
+  }
+  return readPayload(Buffer.from(dataBase64, 'base64'), mapping);
+}
+
+function readAggregate(bytes: Buffer, mapping: PayloadMapping): RecordResult {
+  const aggregate = deaggregate(bytes);
+  if (!aggregate.ok) return { ok: false, reason: aggregate.reason };
+  const readings: Reading[] = [];
+  const invalid: InvalidReading[] = [];
+  aggregate.records.forEach((data, subSequenceNumber) => {
+    const result = readPayload(data, mapping);
+    if (!result.ok) {
+      invalid.push({ subSequenceNumber, reason: result.reason });
+      return;
+    }
+    for (const r of result.readings) readings.push(r);
+    for (const bad of result.invalid) invalid.push({ subSequenceNumber, ...bad });
+  });
+  return { ok: true, readings, invalid, many: true };
+}
+
+/** One payload (a record's, or a user record's of an aggregate): UTF-8 JSON of one reading, an array of readings, or a gateway's batch. */
+function readPayload(bytes: Buffer, mapping: PayloadMapping): RecordResult {
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    return { ok: false, reason: 'payload is not valid UTF-8' };
+  }
   let payload: unknown;
   try {
     payload = JSON.parse(text);
   } catch {
     return { ok: false, reason: 'payload is not valid JSON' };
   }
-  return toReadings(payload, mapping);
+  let elements: unknown[];
+  let shared: Record<string, unknown> | undefined;
+  let at: JsonPath = [];
+  if (Array.isArray(payload) && mapping.acceptArrays) {
+    elements = payload;
+  } else if (mapping.readingsField !== '' && typeof payload === 'object' && payload !== null && !Array.isArray(payload)
+    && hasOwn(payload, mapping.readingsField)) {
+    const batch = payload as Record<string, unknown>;
+    const list = batch[mapping.readingsField];
+    if (!Array.isArray(list)) {
+      return { ok: false, reason: `${describe(mapping.readingsField, list)} (a gateway's batch holds an array of readings)` };
+    }
+    elements = list;
+    shared = batch;
+    at = [mapping.readingsField];
+  } else {
+    const one = toReadings(payload, mapping, text);
+    return one.ok ? { ok: true, readings: one.readings, invalid: [], many: false } : one;
+  }
+  if (elements.length === 0) return { ok: false, reason: 'payload holds no reading (an empty array)' };
+  const readings: Reading[] = [];
+  const invalid: InvalidReading[] = [];
+  for (let index = 0; index < elements.length; index++) {
+    const result = toReadings(elements[index], mapping, text, shared, [...at, index]);
+    if (result.ok) {
+      for (const r of result.readings) readings.push(r);
+    } else {
+      invalid.push({ index, reason: result.reason.replace(/^payload is not/, 'reading is not') });
+    }
+  }
+  return { ok: true, readings, invalid, many: true };
+}
+
+/** Where a reading sits, as a reason names it: `user record 2, reading 5`. */
+export function describePlace(place: ReadingPlace): string {
+  const parts: string[] = [];
+  if (place.subSequenceNumber !== undefined) parts.push(`user record ${place.subSequenceNumber}`);
+  if (place.index !== undefined) parts.push(`reading ${place.index}`);
+  return parts.join(', ');
+}
+
+/**
+ * The reason of a dead letter for the refused readings of a record that holds
+ * many: the first one's place and reason, and how many more there are (each
+ * is listed with its own reason in the letter).
+ */
+export function invalidReadingsReason(invalid: readonly InvalidReading[]): string {
+  const first = `${describePlace(invalid[0])}: ${invalid[0].reason}`;
+  return invalid.length === 1 ? first : `${invalid.length} readings refused; the first, ${first}`;
 }

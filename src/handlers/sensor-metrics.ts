@@ -1,5 +1,7 @@
 import { CloudWatchClient, MetricDatum, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { metricDimension } from './metric-dimension';
 import { Reading } from './reading';
+import { CLOUDWATCH } from '../private/service-limits';
 
 export interface MetricSettings {
   readonly namespace: string;
@@ -9,6 +11,7 @@ export interface MetricSettings {
 
 /** All the values of one sensor within one minute of event time. */
 export interface SensorMinute {
+  /** The sensor as the metric names it: its id, or after `metricGroups` its dimension value (`metricDimension`). */
   readonly sensorId: string;
   /** Start of the minute, epoch milliseconds. */
   readonly minute: number;
@@ -37,9 +40,88 @@ export function aggregate(readings: readonly Reading[]): SensorMinute[] {
   return [...groups.values()];
 }
 
+/** Whether CloudWatch takes a value: 0, or a magnitude in the narrower of its documented ranges. */
+export function isMetricValue(value: number): boolean {
+  const magnitude = Math.abs(value);
+  return magnitude === 0 || (magnitude >= CLOUDWATCH.minValueMagnitude && magnitude <= CLOUDWATCH.maxValueMagnitude);
+}
+
+// Timestamps CloudWatch accepts: two weeks back, two hours ahead. A group is
+// stamped with the start of its minute and sent a little later, so a minute
+// of each end is kept free.
+const METRIC_PAST_MS = CLOUDWATCH.maxPastMs - 60_000;
+const METRIC_FUTURE_MS = CLOUDWATCH.maxFutureMs - 60_000;
+
+/** A batch's metric: the groups to publish, and the values that could not be published as they were. */
+export interface MetricBatch {
+  /** Per sensor and minute, each sensor named by its dimension value. */
+  readonly groups: SensorMinute[];
+  /**
+   * Values left out: outside CloudWatch's range, or of a sensor whose id
+   * cannot be a dimension value even encoded (over 1,024 characters). The
+   * readings are stored all the same.
+   */
+  readonly skipped: number;
+  /** Values of minutes CloudWatch does not take (over two weeks old, over two hours ahead), counted at the time they were processed. */
+  readonly restamped: number;
+}
+
+/**
+ * The metric of a batch's stored readings, held to what CloudWatch accepts,
+ * value by value, so that no value can make CloudWatch refuse a request or
+ * drop a log line that carries others: values out of CloudWatch's range are
+ * left out; each sensor id becomes its dimension value (`metricDimension`);
+ * minutes CloudWatch cannot date are merged per sensor at `now`. Both
+ * metrics modes publish what this returns.
+ */
+export function metricGroups(readings: readonly Reading[], now = Date.now()): MetricBatch {
+  let kept: readonly Reading[] = readings;
+  let skipped = 0;
+  // Values out of range are rare: the common batch is grouped without a copy.
+  if (!readings.every((r) => isMetricValue(r.value))) {
+    kept = readings.filter((r) => isMetricValue(r.value));
+    skipped = readings.length - kept.length;
+  }
+  const groups: SensorMinute[] = [];
+  const late = new Map<string, SensorMinute & { counts: Map<number, number> }>();
+  let restamped = 0;
+  for (const g of aggregate(kept)) {
+    const dimension = metricDimension(g.sensorId);
+    const values = countOf(g);
+    if (dimension === undefined) {
+      skipped += values;
+      continue;
+    }
+    if (g.minute >= now - METRIC_PAST_MS && g.minute <= now + METRIC_FUTURE_MS) {
+      groups.push({ ...g, sensorId: dimension });
+      continue;
+    }
+    restamped += values;
+    let merged = late.get(dimension);
+    if (!merged) {
+      merged = { sensorId: dimension, minute: now, counts: new Map() };
+      late.set(dimension, merged);
+      groups.push(merged);
+    }
+    for (const [value, count] of g.counts) merged.counts.set(value, (merged.counts.get(value) ?? 0) + count);
+  }
+  return { groups, skipped, restamped };
+}
+
+function countOf(g: SensorMinute): number {
+  let n = 0;
+  for (const c of g.counts.values()) n += c;
+  return n;
+}
+
 /** PutMetricData takes at most 1,000 metric data per request and 150 distinct values per datum. */
-export const MAX_DATA_PER_REQUEST = 1_000;
-export const MAX_VALUES_PER_DATUM = 150;
+export const MAX_DATA_PER_REQUEST = CLOUDWATCH.maxDataPerRequest;
+export const MAX_VALUES_PER_DATUM = CLOUDWATCH.maxValuesPerDatum;
+/**
+ * Bytes of data per PutMetricData request: CloudWatch takes 1 MB, and the
+ * request adds its namespace and framing to the data's own JSON.
+ */
+export const MAX_DATA_BYTES_PER_REQUEST = CLOUDWATCH.maxRequestBytes - 64 * 1_024;
 
 /** The reference's metric, as Values/Counts data: one datum per sensor-minute (more when it has over 150 distinct values). */
 export function toMetricData(groups: readonly SensorMinute[], settings: MetricSettings): MetricDatum[] {
@@ -61,23 +143,36 @@ export function toMetricData(groups: readonly SensorMinute[], settings: MetricSe
   return data;
 }
 
-/** Sends the data in as few PutMetricData calls as the 1,000-data limit allows; returns the call count. */
+/** The size of a datum in a request (AWS JSON), with a margin for the client's own number formatting. */
+function datumBytes(datum: MetricDatum): number {
+  return Buffer.byteLength(JSON.stringify(datum)) + 32;
+}
+
+/**
+ * Sends the data in as few PutMetricData calls as CloudWatch's limits allow
+ * (1,000 data and 1 MB per request); returns the call count.
+ */
 export async function putMetricData(client: CloudWatchClient, namespace: string, data: readonly MetricDatum[]): Promise<number> {
   let calls = 0;
-  for (let i = 0; i < data.length; i += MAX_DATA_PER_REQUEST) {
-    await client.send(new PutMetricDataCommand({ Namespace: namespace, MetricData: data.slice(i, i + MAX_DATA_PER_REQUEST) }));
+  let start = 0;
+  while (start < data.length) {
+    let end = start;
+    let bytes = 0;
+    while (end < data.length && end - start < MAX_DATA_PER_REQUEST) {
+      const size = datumBytes(data[end]);
+      if (end > start && bytes + size > MAX_DATA_BYTES_PER_REQUEST) break;
+      bytes += size;
+      end++;
+    }
+    await client.send(new PutMetricDataCommand({ Namespace: namespace, MetricData: data.slice(start, end) }));
     calls++;
+    start = end;
   }
   return calls;
 }
 
-// EMF accepts timestamps up to two weeks old and two hours ahead; older or
-// newer readings are counted at the time they are processed.
-const EMF_PAST_MS = 14 * 24 * 3_600_000 - 60_000;
-const EMF_FUTURE_MS = 2 * 3_600_000 - 60_000;
-
 /** Values of one metric in one EMF line: the format takes at most 100. */
-export const EMF_VALUES_PER_LINE = 100;
+export const EMF_VALUES_PER_LINE = CLOUDWATCH.maxEmfValuesPerLine;
 
 /**
  * The metric as CloudWatch Embedded Metric Format: structured log lines that
@@ -93,12 +188,12 @@ export const EMF_VALUES_PER_LINE = 100;
  * measured alone, and about 7 % of the processor's CPU time in its profile
  * (bench/profile.ts).
  */
-export function emfLines(groups: readonly SensorMinute[], settings: MetricSettings, now = Date.now()): string[] {
+export function emfLines(groups: readonly SensorMinute[], settings: MetricSettings): string[] {
   const directive = JSON.stringify([{ Namespace: settings.namespace, Dimensions: [[settings.dimensionName]], Metrics: [{ Name: settings.metricName, Unit: 'None' }] }]);
   const dimension = JSON.stringify(settings.dimensionName);
   const metric = JSON.stringify(settings.metricName);
   const lines: string[] = [];
-  for (const g of restampOutOfRange(groups, now)) {
+  for (const g of groups) {
     const head = `{"_aws":{"Timestamp":${g.minute},"CloudWatchMetrics":${directive}},${dimension}:${JSON.stringify(g.sensorId)},${metric}:`;
     let values: number[] = [];
     const flush = () => {
@@ -114,24 +209,4 @@ export function emfLines(groups: readonly SensorMinute[], settings: MetricSettin
     if (values.length > 0) flush();
   }
   return lines;
-}
-
-/** Groups EMF cannot date (too old or too far ahead) are merged per sensor at `now`: one line each, not one per minute. */
-function restampOutOfRange(groups: readonly SensorMinute[], now: number): SensorMinute[] {
-  const out: SensorMinute[] = [];
-  const late = new Map<string, SensorMinute>();
-  for (const g of groups) {
-    if (g.minute >= now - EMF_PAST_MS && g.minute <= now + EMF_FUTURE_MS) {
-      out.push(g);
-      continue;
-    }
-    let merged = late.get(g.sensorId);
-    if (!merged) {
-      merged = { sensorId: g.sensorId, minute: now, counts: new Map() };
-      late.set(g.sensorId, merged);
-      out.push(merged);
-    }
-    for (const [value, count] of g.counts) merged.counts.set(value, (merged.counts.get(value) ?? 0) + count);
-  }
-  return out;
 }

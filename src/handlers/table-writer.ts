@@ -1,6 +1,6 @@
 import { BatchWriteItemCommand, DynamoDBClient, WriteRequest } from '@aws-sdk/client-dynamodb';
 import { Reading } from './reading';
-import { defaultOf, PROCESSOR_SETTINGS } from '../private/handler-contract';
+import { defaultOf, PROCESSOR_SETTINGS, WRITER_RESERVE_MS } from '../private/handler-contract';
 
 /** BatchWriteItem takes at most 25 put requests. */
 export const MAX_BATCH_WRITE = 25;
@@ -88,8 +88,9 @@ export interface WriteOptions {
   /** Milliseconds left before the invocation must return; no call or retry is started that would pass it. */
   readonly remainingMs?: () => number;
   /**
-   * Kept free at the end of the invocation: one request's timeout plus time to
-   * report failures. Default 4 s (the client's request timeout is 3 s).
+   * Kept free at the end of the invocation: one request's timeout, then the
+   * dead letters, the metric and the answer. Default `WRITER_RESERVE_MS`, 4 s
+   * (the client's request timeout is 3 s).
    */
   readonly safetyMarginMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
@@ -155,7 +156,7 @@ export async function writeItems(
   const concurrency = validateConcurrency(options.concurrency ?? DEFAULT_WRITE_CONCURRENCY);
   const sleep = options.sleep ?? sleepFor;
   const remaining = options.remainingMs ?? (() => Number.POSITIVE_INFINITY);
-  const margin = options.safetyMarginMs ?? 4_000;
+  const margin = options.safetyMarginMs ?? WRITER_RESERVE_MS;
   const entries: Entry[] = items.map((item) => ({ item, key: keyOf(item.reading), request: toPutRequest(item.reading), attempts: 0, state: 'pending' }));
   let calls = 0;
   let retries = 0;

@@ -4,6 +4,7 @@ import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import { partitioningMetrics } from './monitoring';
 import { SensorMetric } from '../pipeline-interfaces';
 
 const PERIOD = Duration.minutes(5);
@@ -99,10 +100,22 @@ export class PipelineDashboard extends Construct {
     if (failed) this.addRejected('ingress failures', failed);
   }
 
-  /** A Firehose archiver: how old its oldest undelivered record is, on the right axis of the archive graph. */
+  /**
+   * A Firehose archiver: how old its oldest undelivered record is, on the
+   * right axis of the archive graph; and its active partitions against their
+   * quota, past which records go to the error prefix.
+   */
   public addDeliveryStream(deliveryStream: firehose.IDeliveryStream): void {
     this.archive.addRightMetric(deliveryStream.metric('DeliveryToS3.DataFreshness', {
       statistic: cloudwatch.Stats.MAXIMUM, period: PERIOD, label: 'oldest record not yet archived (s)',
+    }));
+    const partitions = partitioningMetrics(deliveryStream);
+    this.dashboard.addWidgets(new cloudwatch.GraphWidget({
+      title: 'Archive active partitions (max) and their quota',
+      left: [partitions.count, partitions.limit],
+      width: 8,
+      height: HEIGHT,
+      period: PERIOD,
     }));
   }
 

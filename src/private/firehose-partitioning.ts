@@ -67,10 +67,14 @@ function jqString(text: string): string {
  * its sensor id percent-encoded, when `bySensor`), or an error, which sends
  * the record to the error output prefix. It reads the time field as the
  * handlers do: ISO-8601 (any zone, or none for UTC) or epoch seconds or
- * milliseconds, from 1970 to 9999.
+ * milliseconds, from 1970 to 9999. A JSON array of readings is read by its
+ * first reading.
  */
 export function partitionQuery(timestampField: string, sensorIdField: string, bySensor: boolean): string {
-  const time = `.[${jqString(timestampField)}] as $t`
+  // A JSON array of readings is kept whole, in the partition of its first
+  // reading, as the S3 archiver does (a gateway's batch by its own fields).
+  const time = '(if type == "array" then .[0] else . end)'
+    + ` | .[${jqString(timestampField)}] as $t`
     + ' | (if ($t | type) == "number" then ($t | numms)'
     + ' elif ($t | type) == "string" then ($t | isoms)'
     + ` else error(${jqString(`the field ${timestampField} holds no time`)}) end) as $ms`

@@ -11,7 +11,7 @@
  */
 
 /** The bundled handlers: `src/handlers/<name>.lambda.ts`, shipped as `assets/handlers/<name>.lambda/index.js`. */
-export const HANDLER_NAMES = ['processor', 'archiver', 'query'] as const;
+export const HANDLER_NAMES = ['processor', 'archiver', 'query', 'replay'] as const;
 export type HandlerName = (typeof HANDLER_NAMES)[number];
 
 /**
@@ -51,6 +51,20 @@ export const LOG_METRICS = {
 } as const;
 
 export type LogMetric = (typeof LOG_METRICS)[keyof typeof LOG_METRICS];
+
+/**
+ * The time the processor's writer keeps free at the end of each invocation:
+ * one BatchWriteItem's 3 s request timeout, then the dead letters, the metric
+ * and the answer. No write starts inside it.
+ */
+export const WRITER_RESERVE_MS = 4_000;
+
+/**
+ * The shortest timeout of the built-in processor's function: twice the
+ * writer's reserve, so that at least half of every invocation is left for
+ * writing. Under the reserve itself a processor would write nothing at all.
+ */
+export const MIN_PROCESSOR_TIMEOUT_MS = 2 * WRITER_RESERVE_MS;
 
 /** Where the processor sends records that fail validation. */
 export type DeadLetterTarget =
@@ -144,6 +158,20 @@ function deadLetterTarget(variable: string): Setting<DeadLetterTarget> {
   };
 }
 
+/** The ARN of a Kinesis stream, whose name is its last part. */
+const STREAM_ARN = /^arn:[a-z0-9-]+:kinesis:[a-z0-9-]*:\d{12}:stream\/[a-zA-Z0-9_.-]{1,128}$/;
+
+function streamArn(variable: string): Setting<string> {
+  return {
+    variable,
+    read: (t) => {
+      if (!STREAM_ARN.test(t)) throw invalid(variable, t, 'a Kinesis stream ARN (arn:<partition>:kinesis:<region>:<account>:stream/<name>)');
+      return t;
+    },
+    write: (v) => v,
+  };
+}
+
 /** Settings of every handler: its Powertools service name and log level. */
 function common(serviceName: string) {
   return {
@@ -164,6 +192,12 @@ export const PAYLOAD_SETTINGS = {
   measurementFields: list('PAYLOAD_MEASUREMENT_FIELDS'),
   measurementSeparator: text('PAYLOAD_MEASUREMENT_SEPARATOR', '#'),
   maxSensorIdLength,
+  /** The array field of a gateway's batch; empty for none. */
+  readingsField: text('PAYLOAD_READINGS_FIELD', ''),
+  /** Whether a record may be a JSON array of readings. */
+  acceptArrays: flag('PAYLOAD_ACCEPT_ARRAYS'),
+  /** Whether KPL-aggregated records are deaggregated. */
+  aggregated: flag('PAYLOAD_AGGREGATED'),
 };
 
 export const PROCESSOR_SETTINGS = {
@@ -178,6 +212,8 @@ export const PROCESSOR_SETTINGS = {
   // At most 50, the sockets the SDK keeps per host.
   writeConcurrency: integer('WRITE_CONCURRENCY', 20, 1, 50),
   ...PAYLOAD_SETTINGS,
+  /** The user's JSON Schema of a reading: a file beside the code (empty for none), since it can be far larger than the environment holds. */
+  payloadSchemaFile: text('PAYLOAD_SCHEMA_FILE', ''),
 };
 
 export const ARCHIVER_SETTINGS = {
@@ -195,11 +231,31 @@ export const QUERY_SETTINGS = {
   maxSensorIdLength,
 };
 
+/**
+ * The replay function of one event source mapping: what it reads (the
+ * mapping's failed-batches queue, the stream), what it invokes (the mapping's
+ * function) and how the mapping would have invoked it.
+ */
+export const REPLAY_SETTINGS = {
+  ...common('sensor-replay'),
+  queueUrl: text('FAILED_BATCHES_QUEUE_URL'),
+  streamArn: streamArn('STREAM_ARN'),
+  /** The function's name or ARN. */
+  targetFunction: text('TARGET_FUNCTION'),
+  /** The role Lambda names as `invokeIdentityArn` in each record of the event. */
+  invokeIdentityArn: text('INVOKE_IDENTITY_ARN'),
+  batchSize: integer('BATCH_SIZE', 100, 1, 10_000),
+  reportBatchItemFailures: flag('REPORT_BATCH_ITEM_FAILURES'),
+  /** The function's timeout; 900 (Lambda's longest) when it is not known. */
+  targetTimeoutSeconds: integer('TARGET_TIMEOUT_SECONDS', 900, 1, 900),
+};
+
 /** Each handler's settings: exactly the variables its construct writes and its handler reads. */
 export const HANDLER_SETTINGS = {
   processor: PROCESSOR_SETTINGS,
   archiver: ARCHIVER_SETTINGS,
   query: QUERY_SETTINGS,
+  replay: REPLAY_SETTINGS,
 } satisfies Record<HandlerName, SettingSpec>;
 
 export type HandlerSettings<H extends HandlerName> = Settings<(typeof HANDLER_SETTINGS)[H]>;

@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -32,18 +33,36 @@ export function bundledCode(name: HandlerName): lambda.Code {
 }
 
 /**
+ * A handler's bundle with more files beside it, as one asset of its own: a
+ * copy made at synth, named by its content like any asset, so that the same
+ * files make the same asset.
+ */
+export function bundledCodeWith(name: HandlerName, files: Record<string, string>): lambda.Code {
+  bundledCode(name);
+  const from = path.join(__dirname, '..', '..', 'assets', 'handlers', `${name}.lambda`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `cdk-iot-ingest-${name}-`));
+  for (const file of fs.readdirSync(from)) fs.copyFileSync(path.join(from, file), path.join(dir, file));
+  for (const [file, content] of Object.entries(files)) fs.writeFileSync(path.join(dir, file), content);
+  return lambda.Code.fromAsset(dir);
+}
+
+/**
  * Memory of each handler's function, in MiB, from `npm run bench` (README,
  * "Choosing the memory size"): the processor is CPU-bound on a full shard, and
  * 512 MB keeps up with about 7 shards at no more cost per reading than 256 MB;
- * the archiver and the query function gain nothing above 256 MB.
+ * the archiver and the query function gain nothing above 256 MB. The replay
+ * function holds one batch at a time and mostly waits for the function it
+ * invokes.
  */
-export const DEFAULT_MEMORY_SIZE: Record<HandlerName, number> = { processor: 512, archiver: 256, query: 256 };
+export const DEFAULT_MEMORY_SIZE: Record<HandlerName, number> = { processor: 512, archiver: 256, query: 256, replay: 256 };
 
 /** The settings a construct gives its handler: all of the contract's but the two every function gets from its options. */
 export type ConstructSettings<H extends HandlerName> = Omit<HandlerSettings<H>, 'serviceName' | 'logLevel'>;
 
 export interface BundledFunctionProps<H extends HandlerName> extends HandlerFunctionOptions {
   readonly handler: H;
+  /** Files written beside the bundle in the function's code (name to content): settings too large for its environment. */
+  readonly codeFiles?: Record<string, string>;
   readonly description: string;
   readonly defaultTimeout: Duration;
   readonly settings: ConstructSettings<H>;
@@ -76,7 +95,7 @@ export function createBundledFunction<H extends HandlerName>(scope: Construct, i
     description: props.description,
     runtime: BUNDLED_RUNTIME,
     architecture: BUNDLED_ARCHITECTURE,
-    code: bundledCode(props.handler),
+    code: props.codeFiles ? bundledCodeWith(props.handler, props.codeFiles) : bundledCode(props.handler),
     handler: 'index.handler',
     memorySize: props.memorySize ?? DEFAULT_MEMORY_SIZE[props.handler],
     timeout: props.timeout ?? props.defaultTimeout,

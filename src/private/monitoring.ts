@@ -9,7 +9,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { LogMetric } from './handler-contract';
 import { validateDuration, validateInteger } from './validation';
-import { AgeAlarmOptions, CountAlarmOptions, PipelineAlarmsProps } from '../pipeline-monitoring';
+import { AgeAlarmOptions, CountAlarmOptions, LimitAlarmOptions, PipelineAlarmsProps } from '../pipeline-monitoring';
 
 /** The namespace of the metrics the pipeline makes from its handlers' logs. */
 export const LOG_METRICS_NAMESPACE = 'SensorIngestPipeline';
@@ -44,15 +44,31 @@ export function validateAlarmsProps(prop: string, props: PipelineAlarmsProps = {
     validateDuration(`${prop}.${name}.threshold`, options.threshold, Duration.minutes(1), Duration.days(365));
     validateCommon(`${prop}.${name}`, options);
   }
+  validateCommon(`${prop}.archivePartitionCountExceeded`, props.archivePartitionCountExceeded ?? {});
 }
 
-function validateCommon(prop: string, options: CountAlarmOptions | AgeAlarmOptions): void {
+function validateCommon(prop: string, options: CountAlarmOptions | AgeAlarmOptions | LimitAlarmOptions): void {
   validateInteger(`${prop}.evaluationPeriods`, options.evaluationPeriods, 1, 100);
   const period = options.period;
   validateDuration(`${prop}.period`, period, Duration.minutes(1), Duration.days(1));
   if (period && !period.isUnresolved() && period.toSeconds() % 60 !== 0) {
     throw new Error(`${prop}.period must be whole minutes, got ${period.toHumanString()}`);
   }
+}
+
+/**
+ * What the pipeline watches of a Firehose delivery stream's dynamic
+ * partitioning, read by its alarms and its dashboard alike.
+ */
+export function partitioningMetrics(deliveryStream: firehose.IDeliveryStream) {
+  return {
+    /** 1 while the active partitions are at the delivery stream's quota: the records past it go to the error output prefix. */
+    exceeded: deliveryStream.metric('PartitionCountExceeded', { statistic: cloudwatch.Stats.MAXIMUM }),
+    /** The active partitions: partitions holding records not yet delivered. */
+    count: deliveryStream.metric('PartitionCount', { statistic: cloudwatch.Stats.MAXIMUM, label: 'active partitions' }),
+    /** The delivery stream's quota of active partitions. */
+    limit: deliveryStream.metric('ActivePartitionsLimit', { statistic: cloudwatch.Stats.MAXIMUM, label: 'active partitions quota' }),
+  };
 }
 
 /** What the alarms of a consumer of the stream watch. */
@@ -146,6 +162,14 @@ export class PipelineAlarms extends Construct {
       label: 'failed S3 writes (%)',
     }), `Writes of the Firehose archiver ${name} to S3 failed (the threshold is a percentage of its writes). Firehose retries them `
       + 'for up to a day; see its error log.');
+    const limit = this.props.archivePartitionCountExceeded;
+    if (limit?.enabled !== false) {
+      // A 0-or-1 metric: the maximum says whether the quota was reached at any time of the period.
+      this.alarm('ArchivePartitionCountExceeded', partitioningMetrics(deliveryStream).exceeded, 1, limit?.evaluationPeriods ?? 1, limit?.period,
+        cloudwatch.Stats.MAXIMUM, `The Firehose archiver ${name} reached its quota of active partitions (500 per delivery stream unless raised): `
+        + 'the records past it went to its error output prefix under activePartitionExceeded/, not to the archive. Raise the quota '
+        + '(up to 5,000), partition less finely or buffer for less time, then put those records back on the stream.');
+    }
   }
 
   /** Alarms on the records an archiver kept out of the archive's data. */

@@ -13,6 +13,9 @@ export function withDefaults(mapping: PayloadMapping = {}): FullPayloadMapping {
     valueField: mapping.valueField ?? defaultOf(PAYLOAD_SETTINGS.valueField),
     measurementFields: mapping.measurementFields ?? defaultOf(PAYLOAD_SETTINGS.measurementFields),
     measurementSeparator: mapping.measurementSeparator ?? defaultOf(PAYLOAD_SETTINGS.measurementSeparator),
+    readingsField: mapping.readingsField ?? defaultOf(PAYLOAD_SETTINGS.readingsField),
+    acceptArrays: mapping.acceptArrays ?? defaultOf(PAYLOAD_SETTINGS.acceptArrays),
+    aggregated: mapping.aggregated ?? defaultOf(PAYLOAD_SETTINGS.aggregated),
   };
 }
 
@@ -26,6 +29,16 @@ export function validatePayloadMapping(prop: string, mapping: PayloadMapping = {
     // The handler reads the list from one comma-separated variable.
     if (field.trim().length === 0 || field.includes(',')) {
       throw new Error(`${prop}.measurementFields must hold non-empty names without commas, got "${field}"`);
+    }
+  }
+  validateNonEmpty(`${prop}.readingsField`, mapping.readingsField);
+  const readings = mapping.readingsField;
+  if (readings !== undefined && !Token.isUnresolved(readings)) {
+    // The batch's array cannot also be a field of each reading.
+    const full = withDefaults(mapping);
+    const clash = [full.sensorIdField, full.timestampField, full.valueField, ...full.measurementFields].includes(readings);
+    if (clash) {
+      throw new Error(`${prop}.readingsField must differ from the fields a reading is read from (sensor id, timestamp, value, measurements), got "${readings}"`);
     }
   }
 }

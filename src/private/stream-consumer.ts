@@ -6,9 +6,10 @@ import { KinesisConsumerEventSource, KinesisEventSource, KinesisEventSourceProps
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { suppressKeyGrants } from './nag';
+import { createReplayFunction } from './replay-function';
 import { createFailureQueue, FailureQueueKind } from './resources';
 import { validateDuration, validateInteger } from './validation';
-import { StreamConsumerOptions } from '../options';
+import { HandlerFunctionOptions, StreamConsumerOptions } from '../options';
 
 /** Defaults that differ per consumer kind. */
 export interface ConsumerDefaults {
@@ -16,6 +17,14 @@ export interface ConsumerDefaults {
   readonly maxBatchingWindow?: Duration;
   /** The key of a failed-batches queue the pipeline creates. */
   readonly encryptionKey?: kms.IKey;
+  /** The consumer's own function options, whose logging the replay function follows. */
+  readonly handlerOptions?: HandlerFunctionOptions;
+}
+
+/** The failed-batches queue and the replay function the pipeline created for a consumer, where it did. */
+export interface AttachedConsumer {
+  readonly failedBatchesQueue?: sqs.IQueue;
+  readonly replayFunction?: lambda.IFunction;
 }
 
 /**
@@ -34,12 +43,16 @@ export function validateConsumerOptions(propsName: string, options: StreamConsum
   validateInteger(`${propsName}.retryAttempts`, options.retryAttempts, 0, 10_000);
   validateDuration(`${propsName}.maxBatchingWindow`, options.maxBatchingWindow, Duration.seconds(0), Duration.minutes(5));
   validateDuration(`${propsName}.maxRecordAge`, options.maxRecordAge, Duration.minutes(1), Duration.days(7));
+  if (options.replayFunction === true && options.onFailure) {
+    throw new Error(`${propsName}.replayFunction replays the failed-batches queue the pipeline creates; it must not be true together with `
+      + `${propsName}.onFailure, a destination of your own`);
+  }
 }
 
 /**
  * Attaches `fn` to the stream with the options' event source mapping (through
  * a stream consumer of its own with `enhancedFanOut`), and returns the
- * failed-batches queue when one was created for it.
+ * failed-batches queue and its replay function when they were created for it.
  */
 export function attachToStream(
   scope: Construct,
@@ -47,7 +60,7 @@ export function attachToStream(
   stream: kinesis.IStream,
   options: StreamConsumerOptions,
   defaults: ConsumerDefaults,
-): sqs.IQueue | undefined {
+): AttachedConsumer {
   let failureQueue: sqs.Queue | undefined;
   let onFailure = options.onFailure;
   if (!onFailure) {
@@ -77,5 +90,16 @@ export function attachToStream(
   }
   // The mapping sends to the failed-batches queue as the function's role.
   if (failureQueue?.encryptionMasterKey) suppressKeyGrants(fn);
-  return failureQueue;
+  const replayFunction = failureQueue && options.replayFunction !== false
+    ? createReplayFunction(scope, 'ReplayFunction', {
+      fn,
+      stream,
+      queue: failureQueue,
+      batchSize: props.batchSize!,
+      reportBatchItemFailures: props.reportBatchItemFailures!,
+      logRetention: defaults.handlerOptions?.logRetention,
+      logLevel: defaults.handlerOptions?.logLevel,
+    })
+    : undefined;
+  return { failedBatchesQueue: failureQueue, replayFunction };
 }

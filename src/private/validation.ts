@@ -9,11 +9,11 @@ export function validateInteger(prop: string, value: number | undefined, min: nu
 }
 
 /** Throws when a Duration prop is outside [min, max] seconds; tokens are left to deploy time. */
-export function validateDuration(prop: string, value: Duration | undefined, min: Duration, max: Duration): void {
+export function validateDuration(prop: string, value: Duration | undefined, min: Duration, max: Duration, why?: string): void {
   if (value === undefined || value.isUnresolved()) return;
   const seconds = value.toSeconds({ integral: false });
-  if (seconds < min.toSeconds() || seconds > max.toSeconds()) {
-    throw new Error(`${prop} must be from ${min.toHumanString()} to ${max.toHumanString()}, got ${value.toHumanString()}`);
+  if (seconds < min.toSeconds({ integral: false }) || seconds > max.toSeconds({ integral: false })) {
+    throw new Error(`${prop} must be from ${min.toHumanString()} to ${max.toHumanString()}${why ? ` (${why})` : ''}, got ${value.toHumanString()}`);
   }
 }
 

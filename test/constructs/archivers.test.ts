@@ -130,6 +130,56 @@ describe('S3Archiver', () => {
     template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Delete', Properties: { LifecycleConfiguration: { Rules: [Match.objectLike({ ExpirationInDays: 365 })] } } });
   });
 
+  describe('stack deletion: the archive is emptied before its access-log bucket', () => {
+    /** The logical id of the custom resource that empties the bucket whose logical id starts with `bucketPrefix`. */
+    const emptyingOf = (template: Template, bucketPrefix: string) => {
+      const bucket = logicalId(template, 'AWS::S3::Bucket', bucketPrefix);
+      const [id] = Object.entries(template.findResources('Custom::S3AutoDeleteObjects')).find(([, r]) => r.Properties.BucketName.Ref === bucket)!;
+      return id;
+    };
+    const dependsOn = (template: Template, id: string): string[] => [template.toJSON().Resources[id].DependsOn ?? []].flat();
+
+    test.each<[string, () => Template]>([
+      ['autoDeleteObjects on the archiver', () => synth({ removalPolicy: RemovalPolicy.DESTROY, archiver: Archiver.s3({ autoDeleteObjects: true }) }).template],
+      ['autoDeleteObjects on the Firehose archiver',
+        () => synth({ removalPolicy: RemovalPolicy.DESTROY, archiver: Archiver.firehose({ autoDeleteObjects: true }) }).template],
+      ['the auto-delete mixin applied to both buckets after the pipeline was made', () => {
+        const stack = newStack();
+        const pipeline = new SensorIngestPipeline(stack, 'Pipeline', { removalPolicy: RemovalPolicy.DESTROY });
+        const buckets = pipeline.node.findAll().filter((c): c is s3.Bucket => c instanceof s3.Bucket);
+        for (const bucket of buckets) bucket.with(new s3.mixins.BucketAutoDeleteObjects());
+        return Template.fromStack(stack);
+      }],
+    ])('%s', (_name, make) => {
+      const template = make();
+      // CloudFormation deletes a resource before the resources it depends on.
+      expect(dependsOn(template, emptyingOf(template, 'PipelineArchiverBucket'))).toContain(emptyingOf(template, 'PipelineArchiverAccessLogsBucket'));
+      // The log bucket's emptying keeps its policy until it is done, and the policy names the archive: no way round.
+      expect(dependsOn(template, emptyingOf(template, 'PipelineArchiverAccessLogsBucket')))
+        .toEqual([logicalId(template, 'AWS::S3::BucketPolicy', 'PipelineArchiverAccessLogsBucketPolicy')]);
+    });
+
+    test('a log bucket of your own that empties itself is emptied after the archive too; one that does not, or none, changes nothing', () => {
+      const stack = newStack();
+      const audit = new s3.Bucket(stack, 'Audit', { removalPolicy: RemovalPolicy.DESTROY, autoDeleteObjects: true });
+      new SensorIngestPipeline(stack, 'Pipeline', {
+        removalPolicy: RemovalPolicy.DESTROY,
+        archiver: Archiver.s3({ autoDeleteObjects: true, accessLogs: ArchiveAccessLogs.toBucket(audit, 'iot/') }),
+      });
+      const template = Template.fromStack(stack);
+      expect(dependsOn(template, emptyingOf(template, 'PipelineArchiverBucket'))).toContain(emptyingOf(template, 'Audit'));
+
+      const kept = newStack();
+      new SensorIngestPipeline(kept, 'Pipeline', {
+        removalPolicy: RemovalPolicy.DESTROY,
+        archiver: Archiver.s3({ autoDeleteObjects: true, accessLogs: ArchiveAccessLogs.toBucket(new s3.Bucket(kept, 'Audit')) }),
+      });
+      const keptTemplate = Template.fromStack(kept);
+      expect(dependsOn(keptTemplate, emptyingOf(keptTemplate, 'PipelineArchiverBucket')))
+        .toEqual([logicalId(keptTemplate, 'AWS::S3::BucketPolicy', 'PipelineArchiverBucketPolicy')]);
+    });
+  });
+
   const invalid: Array<[string, S3ArchiverProps, RegExp]> = [
     ['prefix without a slash', { prefix: 'raw' }, /S3ArchiverProps\.prefix must be empty or end with "\/", got "raw"/],
     ['transition after 0 days', { transitionToGlacierAfter: Duration.days(0) }, /S3ArchiverProps\.transitionToGlacierAfter must be from 1 day to 36500 days, got 0 days/],

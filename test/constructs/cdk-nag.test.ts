@@ -1,24 +1,20 @@
 /**
  * cdk-nag's AwsSolutions pack over the pipeline, the way a user's app runs it:
  * every finding the library accepts carries its suppression, with the reason,
- * in the template, so that a user's own run reports nothing.
+ * in the template, so that a user's own run reports nothing. This is cdk-nag 2
+ * (an aspect that reads template metadata) on our aws-cdk-lib floor; the same
+ * apps go through cdk-nag 3 (a validation plugin that reads aws-cdk-lib's
+ * acknowledgements) on the newest aws-cdk-lib in test/packages/newest-consumer.sh.
  */
-import { App, Aspects, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { App, Aspects, Stack } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
-import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
-import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import * as sns from 'aws-cdk-lib/aws-sns';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { allUserApps, ownWildcardOnArchiverRole } from './nag-user-apps';
 import {
-  ArchiveAccessLogs,
   Archiver,
-  DeadLetterDestination,
   Ingress,
   IngestProcessor,
   MetricsMode,
@@ -26,6 +22,8 @@ import {
   SensorIngestPipeline,
   SensorIngestPipelineProps,
 } from '../../src';
+import { escapeRegex, findingPattern, NagSuppression, suppressNag } from '../../src/private/nag';
+import { acknowledgedFindings, FindingCollector, suppressedFindings } from '../examples/template-helpers';
 
 /** AwsSolutions errors and warnings of a stack, as `rule: construct path` lines. */
 function findings(stack: Stack): string[] {
@@ -36,155 +34,48 @@ function findings(stack: Stack): string[] {
   ].map((f) => `${String(f.entry.data).split(': ')[0]} ${f.id}`).sort();
 }
 
-/** A fresh user app: a stack, what the user makes in it, and AwsSolutionsChecks over the whole app. */
-function userApp(make: (stack: Stack) => void): Stack {
+/**
+ * A fresh user app: a stack, what the user makes in it, and AwsSolutionsChecks
+ * over the whole app, reporting as annotations and to a collector.
+ */
+function userApp(make: (stack: Stack) => void): { stack: Stack; collector: FindingCollector } {
   const app = new App();
   const stack = new Stack(app, 'UserStack', { env: { account: '111111111111', region: 'eu-west-1' } });
   make(stack);
-  Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
+  const collector = new FindingCollector(app);
+  Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true, additionalLoggers: [collector] }));
   app.synth();
-  return stack;
+  return { stack, collector };
 }
-
-/** A resource of the user's own that is itself clean, so that findings can only be the pipeline's. */
-function cleanBucket(stack: Stack, id: string): s3.Bucket {
-  const logs = new s3.Bucket(stack, `${id}Logs`, { enforceSSL: true, blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL });
-  // The user's own log bucket: the user decides; here it is accepted for the test.
-  (logs.node.defaultChild as s3.CfnBucket).addMetadata('cdk_nag', { rules_to_suppress: [{ id: 'AwsSolutions-S1', reason: 'the test user\'s own log bucket' }] });
-  return new s3.Bucket(stack, id, { enforceSSL: true, blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL, serverAccessLogsBucket: logs });
-}
-
-const configurations: Array<[string, (stack: Stack) => SensorIngestPipelineProps]> = [
-  ['the defaults', () => ({})],
-  ['PutMetricData, on demand, a week of retention', () => ({
-    streamMode: kinesis.StreamMode.ON_DEMAND,
-    retentionPeriod: Duration.days(7),
-    processor: IngestProcessor.dynamoDb({ metricsMode: MetricsMode.PUT_METRIC_DATA }),
-  })],
-  ['dead letters and the archive in a bucket of your own', (stack) => {
-    const lake = cleanBucket(stack, 'Lake');
-    return {
-      processor: IngestProcessor.dynamoDb({ deadLetterDestination: DeadLetterDestination.bucket(lake, 'rejected/') }),
-      archiver: Archiver.s3({ bucket: lake, prefix: 'raw/' }),
-    };
-  }],
-  ['a dead-letter queue of your own', (stack) => {
-    const queue = new sqs.Queue(stack, 'Rejects', { enforceSSL: true });
-    (queue.node.defaultChild as sqs.CfnQueue).addMetadata('cdk_nag', { rules_to_suppress: [{ id: 'AwsSolutions-SQS3', reason: 'the test user\'s own dead-letter queue' }] });
-    return { processor: IngestProcessor.dynamoDb({ deadLetterDestination: DeadLetterDestination.queue(queue) }) };
-  }],
-  ['a customer-managed key for everything', (stack) => ({
-    encryptionKey: new kms.Key(stack, 'Key', { enableKeyRotation: true }),
-  })],
-  ['destroy with auto-delete, access logs to a bucket of your own, a longer id', (stack) => ({
-    removalPolicy: RemovalPolicy.DESTROY,
-    maxSensorIdLength: 1024,
-    archiver: Archiver.s3({ autoDeleteObjects: true, accessLogs: ArchiveAccessLogs.toBucket(cleanBucket(stack, 'Audit'), 'archive/') }),
-  })],
-  ['access logs turned off with a reason', () => ({
-    archiver: Archiver.s3({ accessLogs: ArchiveAccessLogs.disabled('the bucket holds synthetic test data only') }),
-  })],
-  ['no archive, alarms with an action, a dashboard', (stack) => ({
-    archiver: Archiver.none(),
-    alarms: { actions: [new cloudwatchActions.SnsAction(new sns.Topic(stack, 'Pager', { enforceSSL: true }))] },
-    dashboard: true,
-  })],
-  ['alarms off, a payload mapping, query limits', () => ({
-    alarms: { enabled: false },
-    payloadMapping: { sensorIdField: 'deviceId', timestampField: 'ts', measurementFields: ['t', 'h'] },
-    query: { defaultLimit: 50, maxLimit: 500 },
-  })],
-  ['an IoT topic rule ingress', () => ({
-    ingress: Ingress.iotTopicRule({ sql: "SELECT * FROM 'sensors/+/readings'" }),
-  })],
-  ['an IoT topic rule ingress with a customer-managed key, a rule name and a partition key from the topic', (stack) => ({
-    encryptionKey: new kms.Key(stack, 'Key', { enableKeyRotation: true }),
-    ingress: Ingress.iotTopicRule({ sql: "SELECT *, topic(2) AS sensorid FROM 'sensors/+/readings' WHERE value > 0", ruleName: 'readings', partitionKey: '${topic(2)}' }),
-  })],
-  ['the Firehose archiver', () => ({ archiver: Archiver.firehose() })],
-  ['the Firehose archiver to a bucket of your own, by sensor, with a customer-managed key', (stack) => ({
-    encryptionKey: new kms.Key(stack, 'Key', { enableKeyRotation: true }),
-    archiver: Archiver.firehose({ bucket: cleanBucket(stack, 'Lake'), prefix: 'iot/', errorOutputPrefix: 'iot-errors/', partitionBySensor: true }),
-  })],
-  ['the Firehose archiver writing Parquet, destroy with auto-delete, a dashboard', () => ({
-    removalPolicy: RemovalPolicy.DESTROY,
-    dashboard: true,
-    archiver: Archiver.firehose({ parquet: { databaseName: 'sensors', tableName: 'readings' }, autoDeleteObjects: true }),
-  })],
-  ['enhanced fan-out for the processor and the S3 archiver, with a key', (stack) => ({
-    encryptionKey: new kms.Key(stack, 'Key', { enableKeyRotation: true }),
-    processor: IngestProcessor.dynamoDb({ enhancedFanOut: true }),
-    archiver: Archiver.s3({ enhancedFanOut: true }),
-  })],
-  ['a Function URL with CORS and reserved concurrency', () => ({
-    queryEndpoint: QueryEndpoint.functionUrl({ cors: { allowOrigins: ['https://example.com'] }, reservedConcurrency: 5 }),
-  })],
-  ['an unauthenticated Function URL, which the user asked for', () => ({
-    queryEndpoint: QueryEndpoint.functionUrl({ allowUnauthenticated: true, reservedConcurrency: 5 }),
-  })],
-  ['an HTTP API with IAM auth and CORS, a dashboard', () => ({
-    dashboard: true,
-    queryEndpoint: QueryEndpoint.httpApi({ cors: { allowOrigins: ['http://localhost:3000'] } }),
-  })],
-  ['an HTTP API with a JWT authorizer and scopes', () => ({
-    queryEndpoint: QueryEndpoint.httpApi({
-      authorizer: new HttpJwtAuthorizer('Jwt', 'https://issuer.example.com', { jwtAudience: ['sensors'] }),
-      authorizationScopes: ['sensors/read'],
-    }),
-  })],
-  ['an unauthenticated HTTP API, which the user asked for', () => ({
-    queryEndpoint: QueryEndpoint.httpApi({ allowUnauthenticated: true, throttleRateLimit: 5, throttleBurstLimit: 10 }),
-  })],
-  ['everything at once: IoT ingress, enhanced fan-out, Firehose Parquet by sensor, an HTTP API, a key, alarms with an action', (stack) => ({
-    encryptionKey: new kms.Key(stack, 'Key', { enableKeyRotation: true }),
-    ingress: Ingress.iotTopicRule({ sql: "SELECT * FROM 'sensors/+/readings'" }),
-    processor: IngestProcessor.dynamoDb({ enhancedFanOut: true }),
-    archiver: Archiver.firehose({ parquet: {}, partitionBySensor: true }),
-    queryEndpoint: QueryEndpoint.httpApi(),
-    alarms: { actions: [new cloudwatchActions.SnsAction(new sns.Topic(stack, 'Pager', { enforceSSL: true }))], actionsOnEveryAlarm: true },
-    dashboard: true,
-  })],
-];
 
 describe('cdk-nag AwsSolutions over a user app with the pipeline', () => {
-  test.each(configurations)('%s: no error and no warning', (_name, props) => {
-    const stack = userApp((s) => {
-      new SensorIngestPipeline(s, 'Pipeline', props(s));
-    });
+  test.each(allUserApps)('%s: no error and no warning; for cdk-nag 3, an acknowledgement of exactly each finding suppressed', (_name, make) => {
+    const { stack, collector } = userApp(make);
     expect(findings(stack)).toEqual([]);
+    // The rules are the same code in cdk-nag 2 and 3, so a finding has the
+    // same id in both: cdk-nag 3 must find each suppressed one acknowledged,
+    // with the same reason, and no other finding.
+    expect(collector.suppressed.length).toBeGreaterThan(0);
+    expect(acknowledgedFindings(stack.node.root)).toEqual(suppressedFindings(collector));
   });
 
-  test('a function of your own as the processor and one more consumer; grants to devices and readers, with a key', () => {
-    const stack = userApp((s) => {
-      const key = new kms.Key(s, 'Key', { enableKeyRotation: true });
-      const fnRole = new iam.Role(s, 'MineRole', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
-      const fn = new lambda.Function(s, 'Mine', {
-        runtime: lambda.Runtime.NODEJS_24_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => ({})'), role: fnRole,
-      });
-      const pipeline = new SensorIngestPipeline(s, 'Pipeline', { encryptionKey: key, processor: IngestProcessor.fromFunction(fn, { grantTableAccess: false }) });
-      pipeline.addProcessor('Hot', IngestProcessor.dynamoDb({ metricsMode: MetricsMode.NONE }));
-      pipeline.addProcessor('Fanned', IngestProcessor.fromFunction(fn, { enhancedFanOut: true, grantTableAccess: false }));
-      const device = new iam.Role(s, 'Device', { assumedBy: new iam.ServicePrincipal('iot.amazonaws.com') });
-      pipeline.grantPutRecords(device);
-      pipeline.grantQuery(device);
-    });
-    expect(findings(stack)).toEqual([]);
-  });
-
-  test.each([
-    ['a Function URL', () => QueryEndpoint.functionUrl()],
-    ['an IAM-authorized HTTP API', () => QueryEndpoint.httpApi()],
-  ])('grantQuery through %s writes no wildcard a user would have to suppress', (_name, endpoint) => {
-    const stack = userApp((s) => {
-      const pipeline = new SensorIngestPipeline(s, 'Pipeline', { queryEndpoint: endpoint() });
-      pipeline.grantQuery(new iam.Role(s, 'Reader', { assumedBy: new iam.AccountRootPrincipal() }));
-    });
-    expect(findings(stack)).toEqual([]);
+  test('a wildcard of the user\'s own on the archiver\'s role stays reported, and is not acknowledged for cdk-nag 3', () => {
+    const { stack, collector } = userApp(ownWildcardOnArchiverRole);
+    const policy = 'UserStack/Pipeline/Archiver/FunctionRole/DefaultPolicy/Resource';
+    const own = [
+      'AwsSolutions-IAM5[Action::s3:GetBucket*]',
+      'AwsSolutions-IAM5[Action::s3:GetObject*]',
+      'AwsSolutions-IAM5[Action::s3:List*]',
+      'AwsSolutions-IAM5[Resource::<PipelineArchiverBucket29C417E9.Arn>/*]',
+    ];
+    expect(collector.open.filter((f) => f.resource === policy).map((f) => f.rule).sort()).toEqual(own);
+    const acknowledged = acknowledgedFindings(stack.node.root).filter((line) => line.startsWith(`${policy} `));
+    expect(acknowledged.map((line) => line.split(' ')[1])).toEqual(['AwsSolutions-IAM5[Resource::<PipelineArchiverBucket29C417E9.Arn>/raw/*]']);
   });
 
   test('the new parts carry exactly the suppressions they need: the delivery stream\'s encryption, its prefixes, an unauthenticated route when asked', () => {
     const suppressed = (props: (stack: Stack) => SensorIngestPipelineProps) => {
-      const stack = userApp((s) => {
+      const { stack } = userApp((s) => {
         new SensorIngestPipeline(s, 'Pipeline', props(s));
       });
       return stack.node.findAll().flatMap((c) => {
@@ -210,7 +101,7 @@ describe('cdk-nag AwsSolutions over a user app with the pipeline', () => {
   });
 
   test('every suppression the pipeline writes has a reason a reviewer can read', () => {
-    const stack = userApp((s) => {
+    const { stack } = userApp((s) => {
       new SensorIngestPipeline(s, 'Pipeline', {
         encryptionKey: new kms.Key(s, 'Key', { enableKeyRotation: true }),
         processor: IngestProcessor.dynamoDb({ metricsMode: MetricsMode.PUT_METRIC_DATA }),
@@ -227,5 +118,46 @@ describe('cdk-nag AwsSolutions over a user app with the pipeline', () => {
       expect(rule.id).toMatch(/^AwsSolutions-[A-Z]+\d+$/);
       expect(rule.reason.length).toBeGreaterThan(40);
     }
+  });
+});
+
+describe('suppressNag carries each suppression to both majors', () => {
+  /** A role of the user's with a policy of wildcards, half of them suppressed by `suppressions`. */
+  function wildcards(suppressions: NagSuppression[]): { stack: Stack; collector: FindingCollector } {
+    return userApp((s) => {
+      const bucket = s3.Bucket.fromBucketName(s, 'Imported', 'imported-bucket');
+      const role = new iam.Role(s, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+      role.addToPolicy(new iam.PolicyStatement({ actions: ['s3:Get*', 's3:PutObject'], resources: [bucket.arnForObjects('in/*'), bucket.arnForObjects('out/*')] }));
+      suppressNag(role.node.findChild('DefaultPolicy'), suppressions);
+    });
+  }
+  const reason = 'the reason a reviewer reads, long enough for cdk-nag';
+
+  test('a rule suppressed whole: every finding of it, each acknowledged by its id', () => {
+    const { stack, collector } = wildcards([{ id: 'AwsSolutions-IAM5', reason }]);
+    expect(collector.open).toEqual([]);
+    expect(collector.suppressed.map((f) => f.rule).sort()).toEqual([
+      'AwsSolutions-IAM5[Action::s3:Get*]',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::imported-bucket/in/*]',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::imported-bucket/out/*]',
+    ]);
+    expect(acknowledgedFindings(stack.node.root)).toEqual(suppressedFindings(collector));
+  });
+
+  test('findings named exactly and by pattern: those alone, under both majors', () => {
+    const { stack, collector } = wildcards([{
+      id: 'AwsSolutions-IAM5', reason, appliesTo: ['Action::s3:Get*', findingPattern(`^Resource::.*/${escapeRegex('in/')}\\*$`)],
+    }]);
+    expect(collector.open.map((f) => f.rule)).toEqual(['AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::imported-bucket/out/*]']);
+    expect(acknowledgedFindings(stack.node.root).map((line) => line.split(' ')[1])).toEqual([
+      'AwsSolutions-IAM5[Action::s3:Get*]',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::imported-bucket/in/*]',
+    ]);
+    expect(acknowledgedFindings(stack.node.root)).toEqual(suppressedFindings(collector));
+  });
+
+  test('a pattern for a rule whose findings it cannot list is refused, naming the resource and the rule', () => {
+    expect(() => wildcards([{ id: 'AwsSolutions-IAM4', reason, appliesTo: [findingPattern('^Policy::.*$')] }]))
+      .toThrow(/UserStack\/Role\/DefaultPolicy\/Resource: a pattern of findings .* AwsSolutions-IAM5 only; name the findings of AwsSolutions-IAM4 exactly/);
   });
 });

@@ -157,6 +157,24 @@ describe('the Firehose archiver\'s partitioning program, run by jq 1.6', () => {
     });
   });
 
+  test('a JSON array of readings lands whole in its first reading\'s partition, as the handler puts it; an empty one, or one led by no object, in the errors', () => {
+    const texts = [
+      '[{"sensorid":"a","timestamp":"2024-01-02T03:04:05Z"},{"sensorid":"b","timestamp":"2030-01-01T00:00:00Z"}]',
+      '[{"sensorid":"a","timestamp":1704164645},7]',
+      '[]', '[7,{"sensorid":"b","timestamp":0}]', '[[{"timestamp":0}]]',
+    ];
+    const results = runJq(partitionQuery('timestamp', 'sensorid', true), texts);
+    expect(results).toEqual([
+      { year: '2024', month: '01', day: '02', hour: '03', sensor: 'a' },
+      { year: '2024', month: '01', day: '02', hour: '03', sensor: 'a' },
+      { error: expect.any(String) }, { error: expect.any(String) }, { error: expect.any(String) },
+    ]);
+    texts.forEach((text, i) => {
+      const handler = handlerPartition(text, 'timestamp');
+      expect(handler).toEqual('error' in results[i] ? undefined : { year: '2024', month: '01', day: '02', hour: '03' });
+    });
+  });
+
   test('field names with quotes, backslashes, spaces and non-ASCII are read by name', () => {
     for (const field of ['ts', 'time "of" reading', 'a\\b', 'zeit \u00e4', '$t', 'x.y']) {
       const text = JSON.stringify({ [field]: '2024-05-06T07:08:09Z', timestamp: 0, id: 'd' });

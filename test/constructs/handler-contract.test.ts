@@ -7,7 +7,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -26,6 +26,7 @@ import {
 import * as archiver from '../../src/handlers/archiver.lambda';
 import * as processor from '../../src/handlers/processor.lambda';
 import * as query from '../../src/handlers/query.lambda';
+import * as replay from '../../src/handlers/replay.lambda';
 import {
   esbuildTarget,
   HANDLER_NAMES,
@@ -44,6 +45,7 @@ const DEPS_FROM_ENV: Record<HandlerName, (env: NodeJS.ProcessEnv) => unknown> = 
   processor: processor.depsFromEnv,
   archiver: archiver.depsFromEnv,
   query: query.depsFromEnv,
+  replay: replay.depsFromEnv,
 };
 
 const variablesOf = (name: HandlerName) => Object.values(HANDLER_SETTINGS[name]).map((s) => s.variable).sort();
@@ -63,7 +65,14 @@ function resolve(value: unknown, resources: Resources): string {
     if (type === 'AWS::SQS::Queue') return `https://sqs.eu-west-1.amazonaws.com/111111111111/${v.Ref}`;
     return String(v.Ref).toLowerCase();
   }
-  if (v['Fn::GetAtt'] !== undefined) return `${v['Fn::GetAtt'][0]}-${v['Fn::GetAtt'][1]}`.toLowerCase();
+  if (v['Fn::GetAtt'] !== undefined) {
+    const [id, attribute] = v['Fn::GetAtt'];
+    const type = resources[id]?.Type;
+    if (attribute === 'Arn' && type === 'AWS::Kinesis::Stream') return `arn:aws:kinesis:eu-west-1:111111111111:stream/${id}`;
+    if (attribute === 'Arn' && type === 'AWS::Lambda::Function') return `arn:aws:lambda:eu-west-1:111111111111:function:${id}`;
+    if (attribute === 'Arn' && type === 'AWS::IAM::Role') return `arn:aws:iam::111111111111:role/${id}`;
+    return `${id}-${attribute}`.toLowerCase();
+  }
   if (v['Fn::Join'] !== undefined) return v['Fn::Join'][1].map((part: unknown) => resolve(part, resources)).join(v['Fn::Join'][0]);
   throw new Error(`cannot resolve ${JSON.stringify(value)}`);
 }
@@ -112,7 +121,7 @@ const configurations: Array<[string, () => Template]> = [
     return Template.fromStack(stack);
   }],
   ['no archive, and one more processor', () => pipelineTemplate({ archiver: Archiver.none() }, (p) => {
-    p.addProcessor('Hot', IngestProcessor.dynamoDb({ metricsMode: MetricsMode.NONE }));
+    p.addProcessor('Hot', IngestProcessor.dynamoDb({ metricsMode: MetricsMode.NONE, batchSize: 50, timeout: Duration.minutes(2) }));
   })],
   ['an IoT ingress, enhanced fan-out, the Firehose archiver and a Function URL with reserved concurrency', () => pipelineTemplate({
     ingress: Ingress.iotTopicRule({ sql: "SELECT * FROM 'sensors/+/readings'" }),
@@ -215,6 +224,16 @@ describe('the contract', () => {
       .toThrow('environment variable QUERY_MAX_LIMIT must be an integer from 1 to 10000, got "0"');
     expect(() => readSettings(HANDLER_SETTINGS.query, { TABLE_NAME: 't', POWERTOOLS_LOG_LEVEL: 'LOUD' }))
       .toThrow('environment variable POWERTOOLS_LOG_LEVEL must be one of DEBUG, INFO, WARN, ERROR, SILENT, got "LOUD"');
+    const replaySettings = {
+      FAILED_BATCHES_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/111111111111/q',
+      TARGET_FUNCTION: 'f',
+      INVOKE_IDENTITY_ARN: 'arn:aws:iam::111111111111:role/r',
+    };
+    expect(() => readSettings(HANDLER_SETTINGS.replay, replaySettings)).toThrow('environment variable STREAM_ARN is not set');
+    expect(() => readSettings(HANDLER_SETTINGS.replay, { ...replaySettings, STREAM_ARN: 'sensors' }))
+      .toThrow('environment variable STREAM_ARN must be a Kinesis stream ARN (arn:<partition>:kinesis:<region>:<account>:stream/<name>), got "sensors"');
+    expect(readSettings(HANDLER_SETTINGS.replay, { ...replaySettings, STREAM_ARN: 'arn:aws-cn:kinesis:cn-north-1:111111111111:stream/s' }).streamArn)
+      .toBe('arn:aws-cn:kinesis:cn-north-1:111111111111:stream/s');
     expect(() => readSettings(LOCAL_SETTINGS, { S3_FORCE_PATH_STYLE: 'yes' }))
       .toThrow('environment variable S3_FORCE_PATH_STYLE must be true or false, got "yes"');
   });

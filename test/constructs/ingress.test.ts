@@ -3,7 +3,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { logicalId, newStack, synth } from './util';
 import { Ingress, IotTopicRuleIngressProps, PayloadMapping, SensorIngestPipeline } from '../../src';
-import { parseTopicRuleSql, selectCarries } from '../../src/private/iot-sql';
+import { parseTopicRuleSql, partitionKeyFor, selectCarries, selectItems } from '../../src/private/iot-sql';
 
 const SQL = "SELECT * FROM 'sensors/+/readings'";
 
@@ -127,6 +127,73 @@ describe('Ingress.iotTopicRule() options', () => {
   });
 });
 
+describe('the default partition key reads the sensor id from the incoming message, as the SELECT reads it', () => {
+  /** The Kinesis action's partition key of a rule with this SQL. */
+  const keyOf = (sql: string, sensorIdField?: string): string => {
+    const { template } = synth({ payloadMapping: sensorIdField ? { sensorIdField } : undefined, ingress: Ingress.iotTopicRule({ sql }) });
+    const [rule] = Object.values(template.findResources('AWS::IoT::TopicRule'));
+    return rule.Properties.TopicRulePayload.Actions[0].Kinesis.PartitionKey;
+  };
+
+  // AWS IoT evaluates substitution templates against the incoming message
+  // (Developer Guide, "Substitution templates"): an alias or a field lifted
+  // out of a nested object is not there, so "${sensorid}" would be empty.
+  test.each([
+    ["SELECT * FROM 'sensors/+/readings'", '${sensorid}'],
+    ["SELECT sensorid, timestamp, value FROM 'sensors/+/readings'", '${sensorid}'],
+    ["SELECT topic(2) AS sensorid, timestamp, value FROM 'sensors/+/readings'", '${topic(2)}'],
+    ["SELECT *, topic(2) AS sensorid FROM 'sensors/+/readings'", '${topic(2)}'],
+    ["SELECT state.reported.* FROM '$aws/things/+/shadow/update/accepted'", '${state.reported.sensorid}'],
+    ["SELECT state.reported.*, topic(3) as sensorid FROM '$aws/things/+/shadow/update/accepted'", '${topic(3)}'],
+    ["SELECT device.id AS sensorid, timestamp, value FROM 'plant/#'", '${device.id}'],
+    ["SELECT meta.sensorid, timestamp, value FROM 'plant/#'", '${meta.sensorid}'],
+    ["SELECT lower(device.serial) AS sensorid, timestamp, value FROM 'plant/#'", '${lower(device.serial)}'],
+    ["SELECT concat(topic(2), '-', port) AS sensorid, timestamp, value FROM 'plant/#'", "${concat(topic(2), '-', port)}"],
+    ["SELECT get(readings, 0).*, timestamp() AS timestamp FROM 'plant/#'", '${get(readings, 0).sensorid}'],
+  ])('%s: %s', (sql, key) => {
+    expect(keyOf(sql)).toBe(key);
+  });
+
+  test('with the payload mapping\'s own sensor id field', () => {
+    expect(keyOf("SELECT topic(2) AS deviceId, ts AS timestamp, value FROM 'a/+'", 'deviceId')).toBe('${topic(2)}');
+    expect(keyOf("SELECT body.* FROM 'a/+'", 'deviceId')).toBe('${body.deviceId}');
+  });
+
+  test.each<[string, string, RegExp]>([
+    ['a value made anew at each evaluation', "SELECT newuuid() AS sensorid, timestamp, value FROM 'a/+'",
+      /the sensor id field "sensorid" is "newuuid\(\) AS sensorid", which a substitution template cannot give again: newuuid\(\) gives another value each time it is evaluated/],
+    ['a value from another service', "SELECT aws_lambda('arn:aws:lambda:eu-west-1:1:function:f', *).id AS sensorid, timestamp, value FROM 'a/+'",
+      /aws_lambda\(\) gives another value each time it is evaluated/],
+    ['a nested SELECT', "SELECT (SELECT VALUE n FROM e) AS sensorid, timestamp, value FROM 'a/+'", /it is a nested SELECT/],
+    ['a brace, which ends a template', "SELECT concat(topic(2), '}') AS sensorid, timestamp, value FROM 'a/+'", /it holds a brace, and a substitution template ends at its first "\}"/],
+    ['"*" of two objects', "SELECT state.reported.*, state.desired.* FROM 'a/+'",
+      /the sensor id field "sensorid" may come from any of "state\.reported\.\*", "state\.desired\.\*", and which one carries it is known only when a message arrives/],
+    ['"*" of the message and of a nested object', "SELECT *, meta.* FROM 'a/+'", /may come from any of "\*", "meta\.\*"/],
+    ['"*" after the field, which may overwrite it', "SELECT topic(2) AS sensorid, state.reported.* FROM 'a/+'",
+      /the sensor id field "sensorid" is "topic\(2\) AS sensorid", unless "state\.reported\.\*" after it carries one too, which is known only when a message arrives/],
+    ['the field named twice', "SELECT topic(2) AS sensorid, sensorid, timestamp, value FROM 'a/+'", /the SELECT list names "sensorid" 2 times/],
+  ])('refused, naming partitionKey: %s', (_name, sql, message) => {
+    expect(() => synth({ ingress: Ingress.iotTopicRule({ sql }) }))
+      .toThrow(new RegExp(`IotTopicRuleIngressProps\\.partitionKey must be given: [\\s\\S]*${message.source}[\\s\\S]*AWS IoT evaluates the key against the incoming message`));
+  });
+
+  test('a given partition key naming a field the SELECT renamed is refused, with the expression to write', () => {
+    expect(() => synth({ ingress: Ingress.iotTopicRule({ sql: "SELECT topic(2) AS sensorid, timestamp, value FROM 'a/+'", partitionKey: '${sensorid}' }) }))
+      .toThrow('IotTopicRuleIngressProps.partitionKey "${sensorid}" names "sensorid", which the SELECT makes from "topic(2)"; AWS IoT evaluates the key '
+        + 'against the incoming message, not the SELECT\'s output: write ${topic(2)} instead');
+    expect(() => synth({ ingress: Ingress.iotTopicRule({ sql: "SELECT *, d.serial AS serial FROM 'a/+'", partitionKey: 'plant-${serial}' }) }))
+      .toThrow(/names "serial", which the SELECT makes from "d\.serial".*write \$\{d\.serial\} instead/);
+    // Fields the SELECT passes through unchanged, and anything else of the message or topic, may be named.
+    for (const [sql, partitionKey] of [
+      ["SELECT sensorid, timestamp, value FROM 'a/+'", '${sensorid}'],
+      ["SELECT topic(2) AS sensorid, timestamp, value FROM 'a/+'", '${topic(2)}'],
+      ["SELECT topic(2) AS sensorid, timestamp, value FROM 'a/+'", '${site}-${topic(2)}'],
+    ]) {
+      expect(() => synth({ ingress: Ingress.iotTopicRule({ sql, partitionKey }) })).not.toThrow();
+    }
+  });
+});
+
 describe('Ingress.iotTopicRule() refuses at synth, naming the prop', () => {
   test.each<[string, IotTopicRuleIngressProps, RegExp]>([
     ['SQL that is no SELECT ... FROM', { sql: 'sensors/+/readings' }, /IotTopicRuleIngressProps\.sql must be "SELECT <fields> FROM '<topic filter>' \[WHERE <condition>\]", got "sensors\/\+\/readings"/],
@@ -161,6 +228,19 @@ describe('the SQL reader', () => {
     expect(parseTopicRuleSql('p', "  select a\nfrom 'a/#'  ")).toEqual({ select: 'a', topicFilter: 'a/#', where: undefined });
   });
 
+  test('splits the SELECT list at its top-level commas, reading aliases, paths and "*" items', () => {
+    expect(selectItems("topic(2) AS id, concat(a, ',', b) as ab, state.reported.*, *, x.y, 'a, b' AS s, temp * 2")).toEqual([
+      { text: 'topic(2) AS id', expression: 'topic(2)', name: 'id' },
+      { text: "concat(a, ',', b) as ab", expression: "concat(a, ',', b)", name: 'ab' },
+      { text: 'state.reported.*', expression: 'state.reported.*', starOf: 'state.reported' },
+      { text: '*', expression: '*', starOf: '' },
+      { text: 'x.y', expression: 'x.y', name: 'y' },
+      { text: "'a, b' AS s", expression: "'a, b'", name: 's' },
+      { text: 'temp * 2', expression: 'temp * 2' },
+    ]);
+    expect(partitionKeyFor("'as' AS sensorid", 'sensorid')).toEqual({ template: "${'as'}" });
+  });
+
   test('a field is carried by "*", by name, by path end or by alias, not as part of another name', () => {
     expect(selectCarries('*', 'x')).toBe(true);
     expect(selectCarries('a.*', 'x')).toBe(true);
@@ -169,5 +249,6 @@ describe('the SQL reader', () => {
     expect(selectCarries('values', 'value')).toBe(false);
     expect(selectCarries('my_value', 'value')).toBe(false);
     expect(selectCarries('a * 2 AS b', 'x')).toBe(false);
+    expect(selectCarries("get(x, 'value') AS y", 'value')).toBe(false);
   });
 });

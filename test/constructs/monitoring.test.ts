@@ -187,6 +187,10 @@ describe('alarm props', () => {
     ['archive freshness 30 seconds', { archiveDataFreshness: { threshold: Duration.seconds(30) } }, /SensorIngestPipelineProps\.alarms\.archiveDataFreshness\.threshold must be from 1 minute/],
     ['ingress failures threshold 0', { ingressFailures: { threshold: 0 } }, /SensorIngestPipelineProps\.alarms\.ingressFailures\.threshold must be an integer from 1/],
     ['0 periods of query endpoint errors', { queryEndpointServerErrors: { evaluationPeriods: 0 } }, /SensorIngestPipelineProps\.alarms\.queryEndpointServerErrors\.evaluationPeriods must be an integer from 1 to 100/],
+    ['101 periods at the partition quota', { archivePartitionCountExceeded: { evaluationPeriods: 101 } },
+      /SensorIngestPipelineProps\.alarms\.archivePartitionCountExceeded\.evaluationPeriods must be an integer from 1 to 100/],
+    ['a 30 s period at the partition quota', { archivePartitionCountExceeded: { period: Duration.seconds(30) } },
+      /SensorIngestPipelineProps\.alarms\.archivePartitionCountExceeded\.period must be from 1 minute/],
   ];
   test('the ingress, the Firehose archiver and the query endpoint add their alarms, under the composite, each with its options', () => {
     const { template, pipeline } = synth({
@@ -196,7 +200,8 @@ describe('alarm props', () => {
       alarms: { archiveDataFreshness: { threshold: Duration.minutes(20) }, ingressFailures: { threshold: 5, period: Duration.minutes(1) } },
     });
     const alarms = alarmsOf(template);
-    for (const name of ['IngressFailures', 'ArchiveDataFreshness', 'ArchiveDeliveryFailures', 'ArchiveRejectedRecords', 'QueryEndpointServerErrors']) {
+    for (const name of ['IngressFailures', 'ArchiveDataFreshness', 'ArchiveDeliveryFailures', 'ArchiveRejectedRecords', 'ArchivePartitionCountExceeded',
+      'QueryEndpointServerErrors']) {
       expect(Object.keys(alarms)).toContain(name);
     }
     // No archiver function, so none of its alarms.
@@ -208,6 +213,33 @@ describe('alarm props', () => {
     const rule = JSON.stringify(Object.values(template.findResources('AWS::CloudWatch::CompositeAlarm'))[0].Properties.AlarmRule);
     for (const id of Object.keys(template.findResources('AWS::CloudWatch::Alarm'))) expect(rule).toContain(id);
     expect(pipeline.alarms).toHaveLength(Object.keys(alarms).length);
+  });
+
+  test('the Firehose archiver\'s active partitions at their quota fire an alarm: records past it leave the archive for the error prefix', () => {
+    const { template } = synth({ archiver: Archiver.firehose({ partitionBySensor: true }) });
+    const alarm = alarmsOf(template).ArchivePartitionCountExceeded;
+    expect(alarm.Properties).toMatchObject({
+      Namespace: 'AWS/Firehose',
+      MetricName: 'PartitionCountExceeded',
+      Dimensions: [{ Name: 'DeliveryStreamName', Value: { Ref: logicalId(template, 'AWS::KinesisFirehose::DeliveryStream', 'PipelineArchiverDeliveryStream') } }],
+      // Firehose reports 0 or 1: the maximum over the period says whether the quota was reached in it.
+      Statistic: 'Maximum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 1,
+      Period: 300,
+      TreatMissingData: 'notBreaching',
+    });
+    expect(JSON.stringify(alarm.Properties.AlarmDescription)).toMatch(/reached its quota of active partitions \(500 per delivery stream unless raised\).*activePartitionExceeded\//);
+    const composite = JSON.stringify(Object.values(template.findResources('AWS::CloudWatch::CompositeAlarm'))[0].Properties.AlarmRule);
+    expect(composite).toContain(Object.keys(template.findResources('AWS::CloudWatch::Alarm')).find((id) => id.includes('ArchivePartitionCountExceeded')));
+
+    const tuned = alarmsOf(synth({
+      archiver: Archiver.firehose(), alarms: { archivePartitionCountExceeded: { evaluationPeriods: 3, period: Duration.minutes(1) } },
+    }).template).ArchivePartitionCountExceeded;
+    expect(tuned.Properties).toMatchObject({ EvaluationPeriods: 3, Period: 60, Threshold: 1 });
+    const off = synth({ archiver: Archiver.firehose(), alarms: { archivePartitionCountExceeded: { enabled: false } } }).template;
+    expect(alarmsOf(off).ArchivePartitionCountExceeded).toBeUndefined();
   });
 
   test.each(invalid)('%s fails at synth naming the prop', (_name, alarms, message) => {
@@ -235,6 +267,7 @@ describe('alarm props', () => {
         archiveDataFreshness: off,
         archiveDeliveryFailures: off,
         archiveRejectedRecords: off,
+        archivePartitionCountExceeded: off,
         queryEndpointServerErrors: off,
       },
     });
@@ -294,6 +327,10 @@ describe('dashboard', () => {
       expect(body).toContain(label);
     }
     for (const metric of ['TopicMatch', 'DeliveryToS3.Records', 'DeliveryToS3.DataFreshness', 'FailedConversion.Records', '5xx']) expect(body).toContain(metric);
+    // The active partitions beside their quota, and the partition alarm among the alarms.
+    expect(body).toContain('Archive active partitions (max) and their quota');
+    for (const metric of ['PartitionCount', 'ActivePartitionsLimit']) expect(body).toMatch(new RegExp(`AWS/Firehose\\W+${metric}\\W+DeliveryStreamName`));
+    expect(body).toContain(logicalId(template, 'AWS::CloudWatch::Alarm', 'PipelineAlarmsArchivePartitionCountExceeded'));
   });
 
   test('dashboardName without dashboard is refused', () => {

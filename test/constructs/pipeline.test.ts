@@ -47,8 +47,8 @@ describe('SensorIngestPipeline defaults', () => {
     }
   });
 
-  test('three functions on the pinned Node.js 24 runtime, arm64, with bundled code and a log group kept one month', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 3);
+  test('five functions (processor, archiver, query, and a replay of each mapping) on the pinned Node.js 24 runtime, arm64, with bundled code and a log group kept one month', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 5);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
@@ -56,7 +56,7 @@ describe('SensorIngestPipeline defaults', () => {
       Code: { S3Key: Match.stringLikeRegexp('^[0-9a-f]{64}\\.zip$') },
       LoggingConfig: { LogGroup: Match.anyValue() },
     });
-    template.resourceCountIs('AWS::Logs::LogGroup', 3);
+    template.resourceCountIs('AWS::Logs::LogGroup', 5);
     template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
   });
 
@@ -85,6 +85,12 @@ describe('SensorIngestPipeline defaults', () => {
       PAYLOAD_VALUE_FIELD: 'value',
       PAYLOAD_MEASUREMENT_FIELDS: '',
       PAYLOAD_MEASUREMENT_SEPARATOR: '#',
+      // One reading per record unless the mapping says otherwise.
+      PAYLOAD_READINGS_FIELD: '',
+      PAYLOAD_ACCEPT_ARRAYS: 'false',
+      PAYLOAD_AGGREGATED: 'false',
+      // No payload schema: no file beside the code.
+      PAYLOAD_SCHEMA_FILE: '',
       MAX_SENSOR_ID_LENGTH: '256',
       POWERTOOLS_SERVICE_NAME: 'sensor-processor',
       POWERTOOLS_LOG_LEVEL: 'INFO',
@@ -193,7 +199,14 @@ describe('SensorIngestPipeline defaults', () => {
 
   test('exposes the payload mapping and sensor-id limit every part reads, defaults filled in', () => {
     expect(pipeline.payloadMapping).toEqual({
-      sensorIdField: 'sensorid', timestampField: 'timestamp', valueField: 'value', measurementFields: [], measurementSeparator: '#',
+      sensorIdField: 'sensorid',
+      timestampField: 'timestamp',
+      valueField: 'value',
+      measurementFields: [],
+      measurementSeparator: '#',
+      readingsField: '',
+      acceptArrays: false,
+      aggregated: false,
     });
     expect(pipeline.maxSensorIdLength).toBe(256);
     expect(pipeline.removalPolicy).toBe(RemovalPolicy.RETAIN);
@@ -259,6 +272,15 @@ describe('SensorIngestPipeline props', () => {
     expect(environmentOf(template, 'PipelineArchiverFunction').PAYLOAD_TIMESTAMP_FIELD).toBe('ts');
   });
 
+  test('the shapes of a record of many readings reach the processor', () => {
+    const { template } = synth({ payloadMapping: { readingsField: 'readings', acceptArrays: true, aggregated: true } });
+    expect(environmentOf(template, 'PipelineProcessorFunction')).toMatchObject({
+      PAYLOAD_READINGS_FIELD: 'readings',
+      PAYLOAD_ACCEPT_ARRAYS: 'true',
+      PAYLOAD_AGGREGATED: 'true',
+    });
+  });
+
   test('the sensor-id limit reaches both the processor and the query function', () => {
     const { template } = synth({ maxSensorIdLength: 512 });
     expect(environmentOf(template, 'PipelineProcessorFunction').MAX_SENSOR_ID_LENGTH).toBe('512');
@@ -282,7 +304,8 @@ describe('SensorIngestPipeline props', () => {
   test('Archiver.none(): no archive bucket and no archiver function', () => {
     const { template, pipeline } = synth({ archiver: Archiver.none() });
     template.resourceCountIs('AWS::S3::Bucket', 0);
-    template.resourceCountIs('AWS::Lambda::Function', 2);
+    // The processor, its replay, the query function.
+    template.resourceCountIs('AWS::Lambda::Function', 3);
     template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
     expect(pipeline.archiveBucket).toBeUndefined();
     expect(pipeline.archiverFunction).toBeUndefined();
@@ -304,7 +327,7 @@ describe('SensorIngestPipeline props', () => {
     const template = Template.fromStack(stack);
     template.resourceCountIs('AWS::Kinesis::Stream', 2);
     template.resourceCountIs('AWS::DynamoDB::Table', 2);
-    template.resourceCountIs('AWS::Lambda::Function', 6);
+    template.resourceCountIs('AWS::Lambda::Function', 10);
   });
 });
 
@@ -421,6 +444,11 @@ describe('SensorIngestPipeline validation', () => {
     ['query.timeout 20 minutes', () => synth({ query: { timeout: Duration.minutes(20) } }), /SensorIngestPipelineProps\.query\.timeout must be from 1 second to 15 minutes/],
     ['maxSensorIdLength 4096', () => synth({ maxSensorIdLength: 4096 }), /SensorIngestPipelineProps\.maxSensorIdLength must be an integer from 1 to 2,048, got 4096/],
     ['empty payloadMapping.sensorIdField', () => synth({ payloadMapping: { sensorIdField: '' } }), /SensorIngestPipelineProps\.payloadMapping\.sensorIdField must not be empty/],
+    ['empty payloadMapping.readingsField', () => synth({ payloadMapping: { readingsField: ' ' } }), /SensorIngestPipelineProps\.payloadMapping\.readingsField must not be empty/],
+    ['a readings field that is also a field of each reading', () => synth({ payloadMapping: { readingsField: 'ts', timestampField: 'ts' } }),
+      /SensorIngestPipelineProps\.payloadMapping\.readingsField must differ from the fields a reading is read from \(sensor id, timestamp, value, measurements\), got "ts"/],
+    ['a readings field named like a measurement', () => synth({ payloadMapping: { readingsField: 'humidity', measurementFields: ['humidity'] } }),
+      /payloadMapping\.readingsField must differ/],
     ['measurement field with a comma', () => synth({ payloadMapping: { measurementFields: ['a,b'] } }),
       /SensorIngestPipelineProps\.payloadMapping\.measurementFields must hold non-empty names without commas, got "a,b"/],
   ];

@@ -129,11 +129,27 @@ describe('DynamoDbProcessor', () => {
     ['EMF with a metric named _aws', { metricsMode: MetricsMode.EMBEDDED_METRIC_FORMAT, metricName: '_aws' },
       /DynamoDbProcessorProps\.metricName must not be "_aws" with MetricsMode\.EMBEDDED_METRIC_FORMAT/],
     ['EMF with a dimension named _aws', { metricDimensionName: '_aws' }, /DynamoDbProcessorProps\.metricDimensionName must not be "_aws"/],
+    ['timeout 3 seconds, under which the writer has no time to write', { timeout: Duration.seconds(3) },
+      /DynamoDbProcessorProps\.timeout must be from 8 seconds to 15 minutes \(the processor keeps the last 4 s of each invocation for a request in flight, the dead letters and the metric\), got 3 seconds/],
+    ['timeout 7.5 seconds', { timeout: Duration.millis(7_500) }, /DynamoDbProcessorProps\.timeout must be from 8 seconds/],
+    ['a namespace CloudWatch refuses', { metricNamespace: 'Capteurs/\u00e9t\u00e9' }, /DynamoDbProcessorProps\.metricNamespace must be a CloudWatch name of letters, digits/],
+    ['a namespace starting with a colon', { metricNamespace: ':Sensors' }, /DynamoDbProcessorProps\.metricNamespace must be a CloudWatch name/],
+    ['a namespace over 255 characters', { metricNamespace: 'S'.repeat(256) }, /DynamoDbProcessorProps\.metricNamespace must be a CloudWatch name/],
+    ['a metric name with a control character', { metricName: 'Temp\n' }, /DynamoDbProcessorProps\.metricName must be a CloudWatch name of 1 to 255 characters/],
+    ['a non-ASCII dimension name', { metricDimensionName: 'Capteur\u00e9' }, /DynamoDbProcessorProps\.metricDimensionName must be a CloudWatch name of 1 to 255 ASCII characters/],
+    ['a dimension name starting with a colon', { metricDimensionName: ':Id' }, /DynamoDbProcessorProps\.metricDimensionName must be a CloudWatch name/],
     ['reportBatchItemFailures false', { reportBatchItemFailures: false },
       /DynamoDbProcessorProps\.reportBatchItemFailures must not be false: this consumer reports the records it could not finish in its response, which the event source mapping ignores without ReportBatchItemFailures, so they would be lost/],
   ];
   test.each(invalid)('%s fails when the processor is made, naming the prop', (_name, props, message) => {
     expect(() => IngestProcessor.dynamoDb(props)).toThrow(message);
+  });
+
+  test('the shortest timeout and names at CloudWatch\'s limits are taken', () => {
+    expect(() => IngestProcessor.dynamoDb({ timeout: Duration.seconds(8) })).not.toThrow();
+    expect(() => IngestProcessor.dynamoDb({
+      metricNamespace: `Plant/Floor_1.A-B#c: ${'x'.repeat(230)}`, metricName: 'Temp\u00e9rature', metricDimensionName: 'Device Id',
+    })).not.toThrow();
   });
 
   test('with PutMetricData the metric and its dimension may share a name, as the API allows', () => {
@@ -168,8 +184,9 @@ describe('FunctionProcessor', () => {
       Roles: [{ Ref: logicalId(template, 'AWS::IAM::Role', 'MineServiceRole') }],
       PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: Match.arrayWith(['dynamodb:Query', 'dynamodb:BatchWriteItem']) })]) },
     });
-    // The built-in processor is not created.
-    expect(Object.keys(template.findResources('AWS::Lambda::Function')).filter((id) => id.startsWith('PipelineProcessor'))).toEqual([]);
+    // The built-in processor is not created: only the replay of this function's failed batches.
+    expect(Object.keys(template.findResources('AWS::Lambda::Function')).filter((id) => id.startsWith('PipelineProcessor')))
+      .toEqual([logicalId(template, 'AWS::Lambda::Function', 'PipelineProcessorReplayFunction')]);
   });
 
   test('grantTableAccess false leaves the table alone', () => {

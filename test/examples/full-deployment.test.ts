@@ -1,6 +1,8 @@
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { census, Finding, idOf, isLibraryResourceIn, normalizeAssets, only, runAwsSolutions, statementsOf } from './template-helpers';
+import {
+  acknowledgedFindings, census, Finding, idOf, isLibraryResourceIn, normalizeAssets, only, runAwsSolutions, statementsOf, suppressedFindings,
+} from './template-helpers';
 import { FullDeploymentStack, READINGS_TOPIC_FILTER } from '../../examples/full-stack';
 
 describe('the full deployment example: IoT ingress, enhanced fan-out, Firehose archive, HTTP query API', () => {
@@ -23,8 +25,8 @@ describe('the full deployment example: IoT ingress, enhanced fan-out, Firehose a
       'AWS::DynamoDB::Table': 1,
       // the IoT topic rule
       'AWS::IoT::TopicRule': 1,
-      // the processor, the query function and the function that empties the buckets on delete
-      'AWS::Lambda::Function': 3,
+      // the processor, its replay function, the query function and the function that empties the buckets on delete
+      'AWS::Lambda::Function': 4,
       'AWS::Lambda::EventSourceMapping': 1,
       // the query API: GET and POST /readings, each allowed to invoke the query function, and its stage
       'AWS::ApiGatewayV2::Api': 1,
@@ -39,24 +41,24 @@ describe('the full deployment example: IoT ingress, enhanced fan-out, Firehose a
       'Custom::S3AutoDeleteObjects': 2,
       'AWS::Glue::Database': 1,
       'AWS::Glue::Table': 1,
-      // log groups of the two functions, the rule's error log, the delivery stream's (with its
+      // log groups of the three functions, the rule's error log, the delivery stream's (with its
       // stream) and the API's access log
-      'AWS::Logs::LogGroup': 5,
+      'AWS::Logs::LogGroup': 6,
       'AWS::Logs::LogStream': 1,
       // readings stored (processor), messages the rule could not put
       'AWS::Logs::MetricFilter': 2,
       // dead letters and the processor's failed batches
       'AWS::SQS::Queue': 2,
       'AWS::SQS::QueuePolicy': 2,
-      'AWS::CloudWatch::Alarm': 16,
+      'AWS::CloudWatch::Alarm': 17,
       'AWS::CloudWatch::CompositeAlarm': 1,
       'AWS::CloudWatch::Dashboard': 1,
       'AWS::Cognito::IdentityPool': 1,
       'AWS::Cognito::IdentityPoolRoleAttachment': 1,
-      // processor, query, auto-delete provider, the rule's put and error roles, Firehose, guest, authenticated
-      'AWS::IAM::Role': 8,
-      // processor, query, the rule's two roles, Firehose, guest
-      'AWS::IAM::Policy': 6,
+      // processor, replay, query, auto-delete provider, the rule's put and error roles, Firehose, guest, authenticated
+      'AWS::IAM::Role': 9,
+      // processor, replay, query, the rule's two roles, Firehose, guest
+      'AWS::IAM::Policy': 7,
     });
   });
 
@@ -176,5 +178,9 @@ describe('cdk-nag AwsSolutions over the full example', () => {
       'AwsSolutions-SQS3: Pipeline/Processor/FailedBatches/Resource',
     ]);
     for (const f of collector.suppressed) expect(f.reason!.length).toBeGreaterThan(60);
+  });
+
+  test('for cdk-nag 3, the example and the library acknowledge exactly the findings suppressed here, with the same reasons', () => {
+    expect(acknowledgedFindings(collector.app!)).toEqual(suppressedFindings(collector));
   });
 });

@@ -2,7 +2,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { App, NestedStack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { census, Finding, idOf, isLibraryResourceIn, normalizeAssets, only, permissionsOf, runAwsSolutions } from './template-helpers';
+import {
+  acknowledgedFindings, census, Finding, idOf, isLibraryResourceIn, normalizeAssets, only, permissionsOf, runAwsSolutions, suppressedFindings,
+} from './template-helpers';
 import { ReferenceDeploymentStack } from '../../examples/reference-stack';
 
 describe('the reference deployment example', () => {
@@ -28,11 +30,12 @@ describe('the reference deployment example', () => {
       'AWS::DynamoDB::Table': 2,
       'AWS::S3::Bucket': 2,
       'AWS::S3::BucketPolicy': 2,
-      // ApiFunction, DdbCloudWatchEventProcessorFunction, EventArchiverFunction, their
-      // roles, policies and log groups, and the function (and role) that empties the
-      // archive and log buckets on delete
-      'AWS::Lambda::Function': 4,
-      'AWS::Logs::LogGroup': 3,
+      // ApiFunction, DdbCloudWatchEventProcessorFunction, EventArchiverFunction, the
+      // replay function of each event source mapping, their roles, policies and log
+      // groups, and the function (and role) that empties the archive and log buckets
+      // on delete
+      'AWS::Lambda::Function': 6,
+      'AWS::Logs::LogGroup': 5,
       'Custom::S3AutoDeleteObjects': 2,
       // the pipeline's alarms, the composite one, the dashboard and the metric
       // filters counting readings stored and archive objects
@@ -49,10 +52,10 @@ describe('the reference deployment example', () => {
       // attachment, its guest and authenticated roles and the guest role's policy
       'AWS::Cognito::IdentityPool': 1,
       'AWS::Cognito::IdentityPoolRoleAttachment': 1,
-      // 3 functions, auto-delete provider, guest, authenticated
-      'AWS::IAM::Role': 6,
-      // 3 functions, guest
-      'AWS::IAM::Policy': 4,
+      // 5 functions, auto-delete provider, guest, authenticated
+      'AWS::IAM::Role': 8,
+      // 5 functions, guest
+      'AWS::IAM::Policy': 6,
       // ConfigHelperStack
       'AWS::CloudFormation::Stack': 1,
     });
@@ -248,5 +251,9 @@ describe('cdk-nag AwsSolutions over the whole example, as a user runs it', () =>
       'Error AwsSolutions-L1: IotBackendReference/ConfigHelperStack/AWS679f53fac002430cb0da5b7982bd2287/Resource',
     ].sort());
     for (const f of exampleSuppressed) expect(f.reason!.length).toBeGreaterThan(80);
+  });
+
+  test('for cdk-nag 3, the example and the library acknowledge exactly the findings suppressed here, with the same reasons', () => {
+    expect(acknowledgedFindings(collector.app!)).toEqual(suppressedFindings(collector));
   });
 });

@@ -1,8 +1,9 @@
-import { App, Aspects } from 'aws-cdk-lib';
+import { App, Aspects, CfnResource, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import {
   AwsSolutionsChecks, INagLogger, NagLoggerBaseData, NagLoggerErrorData, NagLoggerNonComplianceData, NagLoggerSuppressedData,
 } from 'cdk-nag';
+import { IConstruct } from 'constructs';
 
 /** Asset hashes change with every handler edit; the snapshot keeps everything else. */
 export function normalizeAssets(json: unknown): unknown {
@@ -63,6 +64,11 @@ export class FindingCollector implements INagLogger {
   public readonly evaluated = new Set<string>();
   public readonly open: Finding[] = [];
   public readonly suppressed: Finding[] = [];
+  /** The app the run is over, when the caller needs it after the run. */
+  public readonly app?: App;
+  constructor(app?: App) {
+    this.app = app;
+  }
   onCompliance(data: NagLoggerBaseData): void {
     this.evaluated.add(data.resource.node.path);
   }
@@ -92,10 +98,53 @@ function ruleOf(data: NagLoggerNonComplianceData): string {
 export function runAwsSolutions(build: (app: App) => void): FindingCollector {
   const app = new App();
   build(app);
-  const collector = new FindingCollector();
+  const collector = new FindingCollector(app);
   Aspects.of(app).add(new AwsSolutionsChecks({ reports: false, additionalLoggers: [collector] }));
   app.synth();
   return collector;
+}
+
+/**
+ * What cdk-nag 3 finds acknowledged on each resource of the app, as
+ * `path rule — reason` lines: the acknowledgements aws-cdk-lib records
+ * (Validations.of(scope).acknowledge) on the resource and on its scopes, read
+ * the way cdk-nag 3 reads them (an `annotation::` prefix dropped).
+ */
+export function acknowledgedFindings(root: IConstruct): string[] {
+  const lines = new Set<string>();
+  for (const resource of root.node.findAll().filter(CfnResource.isCfnResource)) {
+    for (let scope: IConstruct | undefined = resource; scope; scope = scope.node.scope) {
+      for (const entry of scope.node.metadata) {
+        if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
+        for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
+          lines.add(`${resource.node.path} ${id.replace(/^annotation::/i, '')} — ${reason}`);
+        }
+      }
+    }
+  }
+  return [...lines].sort();
+}
+
+/**
+ * What cdk-nag 3 must find acknowledged, in the lines of `acknowledgedFindings`,
+ * after a cdk-nag 2 run over the app: each finding cdk-nag 2 suppressed (the
+ * rule with its finding, as both majors name it), and each rule the template
+ * metadata suppresses whole on a resource (no `applies_to`), which cdk-nag 3
+ * takes by the rule's id whether or not the resource breaks it today.
+ */
+export function suppressedFindings(collector: FindingCollector): string[] {
+  const lines = new Set<string>();
+  for (const f of collector.suppressed) {
+    // cdk-nag 2 reports the reason of a finding with the finding in front.
+    const finding = f.rule.match(/\[.*\]$/)?.[0];
+    const reason = finding && f.reason?.startsWith(`${finding} `) ? f.reason.slice(finding.length + 1) : f.reason;
+    lines.add(`${f.resource} ${f.rule} — ${reason}`);
+  }
+  for (const resource of collector.app!.node.findAll().filter(CfnResource.isCfnResource)) {
+    const rules: Array<{ id: string; reason: string; applies_to?: unknown[] }> = resource.getMetadata('cdk_nag')?.rules_to_suppress ?? [];
+    for (const rule of rules.filter((r) => !r.applies_to)) lines.add(`${resource.node.path} ${rule.id} — ${rule.reason}`);
+  }
+  return [...lines].sort();
 }
 
 /**

@@ -3,7 +3,8 @@ import type { SendMessageBatchCommandInput, SendMessageBatchCommandOutput, SQSCl
 import * as fc from 'fast-check';
 import { asClient, b64, FakeClient, serviceError } from './helpers';
 import { toLine } from '../../src/handlers/archive';
-import { BucketDeadLetterSink, DeadLetter, deadLetterBody, MAX_MESSAGE_BYTES, QueueDeadLetterSink } from '../../src/handlers/dead-letter';
+import { BucketDeadLetterSink, DeadLetter, deadLetterBody, letterMessages, MAX_LISTED_BYTES, MAX_MESSAGE_BYTES, QueueDeadLetterSink } from '../../src/handlers/dead-letter';
+import { InvalidReading } from '../../src/handlers/reading';
 
 const QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/dead-letters';
 const SQS_MAX_BYTES = 256 * 1024;
@@ -204,6 +205,68 @@ describe('QueueDeadLetterSink', () => {
         for (const e of input.Entries!) expect(JSON.parse(e.MessageBody!).sequenceNumber).toBe(sent[Number(e.Id)].sequenceNumber);
       }
     }), { numRuns: 50 });
+  });
+});
+
+describe('letters of records that hold many readings', () => {
+  const many = (n: number, reasonLength = 60): InvalidReading[] =>
+    Array.from({ length: n }, (_, i) => ({ index: i, reason: `invalid field "value": "${'x'.repeat(reasonLength)}" (#${i})` }));
+
+  test('the refused readings are listed, each with its place and reason, beside the whole payload', () => {
+    const invalidReadings: InvalidReading[] = [{ subSequenceNumber: 2, index: 1, reason: 'missing field "sensorid"' }];
+    const body = deadLetterBody({ ...letter(0, b64('[{"a":1}]'), 'user record 2, reading 1: missing field "sensorid"'), invalidReadings });
+    expect(body).toMatchObject({ reason: 'user record 2, reading 1: missing field "sensorid"', invalidReadings, payload: '[{"a":1}]' });
+    expect(letterMessages(body)).toHaveLength(1);
+    // a record refused whole has no list
+    expect(deadLetterBody(letter(1))).not.toHaveProperty('invalidReadings');
+  });
+
+  test('a 1 MiB record of 10,000 refused readings: every one listed once, over messages that each fit, the payload in the first', () => {
+    const payload = `[${'{"v":"x"},'.repeat(104_000)}{}]`;
+    const invalidReadings = many(10_000);
+    const messages = letterMessages(deadLetterBody({ ...letter(0, b64(payload)), invalidReadings }));
+    expect(messages.length).toBeGreaterThan(1);
+    const parsed = messages.map((m) => JSON.parse(m));
+    for (const m of messages) expect(Buffer.byteLength(m)).toBeLessThanOrEqual(MAX_MESSAGE_BYTES);
+    expect(parsed.flatMap((p) => p.invalidReadings)).toEqual(invalidReadings);
+    expect(parsed.map((p) => [p.part, p.parts])).toEqual(parsed.map((_, i) => [i + 1, messages.length]));
+    expect(parsed[0].truncated).toBe(true);
+    expect(payload.startsWith(parsed[0].payload)).toBe(true);
+    expect(parsed[0].payload.length).toBeGreaterThan(100_000);
+    for (const p of parsed.slice(1)) {
+      expect(p).not.toHaveProperty('payload');
+      expect(p).toMatchObject({ sequenceNumber: parsed[0].sequenceNumber, shardId: parsed[0].shardId, reason: parsed[0].reason });
+    }
+  });
+
+  test('property: any list of refused readings is split into messages that fit and list each once, in order', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 3_000 }), fc.integer({ min: 0, max: 400 }), fc.integer({ min: 0, max: 300_000 }),
+      (count, reasonLength, payloadLength) => {
+        const invalidReadings = many(count, reasonLength);
+        const messages = letterMessages(deadLetterBody({ ...letter(0, b64('\u{1f321}'.repeat(payloadLength))), invalidReadings }));
+        for (const m of messages) expect(Buffer.byteLength(m)).toBeLessThanOrEqual(MAX_MESSAGE_BYTES);
+        expect(messages.flatMap((m) => JSON.parse(m).invalidReadings)).toEqual(invalidReadings);
+        const listed = Buffer.byteLength(JSON.stringify(invalidReadings));
+        if (listed <= MAX_LISTED_BYTES) expect(messages).toHaveLength(1);
+      }), { numRuns: 40 });
+  });
+
+  test('one letter in several messages: the letter is undelivered if any of them fails, and only it', async () => {
+    const big = { ...letter(0), invalidReadings: many(5_000) };
+    const small = letter(1);
+    let call = 0;
+    const sqs = new FakeClient([], (input: SendMessageBatchCommandInput) => {
+      call++;
+      // the second request fails the last entry it holds, a part of the big letter
+      const out: Partial<SendMessageBatchCommandOutput> = call === 1
+        ? { Failed: [{ Id: input.Entries!.at(-1)!.Id!, Code: 'InternalError', SenderFault: false }] }
+        : { Failed: [] };
+      return out;
+    });
+    const failed = await new QueueDeadLetterSink(asClient<SQSClient>(sqs), QUEUE_URL).send([big, small]);
+    expect(failed).toEqual([big]);
+    const bodies = sqs.inputs.flatMap((i) => bodiesOf(i as SendMessageBatchCommandInput));
+    expect(bodies.filter((b) => b.sequenceNumber === small.sequenceNumber)).toHaveLength(1);
   });
 });
 

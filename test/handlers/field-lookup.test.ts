@@ -13,7 +13,7 @@ describe('payload fields are own properties only', () => {
   test('a measurement field named toString is skipped when absent', () => {
     const mapping = { ...DEFAULT_MAPPING, measurementFields: ['toString', 'temperature'] };
     const result = decodeRecord(b64({ sensorid: 'd1', timestamp: 0, temperature: 20 }), mapping);
-    expect(result).toEqual({ ok: true, readings: [{ sensorId: 'd1#temperature', timestamp: '1970-01-01T00:00:00.000Z', value: 20 }] });
+    expect(result).toEqual({ ok: true, many: false, invalid: [], readings: [{ sensorId: 'd1#temperature', timestamp: '1970-01-01T00:00:00.000Z', value: 20 }] });
   });
 });
 

@@ -114,25 +114,51 @@ describe('processBatch', () => {
     expect(metricInputs[0].Namespace).toBe('Sensors');
     expect(metricInputs[0].MetricData!.map((d) => [d.Dimensions![0].Value, d.Values, d.Counts])).toEqual([['s1', [21.5], [1]], ['s2', [40], [1]]]);
     expect(out.summary).toEqual({
-      records: 5, readings: 2, stored: 2, deadLettered: 3, failedRecords: 0, batchWriteCalls: 1, retries: 0, metricCalls: 1,
+      records: 5,
+      readings: 2,
+      stored: 2,
+      deadLettered: 3,
+      readingsDeadLettered: 3,
+      failedRecords: 0,
+      batchWriteCalls: 1,
+      retries: 0,
+      metricCalls: 1,
+      // readings of 2024 are older than CloudWatch takes: counted at the time they are processed
+      metricValuesSkipped: 0,
+      metricValuesRestamped: 2,
+      metricCallsFailed: 0,
     });
   });
 
-  test('dead letters and table writes are sent at the same time, not one after the other', async () => {
-    const dynamo = new FakeClient();
-    let writesSeenByDeadLetters = -1;
+  test('a dead letter is sent once: only for records the checkpoint moves past, none from the first failed record on', async () => {
+    // s2 is never written: records 2 to 5 come again with the retry, and with them the invalid records 3 and 5.
+    const deps = makeDeps({ dynamo: dynamoRejecting('s2') });
+    const data = [b64('bad 0'), valid('s1', 1), valid('s2', 2), b64('bad 3'), valid('s4', 4), b64('bad 5')];
+    const out = await processBatch(event(data), deps, plenty);
+    expect(out.batchItemFailures).toEqual([{ itemIdentifier: seq(2) }]);
+    expect(deps.sink.received.flat().map((l) => l.sequenceNumber)).toEqual([seq(0)]);
+    expect(out.summary.deadLettered).toBe(1);
+
+    // The retry delivers records 2 to 5, and the table takes them now: each dead letter has been sent exactly once.
+    const retry = makeDeps({ deadLetters: deps.sink });
+    const again = await processBatch({ Records: event(data).Records.slice(2) }, retry, plenty);
+    expect(again.batchItemFailures).toEqual([]);
+    expect(deps.sink.received.flat().map((l) => l.sequenceNumber)).toEqual([seq(0), seq(3), seq(5)]);
+  });
+
+  test('dead letters wait for the writes: a record they fail is known before any letter is sent', async () => {
+    const dynamo = dynamoRejecting('s0');
+    let writesBeforeLetters = -1;
     const sink: DeadLetterSink = {
       send: async () => {
-        // The dead-letter call takes a few turns of the event loop; the writes must not wait for it.
-        for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
-        writesSeenByDeadLetters = dynamo.inputs.length;
+        writesBeforeLetters = dynamo.inputs.length;
         return [];
       },
     };
     const deps = makeDeps({ dynamo, deadLetters: sink as FakeSink });
-    const out = await processBatch(event([valid('s1', 1), b64('not json'), valid('s2', 2)]), deps, plenty);
-    expect(out.batchItemFailures).toEqual([]);
-    expect(writesSeenByDeadLetters).toBe(1);
+    const out = await processBatch(event([b64('not json'), valid('s0', 1), b64('not json either')]), deps, plenty);
+    expect(writesBeforeLetters).toBe(3); // every attempt at s0 was made first
+    expect(out.batchItemFailures).toEqual([{ itemIdentifier: seq(1) }]);
   });
 
   test('a write failure on record k reports k and counts metrics only for the records before it', async () => {
@@ -161,13 +187,81 @@ describe('processBatch', () => {
     expect(out.summary.failedRecords).toBe(2);
   });
 
+  describe('records of many readings', () => {
+    const at = (second: number) => new Date(Date.UTC(2024, 0, 2, 3, 4, second)).toISOString();
+    const arrays = { ...DEFAULT_MAPPING, acceptArrays: true, readingsField: 'readings' };
+    const array = (...items: unknown[]) => b64json(items);
+
+    test('each reading judged alone: the valid ones stored, one letter per record naming each refused reading, the record raw', async () => {
+      const deps = makeDeps({ mapping: arrays });
+      const batch = b64json({ gateway: 'g1', timestamp: at(5), readings: [{ sensorid: 'b1', value: 1 }, { value: 2 }, { sensorid: 'b3', value: 3 }] });
+      const out = await processBatch(event([
+        array({ sensorid: 'a1', value: 1, timestamp: at(1) }, { sensorid: 'a2', value: 'n/a', timestamp: at(1) }, { sensorid: 'a3', value: 3, timestamp: at(1) }),
+        batch,
+        valid('c1', 7),
+        array({ sensorid: 'd1', value: 1, timestamp: at(2) }),
+      ]), deps, plenty);
+      expect(out.batchItemFailures).toEqual([]);
+      expect(deps.dynamo.inputs.flatMap(itemsOf).map((i) => i.SensorId.S)).toEqual(['a1', 'a3', 'b1', 'b3', 'c1', 'd1']);
+      const letters = deps.sink.received.flat();
+      expect(letters.map((l) => [l.sequenceNumber, l.reason, l.invalidReadings])).toEqual([
+        [seq(0), 'reading 1: invalid field "value": "n/a" (a finite number is required)', [{ index: 1, reason: 'invalid field "value": "n/a" (a finite number is required)' }]],
+        [seq(1), 'reading 1: missing field "sensorid" (a non-empty string is required)', [{ index: 1, reason: 'missing field "sensorid" (a non-empty string is required)' }]],
+      ]);
+      expect(letters[1].data).toBe(batch);
+      expect(out.summary).toMatchObject({ records: 4, readings: 6, stored: 6, deadLettered: 2, readingsDeadLettered: 2, failedRecords: 0 });
+    });
+
+    test('several refused readings of one record: one letter, each listed, the reason names the first and the count', async () => {
+      const deps = makeDeps({ mapping: arrays });
+      await processBatch(event([array(1, { sensorid: 'ok', value: 1, timestamp: at(0) }, 'x', [])]), deps, plenty);
+      const [letter] = deps.sink.received.flat();
+      expect(letter.reason).toBe('3 readings refused; the first, reading 0: reading is not a JSON object');
+      expect(letter.invalidReadings!.map((r) => r.index)).toEqual([0, 2, 3]);
+    });
+
+    test('under redelivery each reading is stored or dead-lettered once: a record whose readings are not all written is retried with its letter', async () => {
+      // b2 is not written: record 1 comes again, with its refused reading; record 0's letter is sent once.
+      const deps = makeDeps({ mapping: arrays, dynamo: dynamoRejecting('b2') });
+      const data = [
+        array({ sensorid: 'a1', value: 1, timestamp: at(1) }, { sensorid: 'a2', timestamp: at(1) }),
+        array({ sensorid: 'b1', value: 1, timestamp: at(2) }, { sensorid: 'b2', value: 2, timestamp: at(2) }, { value: 3 }),
+        array({ sensorid: 'c1', value: 1, timestamp: at(3) }),
+      ];
+      const out = await processBatch(event(data), deps, plenty);
+      expect(out.batchItemFailures).toEqual([{ itemIdentifier: seq(1) }]);
+      expect(deps.sink.received.flat().map((l) => l.sequenceNumber)).toEqual([seq(0)]);
+      // only the finished record's readings count in the metric
+      expect((deps.cw.inputs as PutMetricDataCommandInput[]).flatMap((i) => i.MetricData!).map((d) => d.Dimensions![0].Value)).toEqual(['a1']);
+      expect(out.summary).toMatchObject({ stored: 1, deadLettered: 1, readingsDeadLettered: 1, failedRecords: 1 });
+
+      const retry = makeDeps({ mapping: arrays, deadLetters: deps.sink });
+      const again = await processBatch({ Records: event(data).Records.slice(1) }, retry, plenty);
+      expect(again.batchItemFailures).toEqual([]);
+      const sent = deps.sink.received.flat().map((l) => [l.sequenceNumber, l.invalidReadings?.map((r) => r.index)]);
+      expect(sent).toEqual([[seq(0), [1]], [seq(1), [2]]]);
+      // the rewrite of b1 is a put of the same key: one row, whatever the number of deliveries
+      expect(retry.dynamo.inputs.flatMap(itemsOf).map((i) => i.SensorId.S)).toEqual(['b1', 'b2', 'c1']);
+    });
+
+    test('a record whose readings repeat a key within the batch is stored once, the last value winning, and finishes with both records', async () => {
+      const deps = makeDeps({ mapping: arrays });
+      const out = await processBatch(event([
+        array({ sensorid: 's', value: 1, timestamp: at(1) }, { sensorid: 's', value: 2, timestamp: at(1) }),
+        array({ sensorid: 's', value: 3, timestamp: at(1) }),
+      ]), deps, plenty);
+      expect(out.batchItemFailures).toEqual([]);
+      expect(deps.dynamo.inputs.flatMap(itemsOf)).toEqual([{ SensorId: { S: 's' }, Timestamp: { S: at(1) }, Value: { N: '3' } }]);
+    });
+  });
+
   test('a dead letter that cannot be delivered fails its record', async () => {
     const sink = new FakeSink((l) => l.sequenceNumber === seq(2));
     const deps = makeDeps({ deadLetters: sink });
     const warn = jest.spyOn(deps.logger, 'warn');
     const out = await processBatch(event([valid('s0', 1), b64('x'), b64('y'), valid('s3', 1)]), deps, plenty);
     expect(out.batchItemFailures).toEqual([{ itemIdentifier: seq(2) }]);
-    expect(warn).toHaveBeenCalledWith('records sent to the dead-letter destination', { count: 1, undelivered: 1, firstReason: 'payload is not valid JSON' });
+    expect(warn).toHaveBeenCalledWith('records sent to the dead-letter destination', { count: 1, readings: 1, undelivered: 1, firstReason: 'payload is not valid JSON' });
     // the valid records are stored anyway; only s0 comes before the failure
     expect(itemsOf(deps.dynamo.inputs[0]).map((i) => i.SensorId.S)).toEqual(['s0', 's3']);
     expect((deps.cw.inputs as PutMetricDataCommandInput[])[0].MetricData!.map((d) => d.Dimensions![0].Value)).toEqual(['s0']);
@@ -177,6 +271,11 @@ describe('processBatch', () => {
     const deps = makeDeps({ dynamo: dynamoRejecting('s1'), deadLetters: new FakeSink(() => true) });
     const out = await processBatch(event([valid('s0', 1), valid('s1', 1), b64('x')]), deps, plenty);
     expect(out.batchItemFailures).toEqual([{ itemIdentifier: seq(1) }]);
+    // the letter of record 2 comes again with the retry: not sent now
+    expect(deps.sink.received).toEqual([]);
+    const early = makeDeps({ dynamo: dynamoRejecting('s2'), deadLetters: new FakeSink(() => true) });
+    const first = await processBatch(event([valid('s0', 1), b64('x'), valid('s2', 1)]), early, plenty);
+    expect(first.batchItemFailures).toEqual([{ itemIdentifier: seq(1) }]);
   });
 
   test('records with the same key are written once, the last value wins, and both records depend on it', async () => {
@@ -202,13 +301,41 @@ describe('processBatch', () => {
     expect(out.batchItemFailures).toEqual([{ itemIdentifier: seq(0) }]);
   });
 
-  test('a failing PutMetricData does not fail the batch', async () => {
+  test('a failing PutMetricData does not fail the batch, and is counted', async () => {
     const deps = makeDeps({ cw: new FakeClient([() => new Error('throttled')]) });
     const error = jest.spyOn(deps.logger, 'error');
     const out = await processBatch(event([valid('s0', 1)]), deps, plenty);
     expect(out.batchItemFailures).toEqual([]);
     expect(error).toHaveBeenCalledTimes(1);
     expect(out.summary.metricCalls).toBe(0);
+    expect(out.summary.metricCallsFailed).toBe(1);
+  });
+
+  test('PutMetricData: a value, a time or an id CloudWatch would refuse is held back or restamped, never sent, and counted', async () => {
+    // Ids up to DynamoDB's 2,048 bytes: 1,500 characters is no dimension value.
+    const deps = makeDeps({ mapping: { ...DEFAULT_MAPPING, maxSensorIdLength: 2_048 } });
+    const now = Date.now();
+    const at = (sensor: string, value: number, ms: number) => b64json({ sensorid: sensor, value, timestamp: new Date(ms).toISOString() });
+    const out = await processBatch(event([
+      at('s1', 1, now),
+      at('capteur-\u00e9', 2, now),
+      at('s1', 1e120, now), // DynamoDB holds it, CloudWatch does not
+      at('old', 3, now - 30 * 24 * 3_600_000),
+      at('ahead', 4, now + 5 * 3_600_000),
+      at('x'.repeat(1_500), 5, now),
+    ]), deps, plenty);
+    expect(out.batchItemFailures).toEqual([]);
+    expect(out.summary).toMatchObject({ stored: 6, metricValuesSkipped: 2, metricValuesRestamped: 2, metricCalls: 1, metricCallsFailed: 0 });
+    const data = (deps.cw.inputs as PutMetricDataCommandInput[]).flatMap((i) => i.MetricData!);
+    const sent = Date.now();
+    for (const datum of data) {
+      for (const d of datum.Dimensions!) expect(d.Value).toMatch(/^[\x20-\x7e]{1,1024}$/);
+      const t = new Date(datum.Timestamp!).getTime();
+      expect(t).toBeGreaterThanOrEqual(sent - 14 * 24 * 3_600_000);
+      expect(t).toBeLessThanOrEqual(sent + 2 * 3_600_000);
+      for (const v of datum.Values!) expect(v === 0 || (Math.abs(v) >= 8.51592e-109 && Math.abs(v) <= 1.174271e108)).toBe(true);
+    }
+    expect(data.map((d) => d.Dimensions![0].Value).sort()).toEqual(['ahead', 'capteur-%C3%A9', 'old', 's1']);
   });
 
   test('metrics mode NONE sends no metrics', async () => {

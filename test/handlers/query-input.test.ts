@@ -20,6 +20,19 @@ describe('parseQuery', () => {
     expect(accepted({ sensorid: 's1' })).toEqual({ sensorId: 's1', limit: 20, from: undefined, to: undefined, after: undefined });
   });
 
+  test('operation: "query" as the reference\'s test page sends it, or left out; any other value is refused', () => {
+    const asSent = accepted(JSON.parse('{"operation": "query", "sensorid": "s1"}'));
+    expect(asSent).toEqual(accepted({ sensorid: 's1' }));
+    for (const operation of [undefined, null, '']) expect(accepted({ operation, sensorid: 's1' })).toEqual(asSent);
+    for (const operation of ['scan', 'QUERY', ' query', 'query ', 0, false, ['query'], { name: 'query' }]) {
+      expect(rejected({ operation, sensorid: 's1' })).toBe('operation must be "query" (the only operation) or left out');
+    }
+  });
+
+  test('fields it does not know are ignored', () => {
+    expect(accepted({ sensorid: 's1', TableName: 'other', Limit: 5, extra: { a: 1 } })).toEqual(accepted({ sensorid: 's1' }));
+  });
+
   test('sensorId is accepted too; sensorid wins when both are given', () => {
     expect(accepted({ sensorId: 's2' }).sensorId).toBe('s2');
     expect(accepted({ sensorid: 's1', sensorId: 's2' }).sensorId).toBe('s1');
@@ -139,6 +152,7 @@ const anyLimits: fc.Arbitrary<QueryLimits> = fc.integer({ min: 1, max: 5_000 }).
 }));
 const field = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.constant(''), fc.constant(null), fc.stringMatching(/^\d{1,16}$/), fc.anything());
 const nearRequest = fc.record({
+  operation: fc.oneof(fc.constant('query'), field),
   sensorid: fc.oneof(fc.string(), anySensorId, fc.anything()),
   sensorId: field,
   limit: field,

@@ -3,7 +3,7 @@ import type { DynamoDBClient, QueryCommandInput } from '@aws-sdk/client-dynamodb
 import * as fc from 'fast-check';
 import { asClient, FakeClient, serviceError } from './helpers';
 import { decodeToken, DEFAULT_LIMITS, encodeToken } from '../../src/handlers/query-input';
-import { handleQuery, QueryDeps, querySensor } from '../../src/handlers/query.lambda';
+import { directAnswer, DirectResponse, handleQuery, MAX_DIRECT_ANSWER_BYTES, QueryDeps, QueryPage, querySensor } from '../../src/handlers/query.lambda';
 
 const TABLE = 'SensorData';
 const T1 = '2024-01-02T03:04:05.000Z';
@@ -44,6 +44,9 @@ describe('handleQuery, direct invocation', () => {
       sensorId: 's1',
       items: [{ timestamp: T1, value: 21.5 }, { timestamp: T2, value: -3 }],
       nextToken: encodeToken('s1', T2),
+      // The same rows in the reference's shape: the stored attributes, Value a number.
+      Items: [{ SensorId: 's1', Timestamp: T1, Value: 21.5 }, { SensorId: 's1', Timestamp: T2, Value: -3 }],
+      Count: 2,
     });
     expect(deps.fake.commandNames).toEqual(['QueryCommand']);
     const input = deps.fake.inputs[0] as QueryCommandInput;
@@ -55,6 +58,22 @@ describe('handleQuery, direct invocation', () => {
       ScanIndexForward: false,
       Limit: 20,
     });
+  });
+
+  test('the reference page\'s request: operation "query", or none; any other operation is refused', async () => {
+    const deps = makeDeps(new FakeClient([page(), page()]));
+    const asSent = JSON.parse('{"operation": "query", "sensorid": "s1"}');
+    const withOperation = await handleQuery(asSent, deps) as DirectResponse;
+    const without = await handleQuery({ sensorid: 's1' }, deps) as DirectResponse;
+    expect(withOperation).toEqual(without);
+    expect(withOperation.Items!.map((item) => `${item.Timestamp}\t${item.Value}`)).toEqual([`${T1}\t21.5`, `${T2}\t-3`]);
+    expect((deps.fake.inputs as QueryCommandInput[]).map((i) => i.Limit)).toEqual([20, 20]);
+
+    for (const operation of ['scan', 'Query', 'put', 7, true, ['query'], {}]) {
+      expect(await handleQuery({ operation, sensorid: 's1' }, deps))
+        .toEqual({ statusCode: 400, error: 'operation must be "query" (the only operation) or left out' });
+    }
+    expect(deps.fake.inputs).toHaveLength(2);
   });
 
   test('the last page has no nextToken', async () => {
@@ -112,6 +131,7 @@ describe('handleQuery, HTTP (Function URL / HTTP API)', () => {
     expect(out.statusCode).toBe(200);
     expect(out.headers).toEqual({ 'content-type': 'application/json' });
     const body = JSON.parse(out.body);
+    // No Items over HTTP: the reference had no HTTP API, and the answer stays half the size.
     expect(body).toEqual({ sensorId: 's1', items: [{ timestamp: T1, value: 21.5 }, { timestamp: T2, value: -3 }], nextToken: encodeToken('s1', T2) });
     expect(decodeToken(body.nextToken, 's1')).toBe(T2);
     expect((deps.fake.inputs[0] as QueryCommandInput).Limit).toBe(2);
@@ -138,6 +158,7 @@ describe('handleQuery, HTTP (Function URL / HTTP API)', () => {
       [http({ sensorid: 's1', from: 'soon' }), 'from must be an ISO-8601 time or epoch seconds/milliseconds'],
       [http(null, '{"sensorid": "s1"'), 'the request body is not valid JSON'],
       [http(null, '[]'), 'the request must be a JSON object'],
+      [http({ sensorid: 's1', operation: 'delete' }), 'operation must be "query" (the only operation) or left out'],
     ];
     for (const [request, reason] of cases) {
       const out = await handleQuery(request, deps) as { statusCode: number; headers: Record<string, string>; body: string };
@@ -179,5 +200,64 @@ describe('querySensor', () => {
     expect(out.items).toHaveLength(1);
     expect(out.items[0].timestamp).toBe('');
     expect(Number.isNaN(out.items[0].value)).toBe(true);
+  });
+});
+
+describe('directAnswer', () => {
+  const rows = (n: number, value = (i: number) => i) => Array.from({ length: n }, (_, i) => ({
+    timestamp: new Date(Date.UTC(2024, 0, 1) - i * 1000).toISOString(), value: value(i),
+  }));
+  const bytes = (answer: unknown) => Buffer.byteLength(JSON.stringify(answer), 'utf8');
+
+  test('Items and items agree row for row, whatever the page holds', () => {
+    const reading = fc.record({ timestamp: fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), value: fc.double() });
+    fc.assert(fc.property(fc.string({ unit: 'binary', minLength: 1 }), fc.array(reading, { maxLength: 50 }), fc.option(fc.string()), (sensorId, items, token) => {
+      const queried: QueryPage = { sensorId, items, ...(token !== null ? { nextToken: token } : {}) };
+      // As Lambda hands it to the caller: serialized.
+      const out = JSON.parse(JSON.stringify(directAnswer(queried))) as Required<DirectResponse>;
+      expect(out.Items).toEqual(out.items.map((r) => ({ SensorId: sensorId, Timestamp: r.timestamp, Value: r.value })));
+      expect(out.Count).toBe(out.Items.length);
+      expect(out.items).toEqual(JSON.parse(JSON.stringify(items)));
+    }));
+  });
+
+  test('a page that would weigh more than the limit ends early, with a token for the next row', () => {
+    // The heaviest rows: the longest id the pipeline takes (2,048 bytes), all control characters (six bytes each
+    // in JSON), as many as one 1 MB Query returns (2,097 bytes an item in DynamoDB's count).
+    const sensorId = '\u0001'.repeat(2048);
+    const items = rows(Math.ceil((1024 * 1024) / 2097));
+    expect(items).toHaveLength(501);
+    expect(bytes(directAnswer({ sensorId, items }, Number.MAX_SAFE_INTEGER))).toBeGreaterThan(6_200_000);
+    const out = directAnswer({ sensorId, items });
+    expect(bytes(out)).toBeLessThanOrEqual(MAX_DIRECT_ANSWER_BYTES);
+    const kept = out.items!.length;
+    expect(kept).toBeGreaterThan(400);
+    expect(kept).toBeLessThan(501);
+    expect(out.items).toEqual(items.slice(0, kept));
+    expect(out.Count).toBe(kept);
+    expect(decodeToken(out.nextToken!, sensorId)).toBe(items[kept - 1].timestamp);
+    // One row more would not have fitted.
+    expect(bytes(directAnswer({ sensorId, items: items.slice(0, kept + 1), nextToken: out.nextToken }, Number.MAX_SAFE_INTEGER)))
+      .toBeGreaterThan(MAX_DIRECT_ANSWER_BYTES);
+  });
+
+  test('for any limit: within it, as many rows as fit, at least one, and the token continues after the last', () => {
+    fc.assert(fc.property(fc.string({ unit: 'binary', minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 60 }), fc.integer({ min: 200, max: 20_000 }), (sensorId, n, max) => {
+      const items = rows(n, (i) => i * 1.25);
+      const out = directAnswer({ sensorId, items }, max);
+      const kept = out.items!.length;
+      expect(kept).toBeGreaterThanOrEqual(1);
+      expect(out.items).toEqual(items.slice(0, kept));
+      // One row is kept even when it alone passes the limit (no real limit is that small).
+      expect(kept === 1 || bytes(out) <= max).toBe(true);
+      if (kept < n) {
+        expect(decodeToken(out.nextToken!, sensorId)).toBe(items[kept - 1].timestamp);
+        // The next row would not have fitted.
+        expect(bytes(directAnswer({ sensorId, items: items.slice(0, kept + 1), nextToken: out.nextToken }, Number.MAX_SAFE_INTEGER)))
+          .toBeGreaterThan(max);
+      } else {
+        expect(out.nextToken).toBeUndefined();
+      }
+    }), { numRuns: 500 });
   });
 });

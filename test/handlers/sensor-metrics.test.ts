@@ -1,13 +1,17 @@
 import type { CloudWatchClient, MetricDatum, PutMetricDataCommandInput } from '@aws-sdk/client-cloudwatch';
 import * as fc from 'fast-check';
 import { asClient, FakeClient, serviceError } from './helpers';
+import { metricDimension } from '../../src/handlers/metric-dimension';
 import { Reading } from '../../src/handlers/reading';
 import {
   aggregate,
   EMF_VALUES_PER_LINE,
   emfLines,
+  isMetricValue,
+  MAX_DATA_BYTES_PER_REQUEST,
   MAX_DATA_PER_REQUEST,
   MAX_VALUES_PER_DATUM,
+  metricGroups,
   MetricSettings,
   putMetricData,
   SensorMinute,
@@ -154,8 +158,8 @@ describe('putMetricData', () => {
 });
 
 describe('emfLines', () => {
-  function emf(groups: SensorMinute[], settings = SETTINGS, now = Date.now()): any[] {
-    return emfLines(groups, settings, now).map((line) => JSON.parse(line));
+  function emf(groups: SensorMinute[], settings = SETTINGS): any[] {
+    return emfLines(groups, settings).map((line) => JSON.parse(line));
   }
 
   /** The values of one EMF line as a flat list. */
@@ -168,7 +172,7 @@ describe('emfLines', () => {
       group('s1', minute, [[21.5, 2], [22, 1]]),
       group('s2', minute, [[5, 1]]),
       group('s1', minute + 60_000, [[23, 1]]),
-    ], SETTINGS, now);
+    ]);
     expect(lines).toHaveLength(3);
     for (const line of lines) {
       expect(line._aws.CloudWatchMetrics).toEqual([{ Namespace: 'Sensors', Dimensions: [['SensorId']], Metrics: [{ Name: 'SensorData', Unit: 'None' }] }]);
@@ -190,22 +194,12 @@ describe('emfLines', () => {
     expect(line.Temperature).toBe(1);
   });
 
-  test('a minute outside what EMF accepts is counted at the processing time', () => {
-    const now = Date.now();
-    const lines = emf([
-      group('old', now - 30 * 24 * 3_600_000, [[1, 1]]),
-      group('future', now + 3 * 3_600_000, [[2, 1]]),
-    ], SETTINGS, now);
-    expect(lines.map((l) => l._aws.Timestamp)).toEqual([now, now]);
-    expect(lines.map((l) => l.SensorId)).toEqual(['old', 'future']);
-  });
-
   test('over 100 values: every line keeps the sensor dimension and the minute', () => {
     const now = Date.now();
     const minute = Math.floor(now / 60_000) * 60_000 - 60_000;
     const values: Array<[number, number]> = Array.from({ length: 120 }, (_, i) => [i, 1]);
     values.push([500, 130]); // one value seen 130 times
-    const lines = emf([group('busy', minute, values), group('next', minute, [[1, 1]])], SETTINGS, now);
+    const lines = emf([group('busy', minute, values), group('next', minute, [[1, 1]])]);
     const busy = lines.filter((l) => l.SensorId === 'busy');
     expect(lines).toHaveLength(busy.length + 1);
     expect(busy.length).toBeGreaterThan(1);
@@ -234,29 +228,41 @@ describe('emfLines', () => {
     expect(line._aws.CloudWatchMetrics[0].Namespace).toBe('Plant "A"');
   });
 
-  test('property: every value of every group is in exactly one line of its sensor and minute, at most 100 a line', () => {
+  test('property: from readings to lines, every value CloudWatch takes is in exactly one line of its sensor and minute, at most 100 a line', () => {
     const now = Date.UTC(2024, 5, 1, 12, 0, 30);
-    const groupArb = fc.record({
-      sensorId: fc.string({ minLength: 1, maxLength: 12, unit: 'binary' }),
-      // Within what EMF accepts, and outside it on both sides.
-      minute: fc.integer({ min: -20 * 24 * 60, max: 4 * 60 }).map((m) => Math.floor(now / 60_000) * 60_000 + m * 60_000),
-      counts: fc.uniqueArray(fc.tuple(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer({ min: 1, max: 250 })), {
-        maxLength: 6, selector: ([v]) => Object.is(v, -0) ? 0 : v,
-      }),
+    const readingArb = fc.record({
+      // Any Unicode, ids too long for a dimension once encoded among them.
+      sensorId: fc.oneof(fc.string({ minLength: 1, maxLength: 12, unit: 'binary' }), fc.constantFrom('a'.repeat(1_024), 'a'.repeat(1_025), '\u00e9'.repeat(171), '\u00e9'.repeat(170))),
+      // Within what CloudWatch accepts, and outside it on both sides.
+      timestamp: fc.integer({ min: -20 * 24 * 60, max: 4 * 60 }).map((m) => new Date(now + m * 60_000).toISOString()),
+      value: fc.oneof(
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        fc.constantFrom(1.174271e108, 1.1742711e108, 8.51592e-109, 8.5159e-109, 0, -0),
+      ),
     });
-    fc.assert(fc.property(fc.array(groupArb, { maxLength: 8 }), (specs) => {
-      const groups = specs.filter((g) => g.counts.length > 0).map((g) => ({ sensorId: g.sensorId, minute: g.minute, counts: new Map(g.counts) }));
-      const lines = emf(groups, SETTINGS, now);
+    fc.assert(fc.property(fc.array(readingArb, { maxLength: 40 }), (readings) => {
+      const batch = metricGroups(readings, now);
+      const lines = batch.groups.length === 0 ? [] : emf(batch.groups);
       const key = (sensor: string, minute: number) => JSON.stringify([sensor, minute]);
       const expected = new Map<string, number[]>();
-      for (const g of groups) {
-        // Minutes EMF cannot date are counted at `now`.
-        const inRange = g.minute >= now - (14 * 24 * 3_600_000 - 60_000) && g.minute <= now + (2 * 3_600_000 - 60_000);
-        const k = key(g.sensorId, inRange ? g.minute : now);
-        const list = expected.get(k) ?? [];
-        for (const [value, count] of g.counts) for (let i = 0; i < count; i++) list.push(value === 0 ? 0 : value);
-        expected.set(k, list);
+      let skipped = 0;
+      let restamped = 0;
+      for (const reading of readings) {
+        const dimension = metricDimension(reading.sensorId);
+        const magnitude = Math.abs(reading.value);
+        if (dimension === undefined || (magnitude !== 0 && (magnitude < 8.51592e-109 || magnitude > 1.174271e108))) {
+          skipped++;
+          continue;
+        }
+        const minute = Math.floor(Date.parse(reading.timestamp) / 60_000) * 60_000;
+        // Minutes CloudWatch cannot date are counted at `now`.
+        const inRange = minute >= now - (14 * 24 * 3_600_000 - 60_000) && minute <= now + (2 * 3_600_000 - 60_000);
+        if (!inRange) restamped++;
+        const k = key(dimension, inRange ? minute : now);
+        expected.set(k, [...(expected.get(k) ?? []), reading.value === 0 ? 0 : reading.value]);
       }
+      expect(batch.skipped).toBe(skipped);
+      expect(batch.restamped).toBe(restamped);
       const seen = new Map<string, number[]>();
       for (const line of lines) {
         expect(line._aws.CloudWatchMetrics).toEqual([{ Namespace: 'Sensors', Dimensions: [['SensorId']], Metrics: [{ Name: 'SensorData', Unit: 'None' }] }]);
@@ -270,5 +276,96 @@ describe('emfLines', () => {
       const sorted = (m: Map<string, number[]>) => new Map([...m].map(([k, v]) => [k, [...v].sort((a, b) => a - b)]));
       expect(sorted(seen)).toEqual(sorted(expected));
     }), { numRuns: 300 });
+  });
+});
+
+describe('the metric held to what CloudWatch takes', () => {
+  const now = Date.UTC(2024, 5, 1, 12, 0, 30);
+  const minuteOf = (ms: number) => Math.floor(ms / 60_000) * 60_000;
+  const at = (sensorId: string, ms: number, value: number): Reading => ({ sensorId, timestamp: new Date(ms).toISOString(), value });
+
+  test('a sensor id becomes an ASCII dimension value: %, control and non-ASCII characters percent-encoded', () => {
+    expect(metricDimension('s1')).toBe('s1');
+    expect(metricDimension('d1#temperature')).toBe('d1#temperature');
+    expect(metricDimension('capteur-\u00e9')).toBe('capteur-%C3%A9');
+    expect(metricDimension('50%')).toBe('50%25');
+    expect(metricDimension('a\tb\u007f')).toBe('a%09b%7F');
+    expect(metricDimension('\ud83c\udf21')).toBe('%F0%9F%8C%A1');
+    expect(metricDimension('a'.repeat(1_024))).toBe('a'.repeat(1_024));
+    expect(metricDimension('a'.repeat(1_025))).toBeUndefined();
+    // 170 two-byte characters are 1,020 characters encoded, 171 are 1,026.
+    expect(metricDimension('\u00e9'.repeat(170))).toHaveLength(1_020);
+    expect(metricDimension('\u00e9'.repeat(171))).toBeUndefined();
+    expect(metricDimension(' ')).toBeUndefined();
+  });
+
+  test('property: every dimension value is one CloudWatch takes, and decodes back to its sensor id', () => {
+    const id = fc.oneof(fc.string({ unit: 'binary', minLength: 1, maxLength: 400 }), fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }));
+    fc.assert(fc.property(id, (sensorId) => {
+      const value = metricDimension(sensorId);
+      if (value === undefined) {
+        // Only what no encoding can make a dimension value: too long, or nothing but ASCII whitespace.
+        expect(new TextEncoder().encode(sensorId).length > 340 || /^[\t\n\v\f\r ]*$/.test(sensorId)).toBe(true);
+        return;
+      }
+      expect(value).toMatch(/^[\x20-\x7e]{1,1024}$/);
+      expect(value).toMatch(/[^\t\n\v\f\r ]/);
+      expect(decodeURIComponent(value)).toBe(sensorId);
+    }), { numRuns: 1_000 });
+  });
+
+  test('values out of CloudWatch\'s range are left out and counted, the others kept', () => {
+    expect([0, -0, 1, -1, 8.51592e-109, -1.174271e108].every(isMetricValue)).toBe(true);
+    expect([8.5159e-109, 1.1742711e108, 1e200, -1e-200, Number.MIN_VALUE].some(isMetricValue)).toBe(false);
+    const batch = metricGroups([at('s1', now, 1), at('s1', now, 1e120), at('s1', now, -1e-120), at('s2', now, 2)], now);
+    expect(batch.skipped).toBe(2);
+    expect(batch.restamped).toBe(0);
+    expect(batch.groups).toEqual([group('s1', minuteOf(now), [[1, 1]]), group('s2', minuteOf(now), [[2, 1]])]);
+  });
+
+  test('minutes CloudWatch cannot date are merged per sensor at the time of processing, and counted', () => {
+    const batch = metricGroups([
+      at('old', now - 30 * 24 * 3_600_000, 1),
+      at('old', now - 20 * 24 * 3_600_000, 2),
+      at('future', now + 3 * 3_600_000, 3),
+      at('edge', now - 14 * 24 * 3_600_000 + 91_000, 4),
+    ], now);
+    expect(batch.restamped).toBe(3);
+    expect(batch.groups).toEqual([
+      group('old', now, [[1, 1], [2, 1]]),
+      group('future', now, [[3, 1]]),
+      group('edge', minuteOf(now - 14 * 24 * 3_600_000 + 91_000), [[4, 1]]),
+    ]);
+  });
+
+  test('an id no dimension value can hold: its values are counted as skipped', () => {
+    const batch = metricGroups([at('a'.repeat(2_000), now, 1), at('a'.repeat(2_000), now, 2), at('ok', now, 3)], now);
+    expect(batch.skipped).toBe(2);
+    expect(batch.groups.map((g) => g.sensorId)).toEqual(['ok']);
+  });
+
+  test('requests stay under 1 MB: data of long dimension values and 150 values each are split by size, in order', async () => {
+    const fake = new FakeClient();
+    const data: MetricDatum[] = Array.from({ length: 900 }, (_, i) => ({
+      MetricName: 'SensorData',
+      Dimensions: [{ Name: 'SensorId', Value: `${i}-`.padEnd(1_024, 'x') }],
+      Timestamp: new Date(MINUTE),
+      Values: Array.from({ length: 150 }, (_unused, v) => -1.2345678901234567e-100 * (v + 1)),
+      Counts: Array.from({ length: 150 }, () => 250),
+      Unit: 'None',
+    }));
+    const calls = await putMetricData(asClient<CloudWatchClient>(fake), 'Sensors', data);
+    const inputs = fake.inputs as PutMetricDataCommandInput[];
+    expect(calls).toBe(inputs.length);
+    expect(calls).toBeGreaterThan(1);
+    for (const input of inputs) {
+      // The request as the client sends it (AWS JSON, timestamps as epoch seconds).
+      const metricData = input.MetricData!.map((d) => ({ ...d, Timestamp: new Date(d.Timestamp!).getTime() / 1000 }));
+      const body = JSON.stringify({ Namespace: input.Namespace, MetricData: metricData });
+      expect(Buffer.byteLength(body)).toBeLessThanOrEqual(1_000_000);
+      expect(input.MetricData!.length).toBeLessThanOrEqual(MAX_DATA_PER_REQUEST);
+    }
+    expect(inputs.flatMap((i) => i.MetricData!.map((d) => d.Dimensions![0].Value))).toEqual(data.map((d) => d.Dimensions![0].Value));
+    expect(MAX_DATA_BYTES_PER_REQUEST).toBeLessThan(1_000_000);
   });
 });

@@ -1,6 +1,6 @@
 import { IntegTest } from '@aws-cdk/integ-tests-alpha';
 import { RemovalPolicies, Stack } from 'aws-cdk-lib';
-import { assertReadingsFlowThrough, emptyOnDelete, newIntegApp } from './pipeline-assertions';
+import { assertReadingsFlowThrough, assertReplayFunctionsAnswer, emptyOnDelete, newIntegApp } from './pipeline-assertions';
 import { SensorIngestPipeline } from '../../src';
 
 // A pipeline with every prop at its default, deployed, fed and checked.
@@ -20,3 +20,4 @@ const integ = new IntegTest(app, 'DefaultPipeline', {
   stackUpdateWorkflow: false,
 });
 assertReadingsFlowThrough(integ, pipeline, 'integ-default-1');
+assertReplayFunctionsAnswer(integ, pipeline);

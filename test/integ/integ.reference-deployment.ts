@@ -1,6 +1,6 @@
 import { IntegTest } from '@aws-cdk/integ-tests-alpha';
 import { RemovalPolicies } from 'aws-cdk-lib';
-import { assertReadingsFlowThrough, emptyOnDelete, newIntegApp } from './pipeline-assertions';
+import { assertReadingsFlowThrough, assertReplayFunctionsAnswer, emptyOnDelete, newIntegApp } from './pipeline-assertions';
 import { ReferenceDeploymentStack } from '../../examples/reference-stack';
 
 // The example app's reference deployment (processor batch size 25 and the
@@ -24,3 +24,4 @@ const integ = new IntegTest(app, 'ReferenceDeployment', {
   stackUpdateWorkflow: false,
 });
 assertReadingsFlowThrough(integ, stack.pipeline, 'integ-reference-1');
+assertReplayFunctionsAnswer(integ, stack.pipeline);

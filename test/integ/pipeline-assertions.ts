@@ -65,12 +65,20 @@ export function assertReadingsFlowThrough(integ: IntegTest, pipeline: SensorInge
     { timestamp: '2024-05-01T12:01:00.000Z', value: 22.25 },
     { timestamp: '2024-05-01T12:00:00.000Z', value: 21.5 },
   ];
+  // The request as the reference deployment's test page sends it; the answer
+  // holds the rows twice, the second time as the `Items` that page reads.
   put.next(integ.assertions.invokeFunction({
     functionName: pipeline.queryFunction.functionName,
-    payload: JSON.stringify({ sensorid: sensorId }),
+    payload: `{"operation": "query", "sensorid": "${sensorId}"}`,
   }).expect(ExpectedResult.objectLike({
     StatusCode: 200,
-    Payload: Match.serializedJson({ statusCode: 200, sensorId, items: expectedItems }),
+    Payload: Match.serializedJson({
+      statusCode: 200,
+      sensorId,
+      items: expectedItems,
+      Items: expectedItems.map((i) => ({ SensorId: sensorId, Timestamp: i.timestamp, Value: i.value })),
+      Count: expectedItems.length,
+    }),
   })).waitForAssertions(WAIT));
 
   // Every record, valid or not, is archived under its event hour.
@@ -111,6 +119,23 @@ export function assertReadingsFlowThrough(integ: IntegTest, pipeline: SensorInge
       }),
     ]),
   })).waitForAssertions(WAIT));
+}
+
+/**
+ * Invokes each replay function of the pipeline, as a user would with `aws
+ * lambda invoke`: with its role's grants it receives from its failed-batches
+ * queue (an empty one in a healthy deployment) and answers a summary.
+ */
+export function assertReplayFunctionsAnswer(integ: IntegTest, pipeline: SensorIngestPipeline): void {
+  const functions = [pipeline.processorReplayFunction, pipeline.archiverReplayFunction].filter((f) => f !== undefined);
+  if (functions.length === 0) throw new Error('assertReplayFunctionsAnswer needs a pipeline with replay functions');
+  for (const fn of functions) {
+    integ.assertions.invokeFunction({ functionName: fn.functionName, payload: JSON.stringify({ maxMessages: 10 }) })
+      .expect(ExpectedResult.objectLike({
+        StatusCode: 200,
+        Payload: Match.serializedJson(Match.objectLike({ statusCode: 200, left: [], trimmed: [], stoppedBecause: 'no message to receive' })),
+      }));
+  }
 }
 
 /**

@@ -2,7 +2,8 @@
  * The bundled query handler (assets/handlers/query.lambda/index.js) against
  * dynalite, with seeded data.
  */
-import { BatchWriteItemCommand } from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand, WriteRequest } from '@aws-sdk/client-dynamodb';
+import * as fc from 'fast-check';
 import { loadBundle, setEnv } from './bundles';
 import { LocalAws } from '../../local/src';
 import type * as Query from '../../src/handlers/query.lambda';
@@ -16,7 +17,9 @@ const NON_ASCII = 'Küche/température-🌡️';
 const START = Date.UTC(2024, 2, 10, 0, 0, 0);
 
 interface Item { timestamp: string; value: number }
-interface Page { statusCode: number; error?: string; sensorId?: string; items?: Item[]; nextToken?: string }
+/** A row as the reference's API answered it: the DocumentClient's Items. */
+interface StoredItem { SensorId: string; Timestamp: string; Value: number }
+interface Page { statusCode: number; error?: string; sensorId?: string; items?: Item[]; nextToken?: string; Items?: StoredItem[]; Count?: number }
 interface HttpResponse { statusCode: number; headers: Record<string, string>; body: string }
 
 let aws: LocalAws;
@@ -157,7 +160,126 @@ describe('bundled query handler against dynalite', () => {
   });
 
   test('an unknown sensor: 200 with no items', async () => {
-    expect(await query({ sensorid: 'nobody' })).toEqual({ statusCode: 200, sensorId: 'nobody', items: [] });
+    expect(await query({ sensorid: 'nobody' })).toEqual({ statusCode: 200, sensorId: 'nobody', items: [], Items: [], Count: 0 });
+  });
+
+  test('the reference test page\'s request: its 20 newest readings as Items, the fields the page prints', async () => {
+    // Built as the page builds it, by string concatenation, and answered through JSON as Lambda does.
+    const invoke = async (sensorid: string) => {
+      const payload = '{"operation": "query", "sensorid": "' + sensorid + '"}';
+      return JSON.parse(JSON.stringify(await query(JSON.parse(payload)))) as Page;
+    };
+    const answer = await invoke(BUSY);
+    const expected = seeded.get(BUSY)!.slice(0, 20);
+    expect(answer.Items).toEqual(expected.map((i) => ({ SensorId: BUSY, Timestamp: i.timestamp, Value: i.value })));
+    expect(answer.Count).toBe(20);
+    // What the page prints: Timestamp and Value, newest first; Value a number, as the DocumentClient returns a stored N.
+    const printed: string[] = [];
+    for (const item of answer.Items!) printed.push(item.Timestamp + '\t' + item.Value);
+    expect(printed).toEqual(expected.map((i) => `${i.timestamp}\t${i.value}`));
+    expect(printed[0]).toBe('2024-03-10T02:16:00.000Z\t204');
+    expect(answer.Items!.every((i) => typeof i.Value === 'number')).toBe(true);
+    // Our own fields are there too, row for row.
+    expect(answer.items).toEqual(expected);
+
+    expect((await invoke(NON_ASCII)).Items!.map((i) => i.SensorId)).toEqual([NON_ASCII, NON_ASCII, NON_ASCII]);
+    expect(await invoke('nobody')).toEqual({ statusCode: 200, sensorId: 'nobody', items: [], Items: [], Count: 0 });
+    // Unspecified by the reference, and kept working: no operation, extra fields; another operation is refused.
+    expect(await query({ sensorid: BUSY, stage: 'demo' })).toEqual(answer);
+    expect(await query({ operation: 'delete', sensorid: BUSY })).toEqual({ statusCode: 400, error: 'operation must be "query" (the only operation) or left out' });
+  });
+
+  test('Items and items agree, page after page, for any stored readings', async () => {
+    const PROPERTY_TABLE = 'sensor-query-property';
+    await aws.createSensorTable(PROPERTY_TABLE);
+    const restore = setEnv({ TABLE_NAME: PROPERTY_TABLE });
+    const propertyQuery = loadBundle<typeof Query>('query').handler as (event: unknown) => Promise<Page>;
+    // Ids of any characters up to the 256 bytes the pipeline takes by default, these included.
+    const sensorId = fc.oneof(
+      fc.string({ unit: 'binary', minLength: 1, maxLength: 80 }).filter((s) => s.trim().length > 0 && Buffer.byteLength(s) <= 256),
+      fc.constantFrom('é'.repeat(128), 'a'.repeat(256), '"\\'.repeat(128), '\u0001'.repeat(256), '🌡'.repeat(64)),
+    );
+    // Values DynamoDB stores as N (the processor refuses the rest), and times as the processor stores them.
+    const value = fc.oneof(
+      fc.double({ min: -9.9e125, max: 9.9e125, noNaN: true }).filter((v) => v === 0 || Math.abs(v) >= 1e-130),
+      fc.integer(), fc.constantFrom(0, -0, 1e-130, -9.9e125, 0.1, Number.MAX_SAFE_INTEGER),
+    );
+    const timestamp = fc.integer({ min: Date.UTC(1970, 0, 1), max: Date.UTC(9999, 11, 31, 23, 59, 59, 999) }).map((ms) => new Date(ms).toISOString());
+    const readings = fc.uniqueArray(fc.record({ timestamp, value }), { selector: (r) => r.timestamp, maxLength: 60 });
+    const limit = fc.option(fc.integer({ min: 1, max: 25 }), { nil: undefined });
+
+    const write = async (requests: WriteRequest[]) => {
+      for (let i = 0; i < requests.length; i += 25) {
+        await aws.dynamodbClient.send(new BatchWriteItemCommand({ RequestItems: { [PROPERTY_TABLE]: requests.slice(i, i + 25) } }));
+      }
+    };
+    try {
+      await fc.assert(fc.asyncProperty(sensorId, readings, limit, async (id, rows, pageSize) => {
+        // Stored as the processor stores a reading.
+        await write(rows.map((r) => ({
+          PutRequest: { Item: { SensorId: { S: id }, Timestamp: { S: r.timestamp }, Value: { N: String(r.value) } } },
+        })));
+        try {
+          const all: Item[] = [];
+          let nextToken: string | undefined;
+          let pages = 0;
+          do {
+            const answer = JSON.parse(JSON.stringify(await propertyQuery({ operation: 'query', sensorid: id, limit: pageSize, nextToken }))) as Page;
+            expect(answer.statusCode).toBe(200);
+            expect(answer.Items).toEqual(answer.items!.map((i) => ({ SensorId: id, Timestamp: i.timestamp, Value: i.value })));
+            expect(answer.Count).toBe(answer.items!.length);
+            all.push(...answer.items!);
+            nextToken = answer.nextToken;
+            if (++pages > 100) throw new Error('pagination does not end');
+          } while (nextToken);
+          const newestFirst = [...rows].sort((a, b) => (a.timestamp < b.timestamp ? 1 : -1));
+          // -0 is stored as 0.
+          expect(all).toEqual(newestFirst.map((r) => ({ timestamp: r.timestamp, value: r.value === 0 ? 0 : r.value })));
+        } finally {
+          await write(rows.map((r) => ({ DeleteRequest: { Key: { SensorId: { S: id }, Timestamp: { S: r.timestamp } } } })));
+        }
+      }), { numRuns: 100 });
+    } finally {
+      restore();
+    }
+  });
+
+  test('a page of the heaviest rows stays within what Lambda can return, and paging still reaches every row', async () => {
+    const HEAVY_TABLE = 'sensor-query-heavy';
+    await aws.createSensorTable(HEAVY_TABLE);
+    // The longest id the pipeline takes, in characters JSON writes in six bytes each.
+    const id = '\u0001'.repeat(2048);
+    const rows: Item[] = Array.from({ length: 700 }, (_, i) => ({ timestamp: new Date(START + i * 1000).toISOString(), value: i }));
+    for (let i = 0; i < rows.length; i += 25) {
+      await aws.dynamodbClient.send(new BatchWriteItemCommand({
+        RequestItems: {
+          [HEAVY_TABLE]: rows.slice(i, i + 25).map((r) => ({
+            PutRequest: { Item: { SensorId: { S: id }, Timestamp: { S: r.timestamp }, Value: { N: String(r.value) } } },
+          })),
+        },
+      }));
+    }
+    const restore = setEnv({ TABLE_NAME: HEAVY_TABLE, MAX_SENSOR_ID_LENGTH: '2048' });
+    try {
+      const heavy = loadBundle<typeof Query>('query').handler as (event: unknown) => Promise<Page>;
+      const sizes: number[] = [];
+      const all: Item[] = [];
+      let nextToken: string | undefined;
+      do {
+        const answer = await heavy({ sensorid: id, limit: 1000, nextToken });
+        expect(answer.statusCode).toBe(200);
+        sizes.push(Buffer.byteLength(JSON.stringify(answer)));
+        all.push(...answer.items!);
+        nextToken = answer.nextToken;
+        if (sizes.length > 20) throw new Error('pagination does not end');
+      } while (nextToken);
+      expect(all).toEqual([...rows].reverse());
+      // MAX_DIRECT_ANSWER_BYTES: the first page alone would weigh 6.23 MB, next to Lambda's 6 MB.
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(5 * 1024 * 1024);
+      expect(sizes.length).toBeGreaterThan(1);
+    } finally {
+      restore();
+    }
   });
 
   test('HTTP events (Function URL / HTTP API): query string, JSON body, base64 body, errors as HTTP 400', async () => {

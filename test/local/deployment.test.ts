@@ -57,17 +57,27 @@ test('the example: every part the pipeline needs runs, the rest is listed as not
   for (const b of p.buckets) expect(b.name.length).toBeLessThanOrEqual(63);
   expect(p.queues).toHaveLength(3);
   expect(p.functions.map((f) => f.path.split('/')[1])).toEqual([
-    'PipelineProcessorFunction649CEB10', 'PipelineArchiverFunctionD743A703', 'PipelineQueryFunction3FDE5116',
+    'PipelineProcessorFunction649CEB10', 'PipelineProcessorReplayFunctionB3CF9279',
+    'PipelineArchiverFunctionD743A703', 'PipelineArchiverReplayFunction471A8A3F', 'PipelineQueryFunction3FDE5116',
   ]);
   for (const f of p.functions) expect(f.name.length).toBeLessThanOrEqual(64);
-  const processor = p.functions[0];
+  const [processor, processorReplay, archiver] = p.functions;
   // Ref to the table and the queue resolve to the local names.
   expect(processor.environment.TABLE_NAME).toBe(p.tables[0].name);
   expect(Object.values(processor.environment)).toContain(options.queueUrl(p.queues[0].name));
   expect(p.mappings).toEqual([
     expect.objectContaining({ batchSize: 25, startingPosition: 'TRIM_HORIZON', reportBatchItemFailures: true, maximumRetryAttempts: 10, maximumRecordAgeSeconds: 86_400, functionName: processor.name }),
-    expect.objectContaining({ batchSize: 100, functionName: p.functions[1].name }),
+    expect.objectContaining({ batchSize: 100, functionName: archiver.name }),
   ]);
+  // The replay function names what the run creates: the mapping's on-failure queue, the stream and the function.
+  const failedBatches = p.queues.find((q) => `arn:aws:sqs:eu-west-1:123456789012:${q.name}` === p.mappings[0].onFailureArn)!;
+  expect(processorReplay.environment).toMatchObject({
+    FAILED_BATCHES_QUEUE_URL: options.queueUrl(failedBatches.name),
+    STREAM_ARN: p.streams[0].arn,
+    TARGET_FUNCTION: processor.arn,
+    BATCH_SIZE: '25',
+  });
+  expect(p.mappings.map((m) => m.functionName)).not.toContain(processorReplay.name);
   const notRun = p.resources.filter((r) => r.action !== 'run').map((r) => r.type);
   expect(new Set(notRun)).toEqual(new Set([
     'AWS::Logs::LogGroup', 'AWS::Logs::MetricFilter', 'AWS::IAM::Role', 'AWS::IAM::Policy', 'AWS::SQS::QueuePolicy', 'AWS::S3::BucketPolicy',

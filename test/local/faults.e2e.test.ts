@@ -7,8 +7,9 @@
  * its reason, every record archived, nothing skipped.
  */
 import { ScanCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { readArchive, REFERENCE_STACK, synthesizeExample, waitFor } from './helpers';
-import { CREDENTIALS, MALFORMED_REASONS, REGION } from '../../local/src';
+import { CREDENTIALS, LocalAws, MALFORMED_REASONS, REGION, SHARD_ID } from '../../local/src';
 import { LocalRun } from '../../local/src/runner/local-run';
 import { PutReading } from '../../local/src/runner/simulator';
 
@@ -93,4 +94,46 @@ test(`${READINGS} readings with throttled writes and a killed processor: exact c
   expect(run.faultProxy!.totalFaults).toBeGreaterThan(10);
   expect(processorMapping.stats.retries).toBeGreaterThan(0);
   expect(warnings).toEqual([]);
+});
+
+test('the processor\'s replay function runs in the local run: a range put in its failed-batches queue is replayed, nothing stored twice', async () => {
+  const processor = run.plan.functions.find((f) => f.path.includes('PipelineProcessorFunction'))!;
+  const replay = run.plan.functions.find((f) => f.path.includes('PipelineProcessorReplayFunction'))!;
+  const mapping = run.plan.mappings.find((m) => m.functionName === processor.name)!;
+  const queue = run.plan.queues.find((q) => run.sqs.queueArn(q.name) === mapping.onFailureArn)!;
+  expect(replay.environment.FAILED_BATCHES_QUEUE_URL).toBe(run.sqs.queueUrl(queue.name));
+  const table = run.plan.tables.find((t) => t.path.includes('PipelineTable'))!.name;
+  const aws = LocalAws.connect(run.endpoints);
+  try {
+    const items = async () => (await aws.scanTable(table)).map((i) => `${i.SensorId.S}|${i.Timestamp.S}|${i.Value.N}`).sort();
+    const before = await items();
+    // The record the mapping would send for a batch of 40 records it gave up on.
+    const records = (await aws.shardReader(mapping.streamName).readAll()).slice(100, 140);
+    run.sqs.sendInternal(mapping.onFailureArn!, JSON.stringify({
+      requestContext: { requestId: 'r', functionArn: processor.arn, condition: 'RetryAttemptsExhausted', approximateInvokeCount: 11 },
+      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+      version: '1.0',
+      timestamp: new Date().toISOString(),
+      KinesisBatchInfo: {
+        shardId: SHARD_ID,
+        startSequenceNumber: records[0].sequenceNumber,
+        endSequenceNumber: records[records.length - 1].sequenceNumber,
+        batchSize: records.length,
+        streamArn: mapping.streamArn,
+      },
+    }));
+    // As `aws lambda invoke --endpoint-url <the run> --function-name <replay> out.json` does.
+    const lambda = new LambdaClient({ region: run.region, credentials: CREDENTIALS, endpoint: run.endpoint });
+    const out = await lambda.send(new InvokeCommand({ FunctionName: replay.name, Payload: Buffer.from('{}') }));
+    lambda.destroy();
+    expect(out.FunctionError).toBeUndefined();
+    expect(JSON.parse(Buffer.from(out.Payload!).toString('utf8'))).toMatchObject({
+      statusCode: 200, messages: 1, replayed: 1, records: 40, trimmed: [], left: [], stoppedBecause: 'no message to receive',
+    });
+    expect(run.sqs.stats(queue.name)).toMatchObject({ visible: 0, inFlight: 0 });
+    expect(await items()).toEqual(before);
+  } finally {
+    // Clients only: the servers are the run's.
+    await aws.stop();
+  }
 });

@@ -4,14 +4,21 @@
  * Kinesis actions put records on kinesalite; failed actions go to the
  * CloudWatch Logs error action in AWS IoT's message format.
  */
+import { mkdtempSync } from 'fs';
+import { tmpdir } from 'os';
+import * as path from 'path';
 import { IoTDataPlaneClient, PublishCommand } from '@aws-sdk/client-iot-data-plane';
 import { CreateStreamCommand, DescribeStreamSummaryCommand, KinesisClient, ListShardsCommand } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { App, Stack } from 'aws-cdk-lib';
 import { waitFor } from './helpers';
 import { CREDENTIALS, LocalServer, REGION, ShardReader, startKinesalite, StreamRecord } from '../../local/src';
+import { readCloudAssembly } from '../../local/src/runner/assembly';
+import { Plan, planDeployment } from '../../local/src/runner/deployment';
 import { Gateway } from '../../local/src/runner/gateway';
 import { ErrorActionMessage, IotRules, TopicRulePlan } from '../../local/src/runner/iot-rules';
 import { parseRuleSql, parseTemplate } from '../../local/src/runner/iot-sql';
+import { Ingress, SensorIngestPipeline } from '../../src';
 
 jest.setTimeout(60_000);
 
@@ -163,4 +170,80 @@ test('a failed action of a rule without a CloudWatch Logs error action is report
   const outcome = await lone.publish('lone/x', Buffer.from('{"value": 1}'));
   expect(outcome).toMatchObject({ rulesMatched: 1, records: [], failures: [{ rule: 'Lone' }] });
   expect(reported).toEqual([expect.stringMatching(/^Test\/Lone: an action failed on a message on lone\/x and its Sqs error action does not run locally: Failed to put record/)]);
+});
+
+describe('the pipeline\'s own topic rules, synthesized, planned and run as AWS IoT runs them', () => {
+  const SENSORS = Array.from({ length: 12 }, (_, i) => `sensor-${i}`);
+  let plan: Plan;
+  let engine: IotRules;
+  let engineGateway: Gateway;
+  let client: IoTDataPlaneClient;
+  const errors: Array<{ logGroupName: string; message: ErrorActionMessage }> = [];
+
+  beforeAll(async () => {
+    // SELECT lists where the sensor id is an alias of the topic, or a field
+    // of a nested object: the rule's key must read it from the message.
+    const outdir = mkdtempSync(path.join(tmpdir(), 'iot-rule-cdk-out-'));
+    const app = new App({ outdir });
+    const stack = new Stack(app, 'IotRules');
+    new SensorIngestPipeline(stack, 'ByTopic', {
+      shardCount: 4,
+      ingress: Ingress.iotTopicRule({ sql: "SELECT topic(2) AS sensorid, value, timestamp FROM 'plant/+/readings'" }),
+    });
+    new SensorIngestPipeline(stack, 'ByShadow', {
+      shardCount: 4,
+      ingress: Ingress.iotTopicRule({ sql: "SELECT state.reported.* FROM 'things/+/shadow'" }),
+    });
+    app.synth();
+    plan = planDeployment(readCloudAssembly(outdir), {
+      region: REGION, account: '123456789012', queueUrl: (n) => `http://127.0.0.1:1/123456789012/${n}`,
+    });
+    for (const s of plan.streams) {
+      await kinesis.send(new CreateStreamCommand({ StreamName: s.name, ShardCount: s.shardCount }));
+      await waitFor(async () => (await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: s.name }))).StreamDescriptionSummary?.StreamStatus === 'ACTIVE', s.name);
+    }
+    engine = new IotRules(plan.topicRules, {
+      kinesis, logError: (logGroupName, message) => errors.push({ logGroupName, message }), warn: (m) => warnings.push(m),
+    });
+    engineGateway = await Gateway.start({
+      port: 0,
+      pageDirectory: __dirname,
+      config: () => ({}),
+      services: [],
+      passThrough: {},
+      iot: () => engine,
+      lambda: { find: () => undefined, list: () => [] },
+    });
+    client = new IoTDataPlaneClient({ region: REGION, credentials: CREDENTIALS, endpoint: engineGateway.endpoint });
+  });
+
+  afterAll(async () => {
+    client?.destroy();
+    await engineGateway?.close();
+  });
+
+  /** The records of a pipeline's stream, by shard. */
+  async function streamRecords(pipeline: string): Promise<Map<string, StreamRecord[]>> {
+    const stream = plan.streams.find((s) => s.path.startsWith(`IotRules/${pipeline}Stream`))!;
+    const shards = (await kinesis.send(new ListShardsCommand({ StreamName: stream.name }))).Shards ?? [];
+    const out = new Map<string, StreamRecord[]>();
+    for (const s of shards) out.set(s.ShardId!, await new ShardReader(kinesis, stream.name, s.ShardId!).readAll());
+    return out;
+  }
+
+  test('each message is put, keyed by its own sensor id, and the sensors spread over the shards', async () => {
+    for (const sensor of SENSORS) {
+      const reading = { value: 20.5, timestamp: '2024-05-06T07:08:09Z' };
+      await client.send(new PublishCommand({ topic: `plant/${sensor}/readings`, payload: Buffer.from(JSON.stringify(reading)) }));
+      await client.send(new PublishCommand({ topic: `things/${sensor}/shadow`, payload: Buffer.from(JSON.stringify({ state: { reported: { sensorid: sensor, ...reading } } })) }));
+    }
+    expect(errors.map((e) => e.message.failures[0].errorMessage)).toEqual([]);
+    for (const pipeline of ['ByTopic', 'ByShadow']) {
+      const byShard = await streamRecords(pipeline);
+      const records = [...byShard.values()].flat();
+      expect(records.map((r) => [r.partitionKey, JSON.parse(text(r)).sensorid]).sort()).toEqual(SENSORS.map((s) => [s, s]).sort());
+      // Twelve keys hashed over four shards: the sensors do not all land on one.
+      expect([...byShard.values()].filter((r) => r.length > 0).length).toBeGreaterThan(1);
+    }
+  });
 });

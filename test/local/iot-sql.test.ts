@@ -80,6 +80,18 @@ describe('SELECT', () => {
     expect(JSON.parse(run("SELECT newuuid() AS id FROM 'a'", {}, 'a')!).id).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  test('a.b.* lifts the fields of a nested object into the output; items in order, a later one overwriting an earlier one\'s field', () => {
+    const shadow = { state: { reported: { sensorid: 's1', value: 21.5, timestamp: '2024-05-06T07:08:09Z' } }, version: 7 };
+    const sql = "SELECT state.reported.* FROM '$aws/things/+/shadow/update/accepted'";
+    expect(JSON.parse(run(sql, shadow, '$aws/things/s1/shadow/update/accepted')!)).toEqual(shadow.state.reported);
+    expect(JSON.parse(run("SELECT state.reported.*, topic(2) AS sensorid, version FROM 'things/+'", shadow, 'things/t9')!))
+      .toEqual({ sensorid: 't9', value: 21.5, timestamp: '2024-05-06T07:08:09Z', version: 7 });
+    expect(JSON.parse(run("SELECT *, topic(1) AS sensorid FROM 'a'", { sensorid: 'payload' }, 'a')!)).toEqual({ sensorid: 'a' });
+    // No such object: no fields; an object that is no object: a SQL error for that message.
+    expect(JSON.parse(run("SELECT state.reported.*, version FROM 'a'", { version: 1 }, 'a')!)).toEqual({ version: 1 });
+    expect(() => run("SELECT state.reported.* FROM 'a'", { state: { reported: 3 } }, 'a')).toThrow('"state.reported.*" needs state.reported to be a JSON object');
+  });
+
   test('* with more fields on a payload that is not a JSON object is a SQL error for that message', () => {
     expect(() => run("SELECT *, topic() AS t FROM 'sensors/+/readings'", 'binary')).toThrow(IotSqlError);
   });

@@ -2,8 +2,12 @@
 import { mkdtempSync, readFileSync } from 'fs';
 import { tmpdir } from 'os';
 import * as path from 'path';
+import { App, Stack } from 'aws-cdk-lib';
 import { writePageConfig } from '../../examples/page-config';
-import { pageConfigFromOutputs } from '../../local/src/runner/page-config';
+import { readCloudAssembly } from '../../local/src/runner/assembly';
+import { planDeployment } from '../../local/src/runner/deployment';
+import { guessPageResources, pageConfigFromOutputs } from '../../local/src/runner/page-config';
+import { SensorIngestPipeline } from '../../src';
 
 const SAMPLE = path.join(__dirname, 'fixtures', 'cdk-outputs.json');
 
@@ -39,4 +43,22 @@ test('the dead-letter queue is optional; the metric can be renamed', () => {
   const config = pageConfigFromOutputs(outputs, { metric: { dimension: 'DeviceId' } });
   expect(config.deadLetterQueueUrl).toBeUndefined();
   expect(config.metric).toEqual({ namespace: 'Sensors', name: 'SensorData', dimension: 'DeviceId' });
+});
+
+test('without outputs, the local run finds the query function and the dead-letter queue among the replay functions and failed-batches queues', () => {
+  const outdir = mkdtempSync(path.join(tmpdir(), 'no-outputs-'));
+  const app = new App({ outdir });
+  new SensorIngestPipeline(new Stack(app, 'Plain'), 'Pipeline');
+  app.synth();
+  const queueUrl = (name: string) => `http://127.0.0.1:3000/123456789012/${name}`;
+  const plan = planDeployment(readCloudAssembly(outdir), { region: 'eu-west-1', account: '123456789012', queueUrl });
+  const consumers = new Set(plan.mappings.map((m) => m.functionName));
+  // Outside the mappings: the query function and the two replay functions, each told a queue URL.
+  expect(plan.functions.filter((f) => !consumers.has(f.name)).map((f) => f.path.split('/')[1].replace(/[0-9A-F]{8}$/, '')).sort())
+    .toEqual(['PipelineArchiverReplayFunction', 'PipelineProcessorReplayFunction', 'PipelineQueryFunction']);
+  const guess = guessPageResources(plan.functions, consumers, new Set(plan.tables.map((t) => t.name)), plan.queues.map((q) => queueUrl(q.name)));
+  expect(guess).toEqual({
+    queryFunctionName: plan.functions.find((f) => f.path.includes('PipelineQueryFunction'))!.name,
+    deadLetterQueueUrl: queueUrl(plan.queues.find((q) => q.path.includes('DeadLetterQueue'))!.name),
+  });
 });

@@ -33,13 +33,16 @@ const ms = Number(process.hrtime.bigint() - started) / 1e6;
 const template = assembly.getStackByName('Consumer').template;
 const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
 const sha = (file) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-const shipped = new Set(['processor', 'archiver', 'query'].map((name) =>
+// Every bundle the package's own contract names (processor, archiver, query, replay).
+const { HANDLER_NAMES } = require('cdk-iot-ingest/lib/private/handler-contract');
+const shipped = new Set(HANDLER_NAMES.map((name) =>
   sha(path.join('node_modules', 'cdk-iot-ingest', 'assets', 'handlers', `${name}.lambda`, 'index.js'))));
 // Where each asset was staged, from the assembly's asset manifest.
 const manifest = JSON.parse(fs.readFileSync(path.join('cdk.out', 'Consumer.assets.json'), 'utf8'));
 let failures = 0;
 const check = (ok, what) => { console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`); if (!ok) failures++; };
-check(functions.length === 3, `3 functions synthesized (got ${functions.length})`);
+// The processor, the archiver, the query function, and a replay function beside each of the two failed-batches queues.
+check(functions.length === 5, `5 functions synthesized (got ${functions.length})`);
 for (const fn of functions) {
   const hash = fn.Properties.Code.S3Key.replace(/\.zip$/, '');
   const source = manifest.files[hash] && manifest.files[hash].source.path;
@@ -50,7 +53,7 @@ for (const fn of functions) {
   check(fn.Properties.Runtime === HANDLER_RUNTIME && HANDLER_RUNTIME.startsWith('nodejs'), `runtime ${fn.Properties.Runtime}, pinned ${HANDLER_RUNTIME}`);
 }
 console.log(`synth from the installed package: ${ms.toFixed(0)} ms`);
-console.log(`npm consumer: ${3 * 2 + 1 - failures} passed, ${failures} failed`);
+console.log(`npm consumer: ${functions.length * 2 + 1 - failures} passed, ${failures} failed`);
 process.exit(failures === 0 ? 0 : 1);
 JS
 node app.js

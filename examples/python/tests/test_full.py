@@ -28,8 +28,8 @@ def test_has_every_part_and_no_archiver_function(template):
         "AWS::Kinesis::StreamConsumer": 1,
         "AWS::DynamoDB::Table": 1,
         "AWS::IoT::TopicRule": 1,
-        # the processor, the query function and the function that empties the buckets on delete
-        "AWS::Lambda::Function": 3,
+        # the processor, its replay function, the query function and the function that empties the buckets on delete
+        "AWS::Lambda::Function": 4,
         "AWS::Lambda::EventSourceMapping": 1,
         "AWS::ApiGatewayV2::Api": 1,
         "AWS::ApiGatewayV2::Route": 2,
@@ -42,18 +42,18 @@ def test_has_every_part_and_no_archiver_function(template):
         "Custom::S3AutoDeleteObjects": 2,
         "AWS::Glue::Database": 1,
         "AWS::Glue::Table": 1,
-        "AWS::Logs::LogGroup": 5,
+        "AWS::Logs::LogGroup": 6,
         "AWS::Logs::LogStream": 1,
         "AWS::Logs::MetricFilter": 2,
         "AWS::SQS::Queue": 2,
         "AWS::SQS::QueuePolicy": 2,
-        "AWS::CloudWatch::Alarm": 16,
+        "AWS::CloudWatch::Alarm": 17,
         "AWS::CloudWatch::CompositeAlarm": 1,
         "AWS::CloudWatch::Dashboard": 1,
         "AWS::Cognito::IdentityPool": 1,
         "AWS::Cognito::IdentityPoolRoleAttachment": 1,
-        "AWS::IAM::Role": 8,
-        "AWS::IAM::Policy": 6,
+        "AWS::IAM::Role": 9,
+        "AWS::IAM::Policy": 7,
     }
 
 

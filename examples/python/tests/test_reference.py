@@ -18,7 +18,7 @@ from aws_cdk.assertions import Match, Template
 from reference_stack import ReferenceDeploymentStack
 from template_helpers import census, logical_id, nag_suppressions, only, role_statements
 
-HANDLERS = ("processor", "archiver", "query")
+HANDLERS = ("processor", "archiver", "query", "replay")
 
 
 @pytest.fixture(scope="module")
@@ -73,10 +73,11 @@ def test_has_every_resource_of_the_reference_the_test_client_as_an_identity_pool
         "AWS::DynamoDB::Table": 2,
         "AWS::S3::Bucket": 2,
         "AWS::S3::BucketPolicy": 2,
-        # ApiFunction, DdbCloudWatchEventProcessorFunction, EventArchiverFunction, their
-        # log groups, and the function that empties the archive bucket on delete
-        "AWS::Lambda::Function": 4,
-        "AWS::Logs::LogGroup": 3,
+        # ApiFunction, DdbCloudWatchEventProcessorFunction, EventArchiverFunction, the
+        # replay function of each event source mapping, their log groups, and the
+        # function that empties the archive bucket on delete
+        "AWS::Lambda::Function": 6,
+        "AWS::Logs::LogGroup": 5,
         "Custom::S3AutoDeleteObjects": 2,
         # the pipeline's alarms, the composite one, the dashboard and the metric
         # filters counting readings stored and archive objects
@@ -92,10 +93,10 @@ def test_has_every_resource_of_the_reference_the_test_client_as_an_identity_pool
         # TestClientUser, TestClientPolicy, TestClientKeys: the identity pool and its roles
         "AWS::Cognito::IdentityPool": 1,
         "AWS::Cognito::IdentityPoolRoleAttachment": 1,
-        # 3 functions, auto-delete provider, guest, authenticated
-        "AWS::IAM::Role": 6,
-        # 3 functions, guest
-        "AWS::IAM::Policy": 4,
+        # 5 functions, auto-delete provider, guest, authenticated
+        "AWS::IAM::Role": 8,
+        # 5 functions, guest
+        "AWS::IAM::Policy": 6,
         # ConfigHelperStack
         "AWS::CloudFormation::Stack": 1,
     }
@@ -128,14 +129,15 @@ def handler_functions(template):
 
 def test_functions_run_the_bundled_handlers_on_node24_arm64(template):
     functions = handler_functions(template)
-    assert len(functions) == 3
+    # the processor, the archiver, the query function, and a replay function for each event source mapping
+    assert len(functions) == 5
     for function in functions.values():
         props = function["Properties"]
         assert props["Runtime"] == "nodejs24.x"
         assert props["Architectures"] == ["arm64"]
         assert props["Handler"] == "index.handler"
     services = sorted(f["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] for f in functions.values())
-    assert services == ["sensor-archiver", "sensor-processor", "sensor-query"]
+    assert services == ["sensor-archiver", "sensor-processor", "sensor-query", "sensor-replay", "sensor-replay"]
 
 
 def test_event_source_mappings_at_the_reference_batch_sizes_from_the_trim_horizon(template):
@@ -238,7 +240,7 @@ def test_the_config_table_is_iot_ref_arch_config_and_the_helper_writes_both_entr
 
 def test_the_template_deploys_the_handlers_bundled_in_the_wheel(synth):
     expected = packaged_handlers()
-    assert len(set(expected.values())) == 3, "the three bundled handlers should differ"
+    assert len(set(expected.values())) == 4, "the four bundled handlers should differ"
 
     outdir = synth["outdir"]
     manifests = glob.glob(os.path.join(outdir, "*.assets.json"))

@@ -12,6 +12,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { fromCognitoIdentityPool } from '@aws-sdk/credential-providers';
 import uPlot from 'uplot';
+import { metricDimension } from '../../../src/handlers/metric-dimension';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
 
@@ -216,7 +217,8 @@ async function main(): Promise<void> {
     const metric = {
       Namespace: config.metric.namespace,
       MetricName: config.metric.name,
-      Dimensions: [{ Name: config.metric.dimension, Value: q.sensorId }],
+      // The processor names each sensor in its metric by an ASCII form of its id.
+      Dimensions: [{ Name: config.metric.dimension, Value: metricDimension(q.sensorId) ?? q.sensorId }],
     };
     const queries: MetricDataQuery[] = [
       { Id: 'samples', MetricStat: { Metric: metric, Period: 60, Stat: 'SampleCount' } },

@@ -33,6 +33,11 @@ the test page.
   --devices N            simulated sensors (default 10; 0: no simulator)
   --rate R               readings per second, all sensors together (default 5)
   --malformed SHARE      share of malformed readings, 0..1 or a percentage (default 0.01)
+  --readings-per-record N  each device puts N readings in one record, a JSON array
+                         (default 1; the app's payload mapping must accept arrays)
+  --kpl                  each record a KPL aggregate of its readings, one user record
+                         each (the app's payload mapping must deaggregate; not with
+                         --ingress iot)
   --duration 30s         put readings for this long, then finish and exit
   --readings N           put N readings, then finish and exit
   --data-dir DIR         keep data between runs (default: in memory)
@@ -82,6 +87,8 @@ export async function main(argv: string[]): Promise<number> {
         'devices': { type: 'string' },
         'rate': { type: 'string' },
         'malformed': { type: 'string' },
+        'readings-per-record': { type: 'string' },
+        'kpl': { type: 'boolean' },
         'duration': { type: 'string' },
         'readings': { type: 'string' },
         'data-dir': { type: 'string' },
@@ -116,6 +123,9 @@ export async function main(argv: string[]): Promise<number> {
     const rate = parseCount(v.rate, '--rate', 5, true);
     const malformedShare = parseCount(v.malformed, '--malformed', 0.01, true);
     if (malformedShare > 1) throw new LocalRunError(`--malformed ${v.malformed} must be a share from 0 to 1 (or a percentage)`);
+    const readingsPerRecord = parseCount(v['readings-per-record'], '--readings-per-record', 1);
+    if (readingsPerRecord < 1) throw new LocalRunError('--readings-per-record must be 1 or more');
+    const kpl = v.kpl ?? false;
     const durationMs = v.duration !== undefined ? parseDuration(v.duration, '--duration') : undefined;
     const readings = v.readings !== undefined ? parseCount(v.readings, '--readings', 0) : undefined;
     const finite = durationMs !== undefined || readings !== undefined;
@@ -130,6 +140,8 @@ export async function main(argv: string[]): Promise<number> {
     const ingress = v.ingress ?? 'stream';
     if (ingress !== 'stream' && ingress !== 'iot') throw new LocalRunError(`--ingress ${ingress}: give stream or iot`);
     if (v.topic !== undefined && ingress !== 'iot') throw new LocalRunError('--topic goes with --ingress iot');
+    // AWS IoT Core puts each message as one record: a KPL aggregate is a producer's, put with PutRecords.
+    if (kpl && ingress === 'iot') throw new LocalRunError('--kpl goes with --ingress stream: AWS IoT Core does not put KPL aggregates');
 
     run = await LocalRun.start({
       cdkOut,
@@ -170,8 +182,10 @@ export async function main(argv: string[]): Promise<number> {
     let firstPutAt = 0;
     if (devices > 0 && rate > 0) {
       firstPutAt = Date.now();
-      run.startSimulator({ devices, rate, malformedShare, readings, durationMs }, undefined, { ingress, topic: v.topic });
-      console.log(`Simulator: ${devices} devices, ${rate} readings/s, ${(malformedShare * 100).toFixed(1)} % malformed, ${run.simulatorSink}${finite ? `, until ${readings !== undefined ? `${readings} readings` : v.duration}` : ''}`);
+      run.startSimulator({ devices, rate, malformedShare, readings, durationMs, readingsPerRecord, kpl }, undefined, { ingress, topic: v.topic });
+      const batching = readingsPerRecord > 1 || kpl ? `, ${readingsPerRecord} per record${kpl ? ' (KPL aggregates)' : ' (JSON arrays)'}` : '';
+      console.log(`Simulator: ${devices} devices, ${rate} readings/s${batching}, ${(malformedShare * 100).toFixed(1)} % malformed, ${run.simulatorSink}`
+        + `${finite ? `, until ${readings !== undefined ? `${readings} readings` : v.duration}` : ''}`);
       if (ingress === 'stream' && run.plan.topicRules.some((r) => r.enabled)) console.log('  (--ingress iot publishes them to AWS IoT Core instead, through the topic rule)');
     }
     console.log(finite ? '' : 'Ctrl-C stops the run.\n');
@@ -193,9 +207,9 @@ export async function main(argv: string[]): Promise<number> {
     if (finite) {
       const finished = (async () => {
         await run!.simulator!.finished;
-        const put = run!.simulator!.stats.put;
+        const { put, records } = run!.simulator!.stats;
         // Generous: a loaded machine may take a while, but a stuck mapping must end the run with an error.
-        await run!.waitUntilProcessed(put, Math.max(120_000, put * 20));
+        await run!.waitUntilProcessed(records, Math.max(120_000, put * 20));
         processedAt = Date.now();
         return 'finished';
       })();

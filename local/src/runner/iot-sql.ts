@@ -1,6 +1,7 @@
 /**
  * AWS IoT rule SQL (version 2016-03-23), as far as the local run evaluates
- * it: `SELECT` of `*` and of fields (paths `a.b.c`, `AS` aliases), the
+ * it: `SELECT` of `*`, of the fields of a nested object (`a.b.*`), and of
+ * fields (paths `a.b.c`, `AS` aliases), the
  * functions `topic()`, `topic(n)`, `timestamp()` and `newuuid()`, and a
  * `WHERE` of comparisons (`=`, `<>`, `<`, `<=`, `>`, `>=`) between fields,
  * literals and those functions, joined by `AND`, `OR`, `NOT` and
@@ -33,7 +34,8 @@ export type Expression =
   | { readonly kind: 'not'; readonly operand: Expression };
 
 export type SelectItem =
-  | { readonly kind: 'all' }
+  /** `*`, or `a.b.*` (the fields of the object at `path`). */
+  | { readonly kind: 'all'; readonly path?: readonly string[] }
   | { readonly kind: 'field'; readonly name: string; readonly expression: Expression };
 
 export interface ParsedRuleSql {
@@ -194,9 +196,12 @@ class Parser {
     }
     const items: SelectItem[] = [];
     for (;;) {
+      const nested = this.pathStar();
       if (this.isSymbol('*')) {
         this.i++;
         items.push({ kind: 'all' });
+      } else if (nested) {
+        items.push({ kind: 'all', path: nested });
       } else {
         const start = this.current;
         const expression = this.expression();
@@ -218,6 +223,24 @@ class Parser {
       this.i++;
     }
     return items;
+  }
+
+  /** `a.b.*`: consumes it and answers the path, or consumes nothing. */
+  private pathStar(): string[] | undefined {
+    const path: string[] = [];
+    let j = this.i;
+    for (;;) {
+      const word = this.tokens[j];
+      const dot = this.tokens[j + 1];
+      if (word.type !== 'word' || dot.type !== 'symbol' || dot.text !== '.') return undefined;
+      path.push(word.text);
+      const after = this.tokens[j + 2];
+      if (after.type === 'symbol' && after.text === '*') {
+        this.i = j + 3;
+        return path;
+      }
+      j += 2;
+    }
   }
 
   expression(): Expression {
@@ -335,7 +358,7 @@ export function parseRuleSql(sql: string): ParsedRuleSql {
     where = parser.expression();
   }
   if (parser.current.type !== 'end') throw new IotSqlError(`unexpected ${describe(parser.current)}`);
-  if (select.filter((s) => s.kind === 'all').length > 1) throw new IotSqlError('"*" is selected twice');
+  if (select.filter((s) => s.kind === 'all' && !s.path).length > 1) throw new IotSqlError('"*" is selected twice');
   return { select, topicFilter, where };
 }
 
@@ -481,21 +504,26 @@ export function evaluate(e: Expression, m: MessageContext): SqlValue {
 /** The payload a rule's SELECT gives for a message, or undefined when its WHERE does not hold. */
 export function applyRuleSql(sql: ParsedRuleSql, m: MessageContext, payload: Buffer): Buffer | undefined {
   if (sql.where && evaluate(sql.where, m) !== true) return undefined;
-  const fields = sql.select.filter((s): s is Extract<SelectItem, { kind: 'field' }> => s.kind === 'field');
-  const all = sql.select.some((s) => s.kind === 'all');
   // SELECT * alone passes the payload as published, whatever it is (JSON or binary).
-  if (all && fields.length === 0) return payload;
+  if (sql.select.length === 1 && sql.select[0].kind === 'all' && !sql.select[0].path) return payload;
   const out: Record<string, unknown> = {};
-  if (all) {
-    if (kindOf(m.document) !== 'object') {
-      throw new IotSqlError('"*" with other SELECT items needs a payload that is a JSON object');
+  // Items in their order, a later one overwriting a field an earlier one made.
+  for (const item of sql.select) {
+    if (item.kind === 'all') {
+      const object = item.path ? evaluate({ kind: 'path', path: item.path }, m) : m.document;
+      // The fields of a nested object that is not there: none.
+      if (item.path && object === UNDEFINED) continue;
+      if (kindOf(object) !== 'object') {
+        throw new IotSqlError(item.path
+          ? `"${item.path.join('.')}.*" needs ${item.path.join('.')} to be a JSON object`
+          : '"*" with other SELECT items needs a payload that is a JSON object');
+      }
+      Object.assign(out, object);
+      continue;
     }
-    Object.assign(out, m.document);
-  }
-  for (const f of fields) {
-    const v = evaluate(f.expression, m);
+    const v = evaluate(item.expression, m);
     // Undefined is left out of the JSON output.
-    if (v !== UNDEFINED) out[f.name] = v;
+    if (v !== UNDEFINED) out[item.name] = v;
   }
   return Buffer.from(JSON.stringify(out), 'utf8');
 }

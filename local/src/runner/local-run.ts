@@ -26,7 +26,7 @@ import { HttpEndpoints } from './http-endpoints';
 import { ErrorActionMessage, IotRules, RuleStats } from './iot-rules';
 import { topicFilterProblem } from './iot-sql';
 import { bootstrapFile, CpuLimiter, FunctionPool, FunctionStats } from './lambda-runtime';
-import { DEFAULT_METRIC, MetricConfig, OUTPUT_NAMES, PageConfig } from './page-config';
+import { DEFAULT_METRIC, guessPageResources, MetricConfig, OUTPUT_NAMES, PageConfig } from './page-config';
 import { DeviceSimulator, PutReading, ReadingSink, SimulatorOptions, SimulatorStats, streamSink, topicSink } from './simulator';
 import { SqsServer, SqsSnapshot } from './sqs-server';
 import { keyString, tableWriteObserver } from './table-writes';
@@ -378,17 +378,16 @@ export class LocalRun {
     const lead = this.plan.stacks[0];
     const ordered = [...this.plan.outputs.filter((o) => o.stack !== lead), ...this.plan.outputs.filter((o) => o.stack === lead)];
     const outputs = new Map(ordered.filter((o) => o.value !== undefined).map((o) => [o.key, o.value!]));
-    const targets = new Set(this.plan.mappings.map((m) => m.functionName));
-    const direct = this.plan.functions.filter((f) => !targets.has(f.name));
-    const queryFunctionName = this.options.queryFunction
-      ?? outputs.get(OUTPUT_NAMES.queryFunctionName)
-      ?? (direct.length === 1 ? direct[0].name : undefined);
+    const guess = guessPageResources(
+      this.plan.functions,
+      new Set(this.plan.mappings.map((m) => m.functionName)),
+      new Set(this.plan.tables.map((t) => t.name)),
+      this.plan.queues.map((q) => this.sqs.queueUrl(q.name)),
+    );
+    const queryFunctionName = this.options.queryFunction ?? outputs.get(OUTPUT_NAMES.queryFunctionName) ?? guess.queryFunctionName;
     const streamName = outputs.get(OUTPUT_NAMES.streamName) ?? (this.plan.streams.length === 1 ? this.plan.streams[0].name : undefined);
-    // The dead-letter queue: the output, else the one queue a function is told about in its environment.
-    const queueUrls = this.plan.queues.map((q) => this.sqs.queueUrl(q.name));
-    const referenced = queueUrls.filter((url) => this.plan.functions.some((f) => Object.values(f.environment).includes(url)));
-    const deadLetterQueueUrl = outputs.get(OUTPUT_NAMES.deadLetterQueueUrl) ?? (referenced.length === 1 ? referenced[0] : undefined);
-    if (!queryFunctionName) this.warn('the page has no query function: name one with --query-function (no LambdaAPIFunction output, and no single function outside the event source mappings)');
+    const deadLetterQueueUrl = outputs.get(OUTPUT_NAMES.deadLetterQueueUrl) ?? guess.deadLetterQueueUrl;
+    if (!queryFunctionName) this.warn('the page has no query function: name one with --query-function (no LambdaAPIFunction output, and no single function outside the event source mappings that is told a table name)');
     if (!streamName) this.warn('the page has no stream: the app has no KinesisStream output and more than one stream');
     return {
       region: this.region,

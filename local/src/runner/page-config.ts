@@ -71,3 +71,29 @@ export function pageConfigFromOutputs(outputs: DeployOutputs, options: { stack?:
     label: `${stackName} in ${need('region')}`,
   };
 }
+
+/** A function as the run plans it: its name and its resolved environment. */
+export interface PlannedFunction {
+  readonly name: string;
+  readonly environment: Readonly<Record<string, string>>;
+}
+
+/**
+ * The page's query function and dead-letter queue for an app whose outputs do
+ * not name them: the one function outside the event source mappings that is
+ * told a table's name (the query function, not a replay function or another
+ * helper), and the one queue a stream consumer is told about (the dead-letter
+ * queue, not the failed-batches queues that replay functions are told about).
+ */
+export function guessPageResources(
+  functions: readonly PlannedFunction[],
+  consumers: ReadonlySet<string>,
+  tableNames: ReadonlySet<string>,
+  queueUrls: readonly string[],
+): { queryFunctionName?: string; deadLetterQueueUrl?: string } {
+  const direct = functions.filter((f) => !consumers.has(f.name));
+  const readers = direct.filter((f) => Object.values(f.environment).some((v) => tableNames.has(v)));
+  const query = direct.length === 1 ? direct[0] : readers.length === 1 ? readers[0] : undefined;
+  const told = queueUrls.filter((url) => functions.some((f) => consumers.has(f.name) && Object.values(f.environment).includes(url)));
+  return { queryFunctionName: query?.name, deadLetterQueueUrl: told.length === 1 ? told[0] : undefined };
+}

@@ -4,20 +4,26 @@
  * either put on the stream directly (PutRecords, partition key = sensor id)
  * or published to AWS IoT Core, whose topic rule puts them on the stream.
  * Each sensor's readings have strictly increasing timestamps, so every valid
- * reading has a table key of its own and can be counted exactly.
+ * reading has a table key of its own and can be counted exactly. A device
+ * may batch its readings: `readingsPerRecord` of them in one record, as a
+ * JSON array or (`kpl`) as the user records of a KPL aggregate.
  */
 import { KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { MALFORMED_KINDS, malformedPayload, MalformedKind, seededRandom } from '../device-records';
+import { aggregate } from '../kpl-aggregate';
 import { PublishOutcome } from './iot-rules';
 
 /** What became of a reading sent: on the stream, refused for now (send it again), or not put and never will be. */
 export type SendResult = 'put' | 'retry' | 'not put';
 
 export interface OutgoingReading {
-  readonly data: string;
+  /** The record's bytes: JSON text, or a KPL aggregate. */
+  readonly data: string | Buffer;
   readonly partitionKey: string;
   readonly sensorId: string;
 }
+
+const bytesOf = (data: string | Buffer) => (typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
 
 /** Where the devices send their readings. */
 export interface ReadingSink {
@@ -33,7 +39,7 @@ export function streamSink(kinesis: KinesisClient, streamName: string): ReadingS
     async send(records) {
       const out = await kinesis.send(new PutRecordsCommand({
         StreamName: streamName,
-        Records: records.map((r) => ({ Data: Buffer.from(r.data, 'utf8'), PartitionKey: r.partitionKey })),
+        Records: records.map((r) => ({ Data: bytesOf(r.data), PartitionKey: r.partitionKey })),
       }));
       return (out.Records ?? []).map((entry) => (entry.ErrorCode ? 'retry' : 'put'));
     },
@@ -58,7 +64,7 @@ export function topicSink(
       const worker = async () => {
         while (next < records.length) {
           const i = next++;
-          const outcome = await publish(topicFor(records[i].sensorId), Buffer.from(records[i].data, 'utf8'));
+          const outcome = await publish(topicFor(records[i].sensorId), bytesOf(records[i].data));
           results[i] = outcome.records.length > 0 ? 'put' : 'not put';
         }
       };
@@ -81,9 +87,20 @@ export interface SimulatorOptions {
   readonly seed?: number;
   /** Prefix of the sensor ids. */
   readonly sensorPrefix?: string;
+  /**
+   * Readings a device puts in one record, default 1: a JSON array of them
+   * (a malformed one among them is an element that is not a valid reading;
+   * a record is never malformed JSON as a whole), or with `kpl` a KPL
+   * aggregate of one user record per reading.
+   */
+  readonly readingsPerRecord?: number;
+  /** Aggregate each record's readings as the Kinesis Producer Library does. */
+  readonly kpl?: boolean;
 }
 
 export interface SimulatorStats {
+  /** Records that reached the stream (one per reading unless devices batch them). */
+  records: number;
   /** Readings the devices sent. */
   sent: number;
   /** Readings that reached the stream. */
@@ -111,6 +128,7 @@ const TICK_MS = 100;
 
 export class DeviceSimulator {
   readonly stats: SimulatorStats = {
+    records: 0,
     sent: 0,
     put: 0,
     valid: 0,
@@ -141,6 +159,8 @@ export class DeviceSimulator {
     if (!(options.devices >= 1)) throw new Error('the simulator needs at least one device');
     if (!(options.rate > 0)) throw new Error('the simulator needs a positive rate');
     if (!(options.malformedShare >= 0 && options.malformedShare <= 1)) throw new Error('the malformed share must be between 0 and 1');
+    const perRecord = options.readingsPerRecord ?? 1;
+    if (!Number.isInteger(perRecord) || perRecord < 1) throw new Error('the readings per record must be a whole number, 1 or more');
     this.random = seededRandom(options.seed ?? 1);
     const prefix = options.sensorPrefix ?? 'device';
     this.sensors = Array.from({ length: options.devices }, (_, i) => `${prefix}-${String(i + 1).padStart(3, '0')}`);
@@ -185,9 +205,14 @@ export class DeviceSimulator {
     }
     this.sending = true;
     try {
+      const perRecord = this.options.readingsPerRecord ?? 1;
       let count = this.target - this.stats.sent;
+      // Whole records of readingsPerRecord readings; the last may hold fewer.
+      const last = this.options.readings !== undefined && this.target >= this.options.readings;
+      if (!last) count -= count % perRecord;
       while (count > 0 && !this.stopped) {
-        const n = Math.min(500, count);
+        // PutRecords takes 500 records.
+        const n = Math.min(500 * perRecord, count);
         await this.putBatch(n);
         count -= n;
       }
@@ -201,24 +226,38 @@ export class DeviceSimulator {
 
   private async putBatch(n: number): Promise<void> {
     const now = Date.now();
-    const records: Array<OutgoingReading & { reading?: Omit<PutReading, 'putAt'>; kind?: MalformedKind }> = [];
-    for (let i = 0; i < n; i++) {
+    const perRecord = this.options.readingsPerRecord ?? 1;
+    const kpl = this.options.kpl ?? false;
+    const readings: Array<{ sensorId: string; data: string; reading?: Omit<PutReading, 'putAt'>; kind?: MalformedKind }> = [];
+    // A device batches its own readings: one device per record.
+    const records: Array<OutgoingReading & { readings: typeof readings }> = [];
+    let malformedHere = 0;
+    for (let made = 0; made < n;) {
       const d = Math.floor(this.random() * this.sensors.length);
       const sensorId = this.sensors[d];
-      const t = Math.max(now, this.lastTimestamp[d] + 1);
-      this.lastTimestamp[d] = t;
-      this.values[d] = Math.round((this.values[d] + (this.random() - 0.5)) * 100) / 100;
-      const timestamp = new Date(t).toISOString();
-      if (this.random() < this.options.malformedShare) {
-        const kind = MALFORMED_KINDS[(this.malformedMade + records.filter((r) => r.kind).length) % MALFORMED_KINDS.length];
-        records.push({ data: malformedPayload(kind, sensorId, timestamp, this.values[d]), partitionKey: sensorId, sensorId, kind });
-      } else {
-        const value = this.values[d];
-        const data = JSON.stringify({ sensorid: sensorId, value, timestamp });
-        records.push({ data, partitionKey: sensorId, sensorId, reading: { sensorId, timestamp, value } });
+      const group: typeof readings = [];
+      for (let k = 0; k < perRecord && made < n; k++, made++) {
+        const t = Math.max(now, this.lastTimestamp[d] + 1);
+        this.lastTimestamp[d] = t;
+        this.values[d] = Math.round((this.values[d] + (this.random() - 0.5)) * 100) / 100;
+        const timestamp = new Date(t).toISOString();
+        if (this.random() < this.options.malformedShare) {
+          // Inside a JSON array an element cannot be malformed JSON: the other three kinds.
+          const kinds = perRecord > 1 && !kpl ? MALFORMED_KINDS.filter((x) => x !== 'bad JSON') : MALFORMED_KINDS;
+          const kind = kinds[(this.malformedMade + malformedHere++) % kinds.length];
+          group.push({ sensorId, data: malformedPayload(kind, sensorId, timestamp, this.values[d]), kind });
+        } else {
+          const value = this.values[d];
+          group.push({ sensorId, data: JSON.stringify({ sensorid: sensorId, value, timestamp }), reading: { sensorId, timestamp, value } });
+        }
       }
+      let data: string | Buffer;
+      if (kpl) data = aggregate(group.map((g) => ({ partitionKey: sensorId, data: Buffer.from(g.data, 'utf8') })));
+      else if (perRecord > 1) data = `[${group.map((g) => g.data).join(',')}]`;
+      else data = group[0].data;
+      records.push({ data, partitionKey: sensorId, sensorId, readings: group });
     }
-    this.malformedMade += records.filter((r) => r.kind).length;
+    this.malformedMade += malformedHere;
     let pending = records;
     while (pending.length > 0) {
       const putAt = Date.now();
@@ -231,18 +270,21 @@ export class DeviceSimulator {
           failed.push(r);
           return;
         }
-        this.stats.sent++;
+        this.stats.sent += r.readings.length;
         if (result === 'not put') {
-          this.stats.notPut++;
+          this.stats.notPut += r.readings.length;
           return;
         }
-        this.stats.put++;
-        if (r.kind) {
-          this.stats.malformed++;
-          this.stats.byKind[r.kind]++;
-        } else {
-          this.stats.valid++;
-          put.push({ ...r.reading!, putAt });
+        this.stats.records++;
+        this.stats.put += r.readings.length;
+        for (const g of r.readings) {
+          if (g.kind) {
+            this.stats.malformed++;
+            this.stats.byKind[g.kind]++;
+          } else {
+            this.stats.valid++;
+            put.push({ ...g.reading!, putAt });
+          }
         }
       });
       if (put.length) this.onPut(put);

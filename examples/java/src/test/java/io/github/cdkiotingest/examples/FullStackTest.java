@@ -52,8 +52,8 @@ class FullStackTest {
         expected.put("AWS::Kinesis::StreamConsumer", 1);
         expected.put("AWS::DynamoDB::Table", 1);
         expected.put("AWS::IoT::TopicRule", 1);
-        // the processor, the query function and the function that empties the buckets on delete
-        expected.put("AWS::Lambda::Function", 3);
+        // the processor, its replay function, the query function and the function that empties the buckets on delete
+        expected.put("AWS::Lambda::Function", 4);
         expected.put("AWS::Lambda::EventSourceMapping", 1);
         expected.put("AWS::ApiGatewayV2::Api", 1);
         expected.put("AWS::ApiGatewayV2::Route", 2);
@@ -66,18 +66,18 @@ class FullStackTest {
         expected.put("Custom::S3AutoDeleteObjects", 2);
         expected.put("AWS::Glue::Database", 1);
         expected.put("AWS::Glue::Table", 1);
-        expected.put("AWS::Logs::LogGroup", 5);
+        expected.put("AWS::Logs::LogGroup", 6);
         expected.put("AWS::Logs::LogStream", 1);
         expected.put("AWS::Logs::MetricFilter", 2);
         expected.put("AWS::SQS::Queue", 2);
         expected.put("AWS::SQS::QueuePolicy", 2);
-        expected.put("AWS::CloudWatch::Alarm", 16);
+        expected.put("AWS::CloudWatch::Alarm", 17);
         expected.put("AWS::CloudWatch::CompositeAlarm", 1);
         expected.put("AWS::CloudWatch::Dashboard", 1);
         expected.put("AWS::Cognito::IdentityPool", 1);
         expected.put("AWS::Cognito::IdentityPoolRoleAttachment", 1);
-        expected.put("AWS::IAM::Role", 8);
-        expected.put("AWS::IAM::Policy", 6);
+        expected.put("AWS::IAM::Role", 9);
+        expected.put("AWS::IAM::Policy", 7);
         assertEquals(expected, census(template));
     }
 

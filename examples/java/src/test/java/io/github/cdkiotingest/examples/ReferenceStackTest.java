@@ -51,7 +51,7 @@ import software.amazon.awscdk.assertions.Template;
  * Lambda handlers bundled inside the jar are the code the template deploys.
  */
 class ReferenceStackTest {
-    private static final List<String> HANDLERS = List.of("archiver", "processor", "query");
+    private static final List<String> HANDLERS = List.of("archiver", "processor", "query", "replay");
 
     @TempDir
     static Path outdir;
@@ -76,10 +76,11 @@ class ReferenceStackTest {
         expected.put("AWS::DynamoDB::Table", 2);
         expected.put("AWS::S3::Bucket", 2);
         expected.put("AWS::S3::BucketPolicy", 2);
-        // ApiFunction, DdbCloudWatchEventProcessorFunction, EventArchiverFunction, their
-        // log groups, and the function that empties the archive bucket on delete
-        expected.put("AWS::Lambda::Function", 4);
-        expected.put("AWS::Logs::LogGroup", 3);
+        // ApiFunction, DdbCloudWatchEventProcessorFunction, EventArchiverFunction, the
+        // replay function of each event source mapping, their log groups, and the
+        // function that empties the archive bucket on delete
+        expected.put("AWS::Lambda::Function", 6);
+        expected.put("AWS::Logs::LogGroup", 5);
         expected.put("Custom::S3AutoDeleteObjects", 2);
         // the pipeline's alarms, the composite one, the dashboard and the metric
         // filters counting readings stored and archive objects
@@ -95,10 +96,10 @@ class ReferenceStackTest {
         // TestClientUser, TestClientPolicy, TestClientKeys: the identity pool and its roles
         expected.put("AWS::Cognito::IdentityPool", 1);
         expected.put("AWS::Cognito::IdentityPoolRoleAttachment", 1);
-        // 3 functions, auto-delete provider, guest, authenticated
-        expected.put("AWS::IAM::Role", 6);
-        // 3 functions, guest
-        expected.put("AWS::IAM::Policy", 4);
+        // 5 functions, auto-delete provider, guest, authenticated
+        expected.put("AWS::IAM::Role", 8);
+        // 5 functions, guest
+        expected.put("AWS::IAM::Policy", 6);
         // ConfigHelperStack
         expected.put("AWS::CloudFormation::Stack", 1);
         assertEquals(expected, census(template));
@@ -130,7 +131,8 @@ class ReferenceStackTest {
     @Test
     void functionsRunTheBundledHandlersOnNode24Arm64() {
         Collection<Map<String, Object>> functions = handlerFunctions();
-        assertEquals(3, functions.size());
+        // the processor, the archiver, the query function, and a replay function for each event source mapping
+        assertEquals(5, functions.size());
         List<String> services = new ArrayList<>();
         for (Map<String, Object> function : functions) {
             Map<String, Object> props = map(function.get("Properties"));
@@ -140,7 +142,7 @@ class ReferenceStackTest {
             services.add(handlerName(props));
         }
         services.sort(null);
-        assertEquals(HANDLERS, services);
+        assertEquals(List.of("archiver", "processor", "query", "replay", "replay"), services);
     }
 
     @Test
@@ -256,7 +258,7 @@ class ReferenceStackTest {
     @Test
     void theTemplateDeploysTheHandlersBundledInTheJar() throws Exception {
         Map<String, String> expected = packagedHandlers();
-        assertEquals(3, new java.util.HashSet<>(expected.values()).size(), "the three bundled handlers should differ");
+        assertEquals(4, new java.util.HashSet<>(expected.values()).size(), "the four bundled handlers should differ");
 
         // Every file asset of the assembly, by hash, from its *.assets.json manifests.
         Map<String, JsonNode> files = new HashMap<>();
