@@ -116,7 +116,7 @@ export const BODY_LIMITS = {
 /** Which API a request is for, for its body limit and the shape of its errors. */
 type Route = 'aws-json' | 'pass-through' | 'invoke' | 'iot' | 'http-endpoint' | 'other';
 
-/** The pass-through targets' error namespaces, by X-Amz-Target prefix. */
+/** The request limits of the services passed through, by X-Amz-Target prefix. */
 const PASS_THROUGH_LIMITS: Record<string, BodyLimit> = {
   Kinesis_20131202: BODY_LIMITS.kinesis,
   DynamoDB_20120810: BODY_LIMITS.dynamodb,
