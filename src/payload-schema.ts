@@ -20,7 +20,7 @@ import { compilePayloadSchema, MAX_PAYLOAD_SCHEMA_BYTES } from './private/payloa
  *     type: 'object',
  *     required: ['sensorid', 'value', 'timestamp'],
  *     properties: {
- *       sensorid: { type: 'string', pattern: '^[a-z0-9-]{1,64}$' },
+ *       sensorid: { type: 'string', pattern: "^[a-z0-9-]{1,64}$" },
  *       value: { type: 'number', minimum: -40, maximum: 125 },
  *     },
  *   }),

@@ -32,7 +32,7 @@ import * as http from 'http';
 import { AddressInfo } from 'net';
 import * as zlib from 'zlib';
 import { seededRandom } from './device-records';
-import { closeServer } from './servers';
+import { closeServer, guardLoopback } from './servers';
 
 export type FaultKind = 'unprocessed' | 'throttle' | 'error500' | 'reset';
 
@@ -134,6 +134,7 @@ export class FaultProxy {
         });
       });
     });
+    guardLoopback(this.server);
   }
 
   get endpoint(): string {

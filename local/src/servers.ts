@@ -46,6 +46,43 @@ function listen(server: http.Server, port = 0): Promise<number> {
   });
 }
 
+/**
+ * Why a request to a local server comes from where no client of it should:
+ * a Host that does not name the loopback interface (a page that reached the
+ * port under its own name, by DNS rebinding), or an Origin header (a page in
+ * a browser: dynalite and kinesalite answer every origin with
+ * `Access-Control-Allow-Origin: *`). The servers' clients are SDKs, the
+ * gateway and the fault proxy, which send neither; the port is not checked,
+ * since the fault proxy passes its clients' Host on (SigV4 signs it).
+ */
+export function loopbackRefusal(req: http.IncomingMessage): string | undefined {
+  const host = (req.headers.host ?? '').toLowerCase();
+  if (!/^(127\.0\.0\.1|localhost)(:\d+)?$/.test(host)) {
+    return `the Host header ${req.headers.host ?? '(none)'} does not name 127.0.0.1 or localhost: a request that reached this local server under another name is refused`;
+  }
+  if (req.headers.origin !== undefined) {
+    return `a page (${req.headers.origin}) may not call this local server: the run's page goes through its gateway`;
+  }
+  return undefined;
+}
+
+/** Puts `loopbackRefusal` in front of a server's request handlers: a 403 with the reason instead. */
+export function guardLoopback(server: http.Server): void {
+  const handlers = server.listeners('request') as Array<(req: http.IncomingMessage, res: http.ServerResponse) => void>;
+  server.removeAllListeners('request');
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const refused = loopbackRefusal(req);
+    if (!refused) {
+      for (const handler of handlers) handler.call(server, req, res);
+      return;
+    }
+    const body = Buffer.from(JSON.stringify({ __type: 'AccessDeniedException', message: refused }));
+    res.writeHead(403, { 'content-type': 'application/json', 'content-length': body.length, 'x-amzn-errortype': 'AccessDeniedException', 'connection': 'close' });
+    res.end(body);
+    req.resume();
+  });
+}
+
 /** Closes a server and the keep-alive connections that clients still hold to it. */
 export function closeServer(server: http.Server): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -81,6 +118,7 @@ export async function startDynalite(observe?: RequestObserver, options: ServerOp
     // A smaller item limit than DynamoDB's 400 KB lets a test reach it with a few readings.
     ...(options.maxItemSizeKb ? { maxItemSizeKb: options.maxItemSizeKb } : {}),
   });
+  guardLoopback(server);
   if (observe) server.prependListener('request', observe);
   const port = await listen(server, options.port);
   return { endpoint: `http://127.0.0.1:${port}`, port, close: () => closeServer(server) };
@@ -95,6 +133,7 @@ export async function startKinesalite(observe?: RequestObserver, options: Server
     shardLimit: options.shardLimit ?? 10,
     ...(options.directory ? { path: options.directory } : {}),
   });
+  guardLoopback(server);
   if (observe) server.prependListener('request', observe);
   const port = await listen(server, options.port);
   return { endpoint: `http://127.0.0.1:${port}`, port, close: () => closeServer(server) };
@@ -111,6 +150,7 @@ export async function startS3rver(observe?: RequestObserver, options: ServerOpti
   const directory = options.directory ?? mkdtempSync(path.join(tmpdir(), 's3rver-'));
   const s3rver = new S3rver({ port: options.port ?? 0, address: '127.0.0.1', directory, silent: true });
   const { port } = await s3rver.run();
+  if (s3rver.httpServer) guardLoopback(s3rver.httpServer);
   if (observe) s3rver.httpServer?.prependListener('request', observe);
   return {
     endpoint: `http://127.0.0.1:${port}`,

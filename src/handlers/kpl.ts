@@ -30,7 +30,7 @@ export const KPL_MAGIC = Buffer.from([0xf3, 0x89, 0x9a, 0xc2]);
 
 /** Whether a record's bytes begin as a KPL aggregate. Such bytes are never UTF-8 (0xf3 0x89 0x9a is not followed by a continuation byte). */
 export function isAggregate(bytes: Buffer): boolean {
-  return bytes.length >= KPL_MAGIC.length && bytes[0] === KPL_MAGIC[0] && bytes[1] === KPL_MAGIC[1] && bytes[2] === KPL_MAGIC[2] && bytes[3] === KPL_MAGIC[3];
+  return bytes.length >= KPL_MAGIC.length && KPL_MAGIC.every((byte, i) => bytes[i] === byte);
 }
 
 export type Deaggregated = { readonly ok: true; readonly records: Buffer[] } | { readonly ok: false; readonly reason: string };

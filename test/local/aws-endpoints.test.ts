@@ -210,7 +210,7 @@ describe('CloudWatch (AWS JSON 1.0)', () => {
   });
 });
 
-describe('Lambda Invoke and the Kinesis front, with CORS', () => {
+describe('Lambda Invoke and the Kinesis front, with CORS for the run\'s own page', () => {
   test('invokes a function by name or ARN; an unknown one is ResourceNotFoundException', async () => {
     const lambda = new LambdaClient({ region: REGION, credentials: CREDENTIALS, endpoint: gateway.endpoint });
     try {
@@ -224,17 +224,21 @@ describe('Lambda Invoke and the Kinesis front, with CORS', () => {
     }
   });
 
-  test('a preflight is answered and every answer carries CORS headers', async () => {
+  test('a preflight from the run\'s own page is answered and every answer to it carries CORS headers; another page is refused', async () => {
+    const page = `http://localhost:${gateway.port}`;
     const preflight = await fetch(`${gateway.endpoint}/2015-03-31/functions/echo/invocations`, {
       method: 'OPTIONS',
-      headers: { 'Origin': 'http://page.example', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,x-amz-date' },
+      headers: { 'Origin': page, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,x-amz-date' },
     });
     expect(preflight.status).toBe(204);
-    expect(preflight.headers.get('access-control-allow-origin')).toBe('http://page.example');
+    expect(preflight.headers.get('access-control-allow-origin')).toBe(page);
     expect(preflight.headers.get('access-control-allow-headers')).toBe('authorization,x-amz-date');
-    const config = await fetch(`${gateway.endpoint}/config.json`, { headers: { Origin: 'http://page.example' } });
+    const config = await fetch(`${gateway.endpoint}/config.json`, { headers: { Origin: page } });
     expect(await config.json()).toEqual({ hello: 'page' });
-    expect(config.headers.get('access-control-allow-origin')).toBe('http://page.example');
+    expect(config.headers.get('access-control-allow-origin')).toBe(page);
+    const foreign = await fetch(`${gateway.endpoint}/config.json`, { headers: { Origin: 'http://page.example' } });
+    expect(foreign.status).toBe(403);
+    expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
     expect((await fetch(`${gateway.endpoint}/../../etc/passwd`)).status).toBe(404);
   });
 
@@ -248,10 +252,17 @@ describe('Lambda Invoke and the Kinesis front, with CORS', () => {
       expect(out.StreamNames).toContain('through-the-front');
       const raw = await fetch(gateway.endpoint, {
         method: 'POST',
-        headers: { 'Origin': 'http://page.example', 'X-Amz-Target': 'Kinesis_20131202.ListStreams', 'Content-Type': 'application/x-amz-json-1.1' },
+        headers: {
+          'Origin': gateway.endpoint,
+          'X-Amz-Target': 'Kinesis_20131202.ListStreams',
+          'Content-Type': 'application/x-amz-json-1.1',
+          'Authorization': 'AWS4-HMAC-SHA256 Credential=S3RVER/20240101/us-east-1/kinesis/aws4_request, SignedHeaders=host, Signature=00',
+          'X-Amz-Date': '20240101T000000Z',
+        },
         body: '{}',
       });
-      expect(raw.headers.get('access-control-allow-origin')).toBe('http://page.example');
+      expect(raw.status).toBe(200);
+      expect(raw.headers.get('access-control-allow-origin')).toBe(gateway.endpoint);
     } finally {
       kinesis.destroy();
     }

@@ -4,6 +4,7 @@
  * a plain async function standing in for the invocation, so that each test
  * can script its answers and see every event it gets.
  */
+import { DescribeStreamSummaryCommand, ListShardsCommand, MergeShardsCommand, PutRecordsCommand, SplitShardCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisStreamEvent } from 'aws-lambda';
 import { waitFor } from './helpers';
 import { LocalAws } from '../../local/src';
@@ -98,6 +99,7 @@ function start(streamName: string, spec: Partial<MappingSpec>, fn: TestFunction,
     },
     checkpoints: checkpointStore,
     pollIntervalMs: 50,
+    shardDiscoveryIntervalMs: 1_000,
     warn: () => undefined,
   });
   harness.poller.start();
@@ -260,6 +262,17 @@ test('LATEST skips what is already there; a restart resumes after the checkpoint
   expect(second.batches).toEqual([[101]]);
 });
 
+test('AT_TIMESTAMP skips the records that arrived before the timestamp, and waits for newer ones when there are none yet', async () => {
+  const { name } = await streamWith(records(3));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const h = start(name, { startingPosition: 'AT_TIMESTAMP', startingTimestamp: Date.now() }, ok);
+  await waitFor(() => h.poller.stats.polls > 1, 'two polls');
+  await aws.putRecords(name, [{ data: JSON.stringify({ key: 'k', n: 100 }), partitionKey: 'k' }]);
+  await waitFor(() => h.poller.stats.recordsDone === 1, 'the record after the timestamp', 20_000);
+  await h.poller.stop();
+  expect(h.batches).toEqual([[100]]);
+});
+
 test('shards are read in parallel, each in order', async () => {
   const { name } = await streamWith(records(60, 30), 3);
   const h = start(name, { batchSize: 100 }, ok);
@@ -267,4 +280,97 @@ test('shards are read in parallel, each in order', async () => {
   await h.poller.stop();
   expect(flat(h.batches).sort((a, b) => a - b)).toEqual([...Array(60).keys()]);
   expect(h.batches.length).toBeGreaterThanOrEqual(2);
+});
+
+describe('a reshard while the mapping reads', () => {
+  /** Puts records and answers the shard each landed on. */
+  async function put(streamName: string, items: Array<{ key: string; n: number }>): Promise<string[]> {
+    const out = await aws.kinesisClient.send(new PutRecordsCommand({
+      StreamName: streamName,
+      Records: items.map((r) => ({ Data: Buffer.from(JSON.stringify(r)), PartitionKey: r.key })),
+    }));
+    expect(out.FailedRecordCount ?? 0).toBe(0);
+    return out.Records!.map((r) => r.ShardId!);
+  }
+
+  async function active(streamName: string): Promise<void> {
+    await waitFor(async () => (await aws.kinesisClient.send(new DescribeStreamSummaryCommand({ StreamName: streamName })))
+      .StreamDescriptionSummary?.StreamStatus === 'ACTIVE', `${streamName} to become active`);
+  }
+
+  const numbered = (from: number, count: number) => Array.from({ length: count }, (_, i) => ({ key: `key-${(from + i) % 8}`, n: from + i }));
+
+  /** Every record exactly once, and within each partition key in the order it was put. */
+  function expectOnceInOrder(batches: number[][], total: number): void {
+    const seen = flat(batches);
+    expect([...seen].sort((a, b) => a - b)).toEqual([...Array(total).keys()]);
+    for (let key = 0; key < 8; key++) {
+      const ofKey = seen.filter((n) => n % 8 === key);
+      expect(ofKey).toEqual([...ofKey].sort((a, b) => a - b));
+    }
+  }
+
+  // Lambda reads a child shard from its start once its parents are done, whatever the
+  // mapping's StartingPosition: the position applies to the shards there when the mapping starts.
+  test.each(['LATEST', 'TRIM_HORIZON', 'AT_TIMESTAMP'] as const)('SplitShard with %s: the children are read from their start after the parent, every record once', async (position) => {
+    const name = `mapping-${++streams}`;
+    await aws.createStream(name, 1);
+    const h = start(name, { startingPosition: position, startingTimestamp: Date.now(), batchSize: 7 }, ok);
+    await waitFor(() => h.poller.stats.polls > 0, 'the first poll');
+    expect(new Set(await put(name, numbered(0, 40)))).toEqual(new Set(['shardId-000000000000']));
+    await aws.kinesisClient.send(new SplitShardCommand({
+      StreamName: name, ShardToSplit: 'shardId-000000000000', NewStartingHashKey: (2n ** 127n).toString(),
+    }));
+    await active(name);
+    // Put at once, long before the mapping's next look for new shards.
+    expect(new Set(await put(name, numbered(40, 40)))).toEqual(new Set(['shardId-000000000001', 'shardId-000000000002']));
+    await waitFor(() => h.poller.stats.recordsDone >= 80, 'the records of the parent and both children', 30_000);
+    await h.poller.stop();
+    expectOnceInOrder(h.batches, 80);
+    expect(h.checkpoints.has('uuid-1/shardId-000000000001') && h.checkpoints.has('uuid-1/shardId-000000000002')).toBe(true);
+  });
+
+  test('MergeShards with LATEST: the child is read from its start after both parents, every record once', async () => {
+    const name = `mapping-${++streams}`;
+    await aws.createStream(name, 2);
+    // The parents take a while, so that the child is read well after it was created
+    // (kinesalite dates a new shard's first sequence numbers a second ahead).
+    let slow = true;
+    const h = start(name, { startingPosition: 'LATEST', batchSize: 5 }, async () => {
+      if (slow) await new Promise((resolve) => setTimeout(resolve, 1_500));
+      slow = false;
+      return ok();
+    });
+    await waitFor(() => h.poller.stats.polls >= 2, 'a poll of each shard');
+    expect(new Set(await put(name, numbered(0, 40)))).toEqual(new Set(['shardId-000000000000', 'shardId-000000000001']));
+    const shards = (await aws.kinesisClient.send(new ListShardsCommand({ StreamName: name }))).Shards!;
+    expect(shards).toHaveLength(2);
+    await aws.kinesisClient.send(new MergeShardsCommand({
+      StreamName: name, ShardToMerge: 'shardId-000000000000', AdjacentShardToMerge: 'shardId-000000000001',
+    }));
+    await active(name);
+    expect(new Set(await put(name, numbered(40, 40)))).toEqual(new Set(['shardId-000000000002']));
+    await waitFor(() => h.poller.stats.recordsDone >= 80, 'the records of both parents and the child', 30_000);
+    await h.poller.stop();
+    expectOnceInOrder(h.batches, 80);
+  });
+
+  test('a restarted mapping reads a child from its start when a parent has a checkpoint, whatever its StartingPosition', async () => {
+    const name = `mapping-${++streams}`;
+    await aws.createStream(name, 1);
+    const store = new Map<string, string>();
+    const first = start(name, { startingPosition: 'TRIM_HORIZON' }, ok, store);
+    await put(name, numbered(0, 10));
+    await waitFor(() => first.poller.stats.recordsDone === 10, 'the records of the parent');
+    await first.poller.stop();
+    await aws.kinesisClient.send(new SplitShardCommand({
+      StreamName: name, ShardToSplit: 'shardId-000000000000', NewStartingHashKey: (2n ** 127n).toString(),
+    }));
+    await active(name);
+    await put(name, numbered(10, 30));
+    const second = start(name, { startingPosition: 'LATEST' }, ok, store);
+    await waitFor(() => second.poller.stats.recordsDone >= 30, 'the records of both children', 30_000);
+    await second.poller.stop();
+    expectOnceInOrder([...first.batches, ...second.batches], 40);
+  });
 });

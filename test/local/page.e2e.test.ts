@@ -5,6 +5,8 @@
  * reading among the dead letters with its reason; every record in the archive.
  */
 import { copyFileSync, statSync } from 'fs';
+import * as http from 'http';
+import { AddressInfo } from 'net';
 import * as path from 'path';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, readArchive, REFERENCE_STACK, screenshotPath, synthesizeExample, waitFor } from './helpers';
@@ -137,6 +139,53 @@ test('works at phone width: nothing wider than the screen', async () => {
     await phone.screenshot({ path: screenshotPath('page-phone.png'), fullPage: true });
   } finally {
     await phone.close();
+  }
+});
+
+test('opened at localhost, the page calls the run\'s endpoints at 127.0.0.1, across origins', async () => {
+  const elsewhere = await browser.newPage();
+  const errors: string[] = [];
+  elsewhere.on('pageerror', (e) => errors.push(e.message));
+  try {
+    await elsewhere.goto(run.url.replace('127.0.0.1', 'localhost'));
+    await elsewhere.waitForSelector('body[data-ready="true"]');
+    await elsewhere.locator('#query-sensor').fill('kitchen');
+    await elsewhere.getByRole('button', { name: 'Query', exact: true }).click();
+    await elsewhere.waitForFunction(() => (document.getElementById('chart-summary')!.textContent ?? '').startsWith('3 reading'));
+    expect(errors).toEqual([]);
+  } finally {
+    await elsewhere.close();
+  }
+});
+
+test('a page of another origin can neither read the run\'s data nor run its functions, through the gateway or around it', async () => {
+  const site = http.createServer((_, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end('<!doctype html><title>another site</title>');
+  });
+  await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+  const invocations = () => run.snapshot().functions.reduce((n, f) => n + f.stats.invocations, 0);
+  const other = await browser.newPage();
+  try {
+    await other.goto(`http://127.0.0.1:${(site.address() as AddressInfo).port}/`);
+    const before = invocations();
+    const functionName = run.snapshot().functions[0].name;
+    const outcome = await other.evaluate(async ({ gateway, dynamodb, fn }) => {
+      const attempt = (p: Promise<Response>) => p.then((r) => `answered ${r.status}`, () => 'refused');
+      return {
+        config: await attempt(fetch(`${gateway}/config.json`)),
+        tables: await attempt(fetch(dynamodb, {
+          method: 'POST', headers: { 'x-amz-target': 'DynamoDB_20120810.ListTables', 'content-type': 'application/x-amz-json-1.0' }, body: '{}',
+        })),
+        // A simple request is sent without a preflight; its answer is opaque to the page.
+        invoke: await attempt(fetch(`${gateway}/2015-03-31/functions/${fn}/invocations`, { method: 'POST', mode: 'no-cors', body: '{"Records":[]}' })),
+      };
+    }, { gateway: run.endpoint, dynamodb: run.endpoints.dynamodb, fn: functionName });
+    expect(outcome).toEqual({ config: 'refused', tables: 'refused', invoke: 'answered 0' });
+    expect(invocations()).toBe(before);
+  } finally {
+    await other.close();
+    await new Promise((resolve) => site.close(resolve));
   }
 });
 

@@ -1,13 +1,15 @@
 /**
  * The AWS JSON 1.0 protocol as the SDK v3 clients of SQS and CloudWatch speak
- * it: POST /, `X-Amz-Target: <service>.<Operation>`, a JSON body (gzip when
- * the client compresses it), JSON answers, and errors as
+ * it: POST /, `X-Amz-Target: <service>.<Operation>`, a JSON object as the
+ * body (gzip when the client compresses it), JSON answers, and errors as
  * `{"__type": "<namespace>#<Code>", "message"}` with the
  * `x-amzn-query-error` header that query-compatible services add.
  */
 import { randomUUID } from 'crypto';
 import * as http from 'http';
-import { gunzipSync } from 'zlib';
+import { readBody, RequestBodyError } from './request-body';
+
+export { readBody } from './request-body';
 
 export const AWS_JSON_1_0 = 'application/x-amz-json-1.0';
 
@@ -29,22 +31,6 @@ export interface AwsJsonService {
   /** The error namespace, e.g. com.amazonaws.sqs. */
   readonly namespace: string;
   handle(operation: string, input: Record<string, unknown>): Promise<unknown> | unknown;
-}
-
-export function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks);
-      try {
-        resolve(req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw);
-      } catch (err) {
-        reject(err);
-      }
-    });
-    req.on('error', reject);
-  });
 }
 
 /** Answers one AWS JSON 1.0 request; `extraHeaders` carries CORS headers. */
@@ -70,16 +56,22 @@ export async function serveAwsJson(
     const target = String(req.headers['x-amz-target'] ?? '');
     const operation = target.startsWith(`${service.targetPrefix}.`) ? target.slice(service.targetPrefix.length + 1) : '';
     const body = await readBody(req);
-    let input: Record<string, unknown>;
+    let input: unknown;
     try {
       input = body.length ? JSON.parse(body.toString('utf8')) : {};
     } catch {
       throw new AwsError('SerializationException', 'the request body is not valid JSON');
     }
+    if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+      throw new AwsError('SerializationException', 'the request body is not a JSON object');
+    }
     if (!operation) throw new AwsError('UnknownOperationException', `unknown target ${target}`);
-    send(200, (await service.handle(operation, input)) ?? {});
+    send(200, (await service.handle(operation, input as Record<string, unknown>)) ?? {});
   } catch (err) {
-    if (err instanceof AwsError) {
+    if (err instanceof RequestBodyError) {
+      // The rest of an unread body is not waited for.
+      send(err.status, { __type: `${service.namespace}#${err.code}`, message: err.message }, { connection: 'close' });
+    } else if (err instanceof AwsError) {
       send(err.status, { __type: `${service.namespace}#${err.code}`, message: err.message },
         err.queryError ? { 'x-amzn-query-error': err.queryError } : {});
     } else {

@@ -2,7 +2,10 @@
  * A local Kinesis event source mapping: polls each shard of the stream and
  * invokes the function with the mapping's settings, as Lambda does:
  *
- * - StartingPosition (TRIM_HORIZON, LATEST, AT_TIMESTAMP), then a checkpoint;
+ * - StartingPosition (TRIM_HORIZON, LATEST, AT_TIMESTAMP) for the shards there
+ *   when the mapping starts, then a checkpoint; a shard that appears later (the
+ *   child of a split or a merge) is read from its start (TRIM_HORIZON) once its
+ *   parents are done, as Lambda does, so that a reshard loses no record;
  * - BatchSize, MaximumBatchingWindowInSeconds, and Lambda's 6 MB payload limit;
  * - ParallelizationFactor: up to N batches of a shard at once, records of one
  *   partition key always in order, in one lane;
@@ -63,6 +66,8 @@ export interface MappingDeps {
   readonly checkpoints: CheckpointStore;
   /** How often an idle shard is polled (Lambda: once a second). */
   readonly pollIntervalMs: number;
+  /** How often the stream's shards are listed, to find the children of a reshard. Default 10 s. */
+  readonly shardDiscoveryIntervalMs?: number;
   invoke(payload: string): Promise<InvokeResult>;
   sendToDestination(arn: string, message: string): Promise<void>;
   /** Something went wrong that the user should see (the destination failed, a response was malformed). */
@@ -127,6 +132,8 @@ export class EventSourceMappingPoller {
   private stopped = false;
   private discovery?: Promise<void>;
   private readonly sleepers = new Set<() => void>();
+  /** Woken only when the mapping stops: new records do not hurry the next ListShards. */
+  private readonly stopWaiters = new Set<() => void>();
 
   constructor(readonly spec: MappingSpec, private readonly deps: MappingDeps) {}
 
@@ -142,6 +149,7 @@ export class EventSourceMappingPoller {
   async stop(): Promise<void> {
     this.stopped = true;
     this.wakeAll();
+    for (const wake of [...this.stopWaiters]) wake();
     for (const w of this.workers.values()) w.stop();
     await this.discovery;
     await Promise.all([...this.workers.values()].map((w) => w.done));
@@ -173,8 +181,16 @@ export class EventSourceMappingPoller {
     return this.deps;
   }
 
-  /** Finds the stream's shards now and every 10 s, and starts a worker per shard (a child after its parent). */
+  /**
+   * Finds the stream's shards now and every 10 s, and starts a worker per
+   * shard, a child after its parents. StartingPosition applies to the shards
+   * of the first listing; a shard found later was created while the mapping
+   * ran, so all of its records are new to the mapping: it is read from its
+   * start, and so is a child whose parent has a checkpoint (a mapping resumed
+   * from its checkpoints after a reshard).
+   */
   private async discover(): Promise<void> {
+    let firstListing = true;
     while (!this.stopped) {
       try {
         const shards: Shard[] = [];
@@ -184,18 +200,41 @@ export class EventSourceMappingPoller {
           shards.push(...(out.Shards ?? []));
           token = out.NextToken;
         } while (token);
-        for (const shard of shards) {
-          if (this.workers.has(shard.ShardId!)) continue;
-          const parents = [shard.ParentShardId, shard.AdjacentParentShardId].filter((p): p is string => !!p && shards.some((s) => s.ShardId === p));
-          const worker = new ShardWorker(this, shard.ShardId!, parents.map((p) => this.workers.get(p)).filter((w): w is ShardWorker => !!w));
-          this.workers.set(shard.ShardId!, worker);
+        const byId = new Map(shards.map((s) => [s.ShardId!, s]));
+        const parentsOf = (shard: Shard) => [shard.ParentShardId, shard.AdjacentParentShardId].filter((p): p is string => !!p);
+        const add = (shard: Shard): ShardWorker => {
+          const id = shard.ShardId!;
+          const existing = this.workers.get(id);
+          if (existing) return existing;
+          const parentIds = parentsOf(shard);
+          // Parents still in the stream are started first, whatever order ListShards answers in.
+          const parents = parentIds.filter((p) => byId.has(p)).map((p) => add(byId.get(p)!));
+          const resumed = parentIds.some((p) => this.deps.checkpoints.get(this.spec.uuid, p) !== undefined);
+          const worker = new ShardWorker(this, id, parents, !firstListing || resumed);
+          this.workers.set(id, worker);
           worker.start();
-        }
+          return worker;
+        };
+        for (const shard of shards) add(shard);
+        firstListing = false;
       } catch (err) {
         if (!this.stopped) this.deps.warn(`${this.spec.path}: ListShards failed: ${(err as Error).message}`);
       }
-      await this.sleep(10_000);
+      await this.untilStopped(this.deps.shardDiscoveryIntervalMs ?? 10_000);
     }
+  }
+
+  private untilStopped(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.stopWaiters.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.stopWaiters.add(wake);
+    });
   }
 }
 
@@ -208,8 +247,16 @@ class ShardWorker {
   private readonly sequenceByOrdinal = new Map<number, string>();
   private closed = false;
   private lastRead?: string;
+  /** AT_TIMESTAMP: records that arrived before this are skipped, until the first that did not. */
+  private skipBefore?: number;
 
-  constructor(private readonly mapping: EventSourceMappingPoller, readonly shardId: string, private readonly parents: ShardWorker[]) {
+  constructor(
+    private readonly mapping: EventSourceMappingPoller,
+    readonly shardId: string,
+    private readonly parents: ShardWorker[],
+    /** Read from the start of the shard when it has no checkpoint, whatever the StartingPosition. */
+    private readonly fromStart: boolean,
+  ) {
     this.lanes = Array.from({ length: mapping.spec.parallelizationFactor }, () => []);
   }
 
@@ -239,11 +286,15 @@ class ShardWorker {
 
   private async iterator(): Promise<string | undefined> {
     const checkpoint = this.lastRead ?? this.deps.checkpoints.get(this.spec.uuid, this.shardId);
+    const position = this.fromStart ? 'TRIM_HORIZON' : this.spec.startingPosition;
+    if (!checkpoint && position === 'AT_TIMESTAMP') {
+      // kinesalite never answers an AT_TIMESTAMP GetShardIterator when no record
+      // arrived at or after the timestamp: read from the start and skip what is older.
+      this.skipBefore = this.spec.startingTimestamp ?? 0;
+    }
     const input = checkpoint
       ? { ShardIteratorType: ShardIteratorType.AFTER_SEQUENCE_NUMBER, StartingSequenceNumber: checkpoint }
-      : this.spec.startingPosition === 'AT_TIMESTAMP'
-        ? { ShardIteratorType: ShardIteratorType.AT_TIMESTAMP, Timestamp: new Date(this.spec.startingTimestamp ?? 0) }
-        : { ShardIteratorType: this.spec.startingPosition as ShardIteratorType };
+      : { ShardIteratorType: position === 'AT_TIMESTAMP' ? ShardIteratorType.TRIM_HORIZON : position as ShardIteratorType };
     const out = await this.deps.kinesis.send(new GetShardIteratorCommand({ StreamName: this.spec.streamName, ShardId: this.shardId, ...input }));
     return out.ShardIterator;
   }
@@ -261,7 +312,13 @@ class ShardWorker {
         }
         const out = await this.deps.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
         this.mapping.stats.polls++;
-        const records = out.Records ?? [];
+        let records = out.Records ?? [];
+        if (this.skipBefore !== undefined) {
+          const first = records.findIndex((r) => r.ApproximateArrivalTimestamp!.getTime() >= this.skipBefore!);
+          if (first !== 0 && records.length) this.lastRead = records[(first < 0 ? records.length : first) - 1].SequenceNumber;
+          if (first >= 0) this.skipBefore = undefined;
+          records = first < 0 ? [] : records.slice(first);
+        }
         const now = Date.now();
         for (const r of records) {
           const record: StreamRecord = {
@@ -281,7 +338,7 @@ class ShardWorker {
         if (records.length) this.mapping.wakeAll();
         iterator = out.NextShardIterator;
         if (!iterator) break; // the shard is closed (resharded) and read to its end
-        if (records.length === 0) await this.mapping.sleep(this.deps.pollIntervalMs);
+        if ((out.Records ?? []).length === 0) await this.mapping.sleep(this.deps.pollIntervalMs);
         else if (!out.MillisBehindLatest) await this.untilIdle(this.deps.pollIntervalMs);
       } catch (err) {
         if (err instanceof ExpiredIteratorException || (err as Error).name === 'ExpiredIteratorException') {

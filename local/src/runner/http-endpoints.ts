@@ -15,8 +15,8 @@
  */
 import { randomUUID } from 'crypto';
 import * as http from 'http';
-import { readBody } from './aws-json';
 import { InvokeResult } from './lambda-runtime';
+import { readBody, RequestBodyError } from './request-body';
 
 export interface CorsPlan {
   readonly allowOrigins: readonly string[];
@@ -343,6 +343,16 @@ export class HttpEndpoints {
     return false;
   }
 
+  /** The body within the limit the gateway set for the request, or why it was not read. */
+  private async body(req: http.IncomingMessage): Promise<Buffer | RequestBodyError> {
+    try {
+      return await readBody(req);
+    } catch (err) {
+      if (err instanceof RequestBodyError) return err;
+      throw err;
+    }
+  }
+
   private send(res: http.ServerResponse, status: number, headers: Record<string, string | string[]>, body: Buffer | string): void {
     const b = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
     res.writeHead(status, { ...headers, 'content-length': b.length });
@@ -367,7 +377,11 @@ export class HttpEndpoints {
     const routePath = named ? rawPath.slice(named.name.length + 1) || '/' : rawPath;
     const match = matchRoute(api.routes, method, routePath);
     if (!match) return notFound(cors);
-    const body = await readBody(req);
+    const body = await this.body(req);
+    if (body instanceof RequestBodyError) {
+      return this.send(res, body.status, { ...cors, 'content-type': 'application/json', 'connection': 'close' },
+        JSON.stringify({ message: body.status === 413 ? 'Request Entity Too Large' : body.message }));
+    }
     if (body.length > MAX_EVENT_BYTES) {
       return this.send(res, 413, { ...cors, 'content-type': 'application/json' }, '{"message":"Request Entity Too Large"}');
     }
@@ -411,7 +425,11 @@ export class HttpEndpoints {
       return this.send(res, 200, preflightHeaders(fnUrl.cors, req), '');
     }
     const cors = fnUrl.cors ? corsHeaders(fnUrl.cors, req.headers.origin) : {};
-    const body = await readBody(req);
+    const body = await this.body(req);
+    if (body instanceof RequestBodyError) {
+      const message = body.status === 413 ? `Request must be smaller than ${MAX_EVENT_BYTES} bytes for the InvokeFunction operation` : body.message;
+      return this.send(res, body.status, { ...cors, 'content-type': 'application/json', 'connection': 'close' }, JSON.stringify({ Message: message }));
+    }
     if (body.length > MAX_EVENT_BYTES) return this.send(res, 413, { ...cors, 'content-type': 'application/json' }, '{"Message":"Request must be smaller than 6291456 bytes for the InvokeFunction operation"}');
     const now = Date.now();
     const event = httpEvent('function-url', {

@@ -4,6 +4,13 @@
  * speaks only the query protocol and answers 415). Standard queues only,
  * with visibility timeouts, delays, long polling, retention, redrive to a
  * dead-letter queue, message attributes and the MD5 digests the SDK checks.
+ *
+ * It refuses what SQS refuses: a body or string attribute with a character
+ * outside XML's (InvalidMessageContents), a message larger than its queue's
+ * MaximumMessageSize (262,144 bytes unless the queue says otherwise: SQS's
+ * limit and default for years; it has allowed up to 1 MiB since 2025), a batch
+ * larger than that together, and parameters out of their range (a long poll
+ * of 20 s at most, a visibility timeout of 12 hours at most, ...).
  */
 import { createHash, randomBytes, randomUUID } from 'crypto';
 import { AwsError, AwsJsonService } from './aws-json';
@@ -47,6 +54,22 @@ interface Queue {
 }
 
 const NON_EXISTENT = 'AWS.SimpleQueueService.NonExistentQueue;Sender';
+
+/** SQS's ranges for a queue's MaximumMessageSize: 1 KiB to 1 MiB. */
+export const MESSAGE_SIZE_RANGE = { min: 1_024, max: 1_048_576 };
+
+/**
+ * The characters SQS allows in a message (XML 1.0's): #x9, #xA, #xD, #x20 to
+ * #xD7FF, #xE000 to #xFFFD and #x10000 to #x10FFFF. With the u flag a lone
+ * surrogate is a code point of its own, outside every range.
+ */
+const NOT_ALLOWED = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+
+/** The first character of `text` SQS does not allow, as U+XXXX, or undefined. */
+export function disallowedCharacter(text: string): string | undefined {
+  const m = NOT_ALLOWED.exec(text);
+  return m ? `U+${m[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}` : undefined;
+}
 
 export interface SqsSnapshot {
   readonly queues: Array<{ name: string; createdAt: number; messages: StoredMessage[]; sent: number }>;
@@ -145,14 +168,22 @@ export class SqsServer implements AwsJsonService {
     switch (operation) {
       case 'CreateQueue': {
         const name = requiredString(input, 'QueueName');
-        const attrs = (input.Attributes ?? {}) as Record<string, string>;
+        const attrs = stringMap(input.Attributes, 'Attributes');
         if (attrs.FifoQueue === 'true' || name.endsWith('.fifo')) throw new AwsError('InvalidParameterValue', 'FIFO queues are not emulated locally');
+        const attribute = (key: string, min: number, max: number) => {
+          const v = optionalNumber(attrs[key]);
+          if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= max)) {
+            throw new AwsError('InvalidAttributeValue', `Invalid value for the parameter ${key}: ${attrs[key]} is not an integer from ${min} to ${max}`,
+              400, 'InvalidAttributeValue;Sender');
+          }
+          return v;
+        };
         this.createQueue(name, {
-          visibilityTimeoutSeconds: optionalNumber(attrs.VisibilityTimeout),
-          messageRetentionSeconds: optionalNumber(attrs.MessageRetentionPeriod),
-          delaySeconds: optionalNumber(attrs.DelaySeconds),
-          receiveWaitTimeSeconds: optionalNumber(attrs.ReceiveMessageWaitTimeSeconds),
-          maximumMessageSize: optionalNumber(attrs.MaximumMessageSize),
+          visibilityTimeoutSeconds: attribute('VisibilityTimeout', 0, 43_200),
+          messageRetentionSeconds: attribute('MessageRetentionPeriod', 60, 1_209_600),
+          delaySeconds: attribute('DelaySeconds', 0, 900),
+          receiveWaitTimeSeconds: attribute('ReceiveMessageWaitTimeSeconds', 0, 20),
+          maximumMessageSize: attribute('MaximumMessageSize', MESSAGE_SIZE_RANGE.min, MESSAGE_SIZE_RANGE.max),
         });
         return { QueueUrl: this.queueUrl(name) };
       }
@@ -165,7 +196,7 @@ export class SqsServer implements AwsJsonService {
         const prefix = String(input.QueueNamePrefix ?? '');
         return { QueueUrls: [...this.queues.keys()].filter((n) => n.startsWith(prefix)).map((n) => this.queueUrl(n)) };
       }
-      case 'GetQueueAttributes': return this.getAttributes(this.byUrl(input), (input.AttributeNames as string[] | undefined) ?? ['All']);
+      case 'GetQueueAttributes': return this.getAttributes(this.byUrl(input), stringList(input.AttributeNames, 'AttributeNames') ?? ['All']);
       case 'PurgeQueue': {
         this.byUrl(input).messages = [];
         return {};
@@ -173,15 +204,15 @@ export class SqsServer implements AwsJsonService {
       case 'SendMessage': {
         const q = this.byUrl(input);
         const body = requiredString(input, 'MessageBody');
-        const attributes = (input.MessageAttributes ?? {}) as Record<string, MessageAttribute>;
+        const attributes = messageAttributes(input.MessageAttributes);
         this.checkMessage(q, body, attributes);
-        const m = this.enqueue(q, body, attributes, optionalNumber(input.DelaySeconds) ?? q.settings.delaySeconds);
+        const m = this.enqueue(q, body, attributes, delaySeconds(input.DelaySeconds) ?? q.settings.delaySeconds);
         return { MessageId: m.messageId, MD5OfMessageBody: md5(body), ...md5Attributes(attributes) };
       }
       case 'SendMessageBatch': {
         const q = this.byUrl(input);
         const entries = checkBatch(input.Entries);
-        const total = entries.reduce((n, e) => n + Buffer.byteLength(String(e.MessageBody ?? '')), 0);
+        const total = entries.reduce((n, e) => n + (typeof e.MessageBody === 'string' ? Buffer.byteLength(e.MessageBody) : 0), 0);
         if (total > q.settings.maximumMessageSize) {
           throw new AwsError('BatchRequestTooLong', `the batch is ${total} bytes, over the ${q.settings.maximumMessageSize} bytes allowed`,
             400, 'AWS.SimpleQueueService.BatchRequestTooLong;Sender');
@@ -189,16 +220,21 @@ export class SqsServer implements AwsJsonService {
         const Successful: unknown[] = [];
         const Failed: unknown[] = [];
         for (const e of entries) {
-          const body = String(e.MessageBody ?? '');
-          const attributes = (e.MessageAttributes ?? {}) as Record<string, MessageAttribute>;
+          let body: string;
+          let attributes: Record<string, MessageAttribute>;
+          let delay: number | undefined;
           try {
-            if (!body) throw new AwsError('MissingParameter', 'the message body must not be empty');
+            if (typeof e.MessageBody !== 'string' || !e.MessageBody) throw new AwsError('MissingParameter', 'the message body must not be empty');
+            body = e.MessageBody;
+            attributes = messageAttributes(e.MessageAttributes);
+            delay = delaySeconds(e.DelaySeconds);
             this.checkMessage(q, body, attributes);
           } catch (err) {
-            Failed.push({ Id: e.Id, SenderFault: true, Code: (err as AwsError).code, Message: (err as Error).message });
+            if (!(err instanceof AwsError)) throw err;
+            Failed.push({ Id: e.Id, SenderFault: true, Code: err.code, Message: err.message });
             continue;
           }
-          const m = this.enqueue(q, body, attributes, optionalNumber(e.DelaySeconds) ?? q.settings.delaySeconds);
+          const m = this.enqueue(q, body, attributes, delay ?? q.settings.delaySeconds);
           Successful.push({ Id: e.Id, MessageId: m.messageId, MD5OfMessageBody: md5(body), ...md5Attributes(attributes) });
         }
         return { Successful, Failed };
@@ -215,10 +251,11 @@ export class SqsServer implements AwsJsonService {
         const Failed: unknown[] = [];
         for (const e of checkBatch(input.Entries)) {
           try {
-            this.deleteByHandle(q, String(e.ReceiptHandle ?? ''));
+            this.deleteByHandle(q, typeof e.ReceiptHandle === 'string' ? e.ReceiptHandle : '');
             Successful.push({ Id: e.Id });
           } catch (err) {
-            Failed.push({ Id: e.Id, SenderFault: true, Code: (err as AwsError).code, Message: (err as Error).message });
+            if (!(err instanceof AwsError)) throw err;
+            Failed.push({ Id: e.Id, SenderFault: true, Code: err.code, Message: err.message });
           }
         }
         return { Successful, Failed };
@@ -226,7 +263,7 @@ export class SqsServer implements AwsJsonService {
       case 'ChangeMessageVisibility': {
         const q = this.byUrl(input);
         const m = this.byHandle(q, requiredString(input, 'ReceiptHandle'));
-        m.visibleAt = Date.now() + Number(input.VisibilityTimeout ?? 0) * 1000;
+        m.visibleAt = Date.now() + (inRange(input.VisibilityTimeout, 'VisibilityTimeout', 0, 43_200) ?? 0) * 1000;
         return {};
       }
       default:
@@ -243,23 +280,32 @@ export class SqsServer implements AwsJsonService {
     return m;
   }
 
+  /** A message's size as SQS counts it (body, and each attribute's name, type and value) and its characters. */
   private checkMessage(q: Queue, body: string, attributes: Record<string, MessageAttribute>): void {
-    const size = Buffer.byteLength(body) + Object.entries(attributes)
-      .reduce((n, [k, a]) => n + Buffer.byteLength(k) + Buffer.byteLength(a.DataType) + Buffer.byteLength(a.StringValue ?? a.BinaryValue ?? ''), 0);
+    const size = Buffer.byteLength(body) + Object.entries(attributes).reduce((n, [k, a]) => n + Buffer.byteLength(k) + Buffer.byteLength(a.DataType)
+      + (a.BinaryValue !== undefined ? Buffer.from(a.BinaryValue, 'base64').length : Buffer.byteLength(a.StringValue ?? '')), 0);
     if (size > q.settings.maximumMessageSize) {
-      throw new AwsError('InvalidParameterValue', `the message is ${size} bytes, over the ${q.settings.maximumMessageSize} bytes allowed`);
+      throw new AwsError('InvalidParameterValue', `One or more parameters are invalid. Reason: Message must be shorter than ${q.settings.maximumMessageSize} bytes; it is ${size}.`,
+        400, 'InvalidParameterValue;Sender');
     }
-    // SQS accepts only these characters in a body (XML 1.0's).
-    if (/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\uD800-\uDBFF\uDC00-\uDFFF]/.test(body)) {
-      throw new AwsError('InvalidMessageContents', 'the message holds characters outside the allowed set');
+    const bad = disallowedCharacter(body);
+    if (bad) {
+      throw new AwsError('InvalidMessageContents', `Invalid characters found: the message body holds ${bad}, outside #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF`,
+        400, 'InvalidMessageContents;Sender');
+    }
+    for (const [name, a] of Object.entries(attributes)) {
+      const badInAttribute = a.StringValue === undefined ? undefined : disallowedCharacter(a.StringValue);
+      if (badInAttribute) {
+        throw new AwsError('InvalidParameterValue', `Message (user) attribute '${name}' value contains invalid characters: ${badInAttribute}`,
+          400, 'InvalidParameterValue;Sender');
+      }
     }
   }
 
   private async receive(q: Queue, input: Record<string, unknown>): Promise<unknown> {
-    const max = optionalNumber(input.MaxNumberOfMessages) ?? 1;
-    if (!(max >= 1 && max <= 10)) throw new AwsError('InvalidParameterValue', 'MaxNumberOfMessages must be between 1 and 10');
-    const waitSeconds = optionalNumber(input.WaitTimeSeconds) ?? q.settings.receiveWaitTimeSeconds;
-    const visibility = optionalNumber(input.VisibilityTimeout) ?? q.settings.visibilityTimeoutSeconds;
+    const max = inRange(input.MaxNumberOfMessages, 'MaxNumberOfMessages', 1, 10) ?? 1;
+    const waitSeconds = inRange(input.WaitTimeSeconds, 'WaitTimeSeconds', 0, 20) ?? q.settings.receiveWaitTimeSeconds;
+    const visibility = inRange(input.VisibilityTimeout, 'VisibilityTimeout', 0, 43_200) ?? q.settings.visibilityTimeoutSeconds;
     const deadline = Date.now() + waitSeconds * 1000;
     let taken = this.take(q, max, visibility);
     while (taken.length === 0 && Date.now() < deadline) {
@@ -275,8 +321,8 @@ export class SqsServer implements AwsJsonService {
       });
       taken = this.take(q, max, visibility);
     }
-    const systemNames = [...((input.AttributeNames as string[]) ?? []), ...((input.MessageSystemAttributeNames as string[]) ?? [])];
-    const attributeNames = (input.MessageAttributeNames as string[]) ?? [];
+    const systemNames = [...(stringList(input.AttributeNames, 'AttributeNames') ?? []), ...(stringList(input.MessageSystemAttributeNames, 'MessageSystemAttributeNames') ?? [])];
+    const attributeNames = stringList(input.MessageAttributeNames, 'MessageAttributeNames') ?? [];
     return { Messages: taken.map((m) => this.toMessage(m, systemNames, attributeNames)) };
   }
 
@@ -392,12 +438,59 @@ function optionalNumber(v: unknown): number | undefined {
   return n;
 }
 
+/** An integer parameter within SQS's range for it, or undefined when absent. */
+function inRange(v: unknown, member: string, min: number, max: number): number | undefined {
+  const n = optionalNumber(v);
+  if (n !== undefined && !(Number.isInteger(n) && n >= min && n <= max)) {
+    throw new AwsError('InvalidParameterValue', `Value ${String(v)} for parameter ${member} is invalid. Reason: it must be an integer from ${min} to ${max}.`,
+      400, 'InvalidParameterValue;Sender');
+  }
+  return n;
+}
+
+const delaySeconds = (v: unknown) => inRange(v, 'DelaySeconds', 0, 900);
+
+function stringList(v: unknown, member: string): string[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new AwsError('InvalidParameterValue', `${member} must be a list of strings`, 400, 'InvalidParameterValue;Sender');
+  return v as string[];
+}
+
+function stringMap(v: unknown, member: string): Record<string, string> {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string')) {
+    throw new AwsError('InvalidParameterValue', `${member} must be a map of strings`, 400, 'InvalidParameterValue;Sender');
+  }
+  return v as Record<string, string>;
+}
+
+/** Message attributes as SQS takes them: at most 10, each a DataType with a StringValue or a BinaryValue. */
+function messageAttributes(v: unknown): Record<string, MessageAttribute> {
+  if (v === undefined || v === null) return {};
+  const invalid = (why: string) => new AwsError('InvalidParameterValue', `MessageAttributes: ${why}`, 400, 'InvalidParameterValue;Sender');
+  if (typeof v !== 'object' || Array.isArray(v)) throw invalid('not a map of attributes');
+  const entries = Object.entries(v as Record<string, unknown>);
+  if (entries.length > 10) throw invalid(`${entries.length} attributes; a message has at most 10`);
+  for (const [name, a] of entries) {
+    if (a === null || typeof a !== 'object' || Array.isArray(a)) throw invalid(`${name} is not an attribute`);
+    const { DataType, StringValue, BinaryValue } = a as Record<string, unknown>;
+    if (typeof DataType !== 'string' || !/^(String|Number|Binary)(\..+)?$/.test(DataType)) throw invalid(`${name} has no DataType String, Number or Binary`);
+    const value = DataType.startsWith('Binary') ? BinaryValue : StringValue;
+    if (typeof value !== 'string' || value === '') throw invalid(`${name} has no ${DataType.startsWith('Binary') ? 'BinaryValue' : 'StringValue'}`);
+  }
+  return v as Record<string, MessageAttribute>;
+}
+
 function checkBatch(entries: unknown): Array<Record<string, unknown>> {
   if (!Array.isArray(entries) || entries.length === 0) {
     throw new AwsError('EmptyBatchRequest', 'the batch request does not contain an entry', 400, 'AWS.SimpleQueueService.EmptyBatchRequest;Sender');
   }
   if (entries.length > 10) {
     throw new AwsError('TooManyEntriesInBatchRequest', 'a batch holds at most 10 entries', 400, 'AWS.SimpleQueueService.TooManyEntriesInBatchRequest;Sender');
+  }
+  if (entries.some((e) => e === null || typeof e !== 'object' || Array.isArray(e) || typeof e.Id !== 'string' || !/^[\w-]{1,80}$/.test(e.Id))) {
+    throw new AwsError('InvalidBatchEntryId', 'each entry of a batch needs an Id of 1 to 80 letters, digits, hyphens and underscores', 400,
+      'AWS.SimpleQueueService.InvalidBatchEntryId;Sender');
   }
   const ids = new Set(entries.map((e: { Id?: unknown }) => e.Id));
   if (ids.size !== entries.length) {
