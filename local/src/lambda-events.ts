@@ -2,7 +2,6 @@
 import type { Context, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 import { ACCOUNT, REGION, SHARD_ID } from './servers';
 import { StreamRecord } from './shard-reader';
-import { toEventRecord } from '../../src/handlers/replay';
 
 export interface EventSource {
   readonly streamName: string;
@@ -10,15 +9,25 @@ export interface EventSource {
   readonly region?: string;
 }
 
-/** A Kinesis record in the shape Lambda passes to the function: the replay handler's own shape, with the local run's defaults. */
+/** A Kinesis record in the shape Lambda passes to the function. */
 export function toLambdaRecord(record: StreamRecord, source: EventSource): KinesisStreamRecord {
   const region = source.region ?? REGION;
-  return toEventRecord(record, {
-    shardId: source.shardId ?? SHARD_ID,
-    region,
+  return {
+    kinesis: {
+      kinesisSchemaVersion: '1.0',
+      partitionKey: record.partitionKey,
+      sequenceNumber: record.sequenceNumber,
+      data: Buffer.from(record.data).toString('base64'),
+      approximateArrivalTimestamp: record.approximateArrivalTimestamp / 1000,
+    },
+    eventSource: 'aws:kinesis',
+    eventVersion: '1.0',
+    eventID: `${source.shardId ?? SHARD_ID}:${record.sequenceNumber}`,
+    eventName: 'aws:kinesis:record',
     invokeIdentityArn: `arn:aws:iam::${ACCOUNT}:role/sensor-processor-role`,
-    eventSourceArn: `arn:aws:kinesis:${region}:${ACCOUNT}:stream/${source.streamName}`,
-  });
+    awsRegion: region,
+    eventSourceARN: `arn:aws:kinesis:${region}:${ACCOUNT}:stream/${source.streamName}`,
+  };
 }
 
 export function toKinesisEvent(records: readonly StreamRecord[], source: EventSource): KinesisStreamEvent {
