@@ -17,12 +17,24 @@ import { LOCAL_SETTINGS, readSettings } from '../private/handler-contract';
  */
 export const CLIENT_DEFAULTS = { cacheMiddleware: true } as const;
 
+/*
+ * The Node.js HTTP handler only logs a warning when a request passes its
+ * requestTimeout unless it is told to throw (throwOnRequestTimeout): without
+ * it, a connection that takes the request and never answers holds the
+ * handler until the invocation itself times out. Every timeout below is
+ * meant as a bound.
+ */
+
 export function dynamoDbClient(maxAttempts = 1): DynamoDBClient {
   // The processor retries throttling, 5xx and UnprocessedItems itself, with
   // backoff and an eye on the invocation's deadline (maxAttempts 1): SDK
   // retries would sleep past that deadline unseen. The query function keeps
   // the SDK's retries. A request timeout bounds a hung connection.
-  return new DynamoDBClient({ ...CLIENT_DEFAULTS, maxAttempts, requestHandler: { requestTimeout: 3_000, connectionTimeout: 1_000 } });
+  return new DynamoDBClient({
+    ...CLIENT_DEFAULTS,
+    maxAttempts,
+    requestHandler: { requestTimeout: 3_000, connectionTimeout: 1_000, throwOnRequestTimeout: true },
+  });
 }
 
 /*
@@ -31,7 +43,7 @@ export function dynamoDbClient(maxAttempts = 1): DynamoDBClient {
  * a one-second request timeout keeps the SDK's three attempts inside it.
  * SendMessageBatch and PutMetricData answer in tens of milliseconds.
  */
-const AFTER_WRITES = { requestHandler: { requestTimeout: 1_000, connectionTimeout: 500 } } as const;
+const AFTER_WRITES = { requestHandler: { requestTimeout: 1_000, connectionTimeout: 500, throwOnRequestTimeout: true } } as const;
 
 export function sqsClient(): SQSClient {
   return new SQSClient({ ...CLIENT_DEFAULTS, ...AFTER_WRITES });

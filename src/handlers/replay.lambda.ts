@@ -246,7 +246,10 @@ export function depsFromEnv(env: NodeJS.ProcessEnv): ReplayHandlerDeps {
   return {
     sqs: new SQSClient(CLIENT_DEFAULTS),
     // HTTP/1.1: GetRecords needs nothing else, and local Kinesis servers speak nothing else.
-    kinesis: new KinesisClient({ ...CLIENT_DEFAULTS, requestHandler: new NodeHttpHandler({ connectionTimeout: 2_000, requestTimeout: 30_000 }) }),
+    kinesis: new KinesisClient({
+      ...CLIENT_DEFAULTS,
+      requestHandler: new NodeHttpHandler({ connectionTimeout: 2_000, requestTimeout: 30_000, throwOnRequestTimeout: true }),
+    }),
     lambda: new LambdaClient(CLIENT_DEFAULTS),
     queueUrl: settings.queueUrl,
     streamArn: settings.streamArn,
