@@ -200,7 +200,9 @@ async function main(): Promise<void> {
       const batchSize = options.batchSize ?? PROCESSOR_BATCH;
       const records = arrayRecords(payloads, perRecord, 'many-readings');
       const tableName = `many-readings-${++tables}`;
-      const env: Record<string, string | undefined> = { ...base, TABLE_NAME: tableName, PAYLOAD_SCHEMA_FILE: options.schema ? schemaFile : undefined };
+      const env: Record<string, string | undefined> = {
+        ...base, TABLE_NAME: tableName, PAYLOAD_SCHEMA_FILE: options.schema ? schemaFile : undefined,
+      };
       const job = {
         kind: 'processor' as const,
         bundle,
