@@ -28,6 +28,11 @@
  *   corrects the client's clock offset as its signer does;
  * - network errors and timeouts are the HTTP handler's own.
  *
+ * One difference: of the tracing headers the SDK's recursion-detection
+ * middleware adds, only `X-Amzn-Trace-Id` from the function's environment is
+ * sent; W3C trace context (`traceparent`, `tracestate`) that it takes from
+ * Lambda's invoke store when a tracer has set one is not.
+ *
  * A client that is not a `DynamoDBClient` (a test's fake) is used through
  * `send` only.
  */
