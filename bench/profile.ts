@@ -6,12 +6,16 @@
  * after the bench's warm-up, and summarized by function and by package.
  *
  *   npx ts-node --transpile-only --project tsconfig.dev.json bench/profile.ts [--top 25] [--ref <git ref>]
+ *     [--readings-per-record N] [--counting] [--batch-size 500]
  *
  * The processor is bundled here as the build bundles it (esbuild, the pinned runtime's target, SDK
  * included) but not minified, so that the profile names functions and the
  * bundle's module comments tell which package each line belongs to. With
  * --ref, the processor's sources are taken from that commit instead of the
- * working tree (to compare before and after a change). The profile file is
+ * working tree (to compare before and after a change). With
+ * --readings-per-record, the same readings go as JSON arrays of N
+ * (bench/many-readings.ts); with --counting, to a table that only counts
+ * (bench/servers.ts, `CountingTable`) instead of dynalite. The profile file is
  * kept; its path is printed (Chrome DevTools opens it).
  */
 import { execFileSync } from 'child_process';
@@ -20,6 +24,7 @@ import { tmpdir } from 'os';
 import * as path from 'path';
 import { buildSync } from 'esbuild';
 import { runHandler } from './handlers';
+import { arrayRecords } from './many-readings';
 import { startServers } from './servers';
 import { formatTable } from './table';
 import { LocalAws, makeDeviceRecords, toLambdaRecord } from '../local/src';
@@ -153,11 +158,20 @@ async function main(): Promise<void> {
     await aws.createStream('profile-stream');
     await aws.createBucket('profile-dead-letters');
     await Promise.all([aws.createSensorTable('profile-table'), aws.createSensorTable('profile-warmup')]);
-    await aws.putRecords('profile-stream', makeDeviceRecords({ count: 10_000, malformedEvery: 100, sensors: 40, seed: 7 }));
-    const records = (await aws.shardReader('profile-stream').readAll()).map((r) => toLambdaRecord(r, { streamName: 'profile-stream' }));
-    const dynamo = await servers.proxy('dynamodb', { faultTarget: '-', latencyMs: 8 });
+    const perRecord = Number(arg('--readings-per-record') ?? 1);
+    const devices = makeDeviceRecords({ count: 10_000, malformedEvery: perRecord === 1 ? 100 : 0, sensors: 40, seed: 7 });
+    let records;
+    if (perRecord === 1) {
+      await aws.putRecords('profile-stream', devices);
+      records = (await aws.shardReader('profile-stream').readAll()).map((r) => toLambdaRecord(r, { streamName: 'profile-stream' }));
+    } else {
+      records = arrayRecords(devices.map((d) => d.data), perRecord, 'profile-stream');
+    }
+    const dynamo = process.argv.includes('--counting')
+      ? await servers.countingTable(8)
+      : await servers.proxy('dynamodb', { faultTarget: '-', latencyMs: 8 });
     const run = await runHandler({
-      kind: 'processor', bundle, records, batchSize: 500, timeoutMs: 60_000, warmupPasses: 6, warmupTarget: 'profile-warmup',
+      kind: 'processor', bundle, records, batchSize: Number(arg('--batch-size') ?? 500), timeoutMs: 60_000, warmupPasses: 6, warmupTarget: 'profile-warmup',
     }, aws.handlerEnv({
       AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
       TABLE_NAME: 'profile-table',
@@ -167,15 +181,16 @@ async function main(): Promise<void> {
       METRICS_MODE: 'EMF',
       POWERTOOLS_DEV: undefined,
       POWERTOOLS_LOG_LEVEL: 'INFO',
+      PAYLOAD_ACCEPT_ARRAYS: 'true',
     }), { profileDir: dir });
     await dynamo.close();
     const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
     if (!file) throw new Error(`no profile was written to ${dir}`);
     // process.cpuUsage() would count the profiler's sampling thread too: the profile's own busy time is the measure here.
-    console.log(`Processor (${ref ? `sources of ${ref}` : 'working tree'}), measured pass of 10,000 readings after 6 warm-up passes.`);
+    console.log(`Processor (${ref ? `sources of ${ref}` : 'working tree'}), measured pass of 10,000 readings (${perRecord} per record) after 6 warm-up passes.`);
     console.log(`Profile: ${path.join(dir, file)}\n`);
     const profile = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as CpuProfile;
-    console.log(summarize(profile, path.basename(bundle), readFileSync(bundle, 'utf8'), run.measuredUs, records.length, top));
+    console.log(summarize(profile, path.basename(bundle), readFileSync(bundle, 'utf8'), run.measuredUs, devices.length, top));
   } finally {
     aws.dynamodbClient.destroy();
     aws.kinesisClient.destroy();

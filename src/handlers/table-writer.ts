@@ -1,4 +1,5 @@
-import { AttributeValue, BatchWriteItemCommand, DynamoDBClient, WriteRequest } from '@aws-sdk/client-dynamodb';
+import { AttributeValue, DynamoDBClient, WriteRequest } from '@aws-sdk/client-dynamodb';
+import { batchWriter } from './batch-write';
 import { Reading } from './reading';
 import { TTL_ATTRIBUTE } from './table-layout';
 import { defaultOf, PROCESSOR_SETTINGS, WRITER_RESERVE_MS } from '../private/handler-contract';
@@ -118,7 +119,6 @@ const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resol
 interface Entry {
   readonly item: PendingItem;
   readonly key: string;
-  readonly request: WriteRequest;
   /** Times sent so far. */
   attempts: number;
   state: 'pending' | 'written' | 'failed';
@@ -163,16 +163,19 @@ export async function writeItems(
   const sleep = options.sleep ?? sleepFor;
   const remaining = options.remainingMs ?? (() => Number.POSITIVE_INFINITY);
   const margin = options.safetyMarginMs ?? WRITER_RESERVE_MS;
-  const entries: Entry[] = items.map((item) => ({ item, key: keyOf(item.reading), request: toPutRequest(item.reading, options.retentionSeconds), attempts: 0, state: 'pending' }));
+  const entries: Entry[] = items.map((item) => ({ item, key: keyOf(item.reading), attempts: 0, state: 'pending' }));
   let calls = 0;
   let retries = 0;
   let lastError: string | undefined;
+  const batchWrite = batchWriter(client);
 
   const send = async (batch: readonly Entry[]): Promise<number> => {
     calls++;
     for (const e of batch) e.attempts++;
     try {
-      const out = await client.send(new BatchWriteItemCommand({ RequestItems: { [tableName]: batch.map((e) => e.request) } }));
+      // Each request's items are made as it is sent, not all of the batch's up front: a batch of
+      // many readings would otherwise keep them all alive, and the garbage collector busy, until its end.
+      const out = await batchWrite(tableName, batch.map((e) => toPutRequest(e.item.reading, options.retentionSeconds)));
       const unprocessed = out.UnprocessedItems?.[tableName];
       const left = new Set<string>();
       for (const request of unprocessed ?? []) {
