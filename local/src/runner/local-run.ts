@@ -26,7 +26,7 @@ import { HttpEndpoints } from './http-endpoints';
 import { ErrorActionMessage, IotRules, RuleStats } from './iot-rules';
 import { topicFilterProblem } from './iot-sql';
 import { bootstrapFile, CpuLimiter, FunctionPool, FunctionStats } from './lambda-runtime';
-import { DEFAULT_METRIC, guessPageResources, MetricConfig, OUTPUT_NAMES, PageConfig } from './page-config';
+import { DEFAULT_METRIC, MetricConfig, PageConfig, pageTargets } from './page-config';
 import { DeviceSimulator, PutReading, ReadingSink, SimulatorOptions, SimulatorStats, streamSink, topicSink } from './simulator';
 import { SqsServer, SqsSnapshot } from './sqs-server';
 import { keyString, tableWriteObserver } from './table-writes';
@@ -110,6 +110,17 @@ interface PersistedState {
 export class LocalRun {
   static async start(options: LocalRunOptions): Promise<LocalRun> {
     const selected = selectStacks(readCloudAssembly(options.cdkOut), options.stacks ?? [], options.defaultStack);
+    // What the run cannot do (a resource type, a function's runtime) stops it before any server starts.
+    const check = planDeployment(selected.stacks, {
+      region: options.region ?? REGION,
+      account: ACCOUNT,
+      queueUrl: (name) => `http://127.0.0.1/${ACCOUNT}/${name}`,
+      leadStack: selected.lead.stackName,
+      ignoreTypes: options.ignoreTypes,
+      parameters: options.parameters,
+      checkOnly: true,
+    });
+    pageTargets(check, (name) => name, options.queryFunction);
     const run = new LocalRun(options);
     try {
       await run.startAll(selected.stacks, selected.lead.stackName);
@@ -378,19 +389,7 @@ export class LocalRun {
   }
 
   private makePageConfig(): PageConfig {
-    // The leading stack's outputs come last, so that they win.
-    const lead = this.plan.stacks[0];
-    const ordered = [...this.plan.outputs.filter((o) => o.stack !== lead), ...this.plan.outputs.filter((o) => o.stack === lead)];
-    const outputs = new Map(ordered.filter((o) => o.value !== undefined).map((o) => [o.key, o.value!]));
-    const guess = guessPageResources(
-      this.plan.functions,
-      new Set(this.plan.mappings.map((m) => m.functionName)),
-      new Set(this.plan.tables.map((t) => t.name)),
-      this.plan.queues.map((q) => this.sqs.queueUrl(q.name)),
-    );
-    const queryFunctionName = this.options.queryFunction ?? outputs.get(OUTPUT_NAMES.queryFunctionName) ?? guess.queryFunctionName;
-    const streamName = outputs.get(OUTPUT_NAMES.streamName) ?? (this.plan.streams.length === 1 ? this.plan.streams[0].name : undefined);
-    const deadLetterQueueUrl = outputs.get(OUTPUT_NAMES.deadLetterQueueUrl) ?? guess.deadLetterQueueUrl;
+    const { queryFunctionName, streamName, deadLetterQueueUrl } = pageTargets(this.plan, (name) => this.sqs.queueUrl(name), this.options.queryFunction);
     if (!queryFunctionName) this.warn('the page has no query function: name one with --query-function (no LambdaAPIFunction output, and no single function outside the event source mappings that is told a table name)');
     if (!streamName) this.warn('the page has no stream: the app has no KinesisStream output and more than one stream');
     return {

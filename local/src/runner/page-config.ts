@@ -4,6 +4,8 @@
  * credentials. The local run serves one pointing at its own endpoints; for a
  * deployed stack it is written from the outputs of `cdk deploy --outputs-file`.
  */
+import type { Plan } from './deployment';
+import { unrunnableError } from './deployment';
 
 export interface MetricConfig {
   readonly namespace: string;
@@ -69,6 +71,41 @@ export function pageConfigFromOutputs(outputs: DeployOutputs, options: { stack?:
     ...(o[OUTPUT_NAMES.deadLetterQueueUrl] ? { deadLetterQueueUrl: o[OUTPUT_NAMES.deadLetterQueueUrl] } : {}),
     metric: { ...DEFAULT_METRIC, ...options.metric },
     label: `${stackName} in ${need('region')}`,
+  };
+}
+
+/** What the page uses in a planned app: its stream, its query function, its dead-letter queue. */
+export interface PageTargets {
+  readonly streamName?: string;
+  readonly queryFunctionName?: string;
+  readonly deadLetterQueueUrl?: string;
+}
+
+/**
+ * The page's stream, query function and dead-letter queue in a planned app:
+ * from the leading stack's outputs (then the other stacks'), else found
+ * among its resources (the one stream; the query function and the
+ * dead-letter queue as `guessPageResources` finds them). A query function
+ * the run cannot run (another runtime than Node.js) is an error naming it.
+ */
+export function pageTargets(plan: Plan, queueUrl: (queueName: string) => string, queryFunction?: string): PageTargets {
+  const lead = plan.stacks[0];
+  // The leading stack's outputs come last, so that they win.
+  const ordered = [...plan.outputs.filter((o) => o.stack !== lead), ...plan.outputs.filter((o) => o.stack === lead)];
+  const outputs = new Map(ordered.filter((o) => o.value !== undefined).map((o) => [o.key, o.value!]));
+  const guess = guessPageResources(
+    plan.functions,
+    new Set(plan.mappings.map((m) => m.functionName)),
+    new Set(plan.tables.map((t) => t.name)),
+    plan.queues.map((q) => queueUrl(q.name)),
+  );
+  const queryFunctionName = queryFunction ?? outputs.get(OUTPUT_NAMES.queryFunctionName) ?? guess.queryFunctionName;
+  const unrunnable = plan.unrunnable.find((f) => f.name === queryFunctionName || f.arn === queryFunctionName);
+  if (unrunnable) throw unrunnableError(unrunnable, 'the page (its query function)');
+  return {
+    streamName: outputs.get(OUTPUT_NAMES.streamName) ?? (plan.streams.length === 1 ? plan.streams[0].name : undefined),
+    queryFunctionName,
+    deadLetterQueueUrl: outputs.get(OUTPUT_NAMES.deadLetterQueueUrl) ?? guess.deadLetterQueueUrl,
   };
 }
 
