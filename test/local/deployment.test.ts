@@ -221,7 +221,7 @@ describe('functions on a runtime the run cannot run', () => {
 
   test('the page\'s query function, named by an output, is checked too', () => {
     const p = plan({ Resources: { Stream: stream, Fn: fn(), Mapping: mapping(), Query: python() }, Outputs: { LambdaAPIFunction: { Value: { Ref: 'Query' } } } });
-    expect(() => pageTargets(p, (n) => n)).toThrow(`Test/Ingest/Enricher/Resource (logical id Query) has the runtime python3.12, which the local run cannot run, and the page (its query function) invokes it`);
+    expect(() => pageTargets(p, (n) => n)).toThrow('Test/Ingest/Enricher/Resource (logical id Query) has the runtime python3.12, which the local run cannot run, and the page (its query function) invokes it');
     expect(() => pageTargets(p, (n) => n, p.functions[0].name)).not.toThrow();
   });
 

@@ -26,7 +26,7 @@ import { HttpEndpoints } from './http-endpoints';
 import { ErrorActionMessage, IotRules, RuleStats } from './iot-rules';
 import { topicFilterProblem } from './iot-sql';
 import { bootstrapFile, CpuLimiter, FunctionPool, FunctionStats } from './lambda-runtime';
-import { DEFAULT_METRIC, MetricConfig, PageConfig, pageTargets } from './page-config';
+import { DEFAULT_METRIC, MetricConfig, PageConfig, pageTargets, payloadConfig } from './page-config';
 import { DeviceSimulator, PutReading, ReadingSink, SimulatorOptions, SimulatorStats, streamSink, topicSink } from './simulator';
 import { SqsServer, SqsSnapshot } from './sqs-server';
 import { keyString, tableWriteObserver } from './table-writes';
@@ -389,7 +389,8 @@ export class LocalRun {
   }
 
   private makePageConfig(): PageConfig {
-    const { queryFunctionName, streamName, deadLetterQueueUrl } = pageTargets(this.plan, (name) => this.sqs.queueUrl(name), this.options.queryFunction);
+    const queueUrl = (name: string) => this.sqs.queueUrl(name);
+    const { queryFunctionName, streamName, deadLetterQueueUrl } = pageTargets(this.plan, queueUrl, this.options.queryFunction);
     if (!queryFunctionName) this.warn('the page has no query function: name one with --query-function (no LambdaAPIFunction output, and no single function outside the event source mappings that is told a table name)');
     if (!streamName) this.warn('the page has no stream: the app has no KinesisStream output and more than one stream');
     return {
@@ -398,10 +399,11 @@ export class LocalRun {
       queryFunctionName: queryFunctionName ?? '',
       ...(deadLetterQueueUrl ? { deadLetterQueueUrl } : {}),
       metric: { ...DEFAULT_METRIC, ...this.options.metric },
+      payload: payloadConfig(this.plan, streamName),
       endpoint: this.endpoint,
       // The SDK marks the credential objects it is given; the page gets plain strings.
       credentials: { accessKeyId: CREDENTIALS.accessKeyId, secretAccessKey: CREDENTIALS.secretAccessKey },
-      label: `local run of ${[...new Set(this.plan.outputs.map((o) => o.stack))].join(', ') || path.basename(path.resolve(this.options.cdkOut))}`,
+      label: `local run of ${this.plan.stacks.join(', ')}`,
     };
   }
 
