@@ -88,7 +88,7 @@ export interface FunctionPlan {
 export interface UnrunnableFunctionPlan {
   /** `Stack/LogicalId`. */
   readonly path: string;
-  /** The construct path (`aws:cdk:path`), or `path` when the template has none. */
+  /** The construct path (the template's `aws:cdk:path`, else the assembly's metadata), or `path` when neither names it. */
   readonly constructPath: string;
   readonly logicalId: string;
   readonly name: string;
@@ -644,7 +644,7 @@ function planFunction(model: StackModel, logicalId: string, root: StackArtifact,
     const cdkPath = resource.Metadata?.['aws:cdk:path'];
     return {
       path: p,
-      constructPath: typeof cdkPath === 'string' ? cdkPath : p,
+      constructPath: typeof cdkPath === 'string' ? cdkPath : root.constructPathOf?.(logicalId) ?? p,
       logicalId,
       name: model.physicalName(logicalId),
       arn: String(model.getAtt(logicalId, 'Arn', p)),
