@@ -3,7 +3,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'fs';
 import * as net from 'net';
 import { tmpdir } from 'os';
 import * as path from 'path';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { REFERENCE_STACK, synthesizeExample } from './helpers';
+import { CREDENTIALS } from '../../local/src';
 import { readCloudAssembly, selectStacks, Template } from '../../local/src/runner/assembly';
 import { planDeployment } from '../../local/src/runner/deployment';
 import { LocalRunError } from '../../local/src/runner/errors';
@@ -223,6 +225,24 @@ describe('functions on a runtime the run cannot run', () => {
     const p = plan({ Resources: { Stream: stream, Fn: fn(), Mapping: mapping(), Query: python() }, Outputs: { LambdaAPIFunction: { Value: { Ref: 'Query' } } } });
     expect(() => pageTargets(p, (n) => n)).toThrow('Test/Ingest/Enricher/Resource (logical id Query) has the runtime python3.12, which the local run cannot run, and the page (its query function) invokes it');
     expect(() => pageTargets(p, (n) => n, p.functions[0].name)).not.toThrow();
+  });
+
+  test('invoked through the run\'s Lambda endpoint, one nothing else invokes answers a function error naming its runtime', async () => {
+    const run = await LocalRun.start({ cdkOut: assembly({ Resources: { Stream: stream, Fn: fn(), Mapping: mapping(), Py: python() } }), port: 0 });
+    const client = new LambdaClient({ region: run.region, credentials: CREDENTIALS, endpoint: run.endpoint });
+    try {
+      const out = await client.send(new InvokeCommand({ FunctionName: run.plan.unrunnable[0].name, Payload: Buffer.from('{}') }));
+      expect(out.FunctionError).toBe('Unhandled');
+      expect(JSON.parse(Buffer.from(out.Payload!).toString())).toEqual({
+        errorType: 'Runtime.NotRunLocally',
+        errorMessage: 'Test/Ingest/Enricher/Resource (logical id Py) has the runtime python3.12, which the local run cannot run, and a Lambda Invoke request invokes it: '
+          + 'the local run runs Node.js functions (nodejs* runtimes) from their asset directory',
+      });
+      await expect(client.send(new InvokeCommand({ FunctionName: 'Nope', Payload: Buffer.from('{}') }))).rejects.toThrow('Function not found: Nope');
+    } finally {
+      client.destroy();
+      await run.stop();
+    }
   });
 
   test('the run stops at start, before any server listens: the port it was given is not even tried', async () => {

@@ -7,6 +7,7 @@
  * endpoint, serves HTTP APIs and Function URLs, and serves the test page with
  * its config.
  */
+import { randomUUID } from 'crypto';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, WriteStream, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import * as path from 'path';
@@ -18,7 +19,7 @@ import { FaultKind, FaultProxy } from '../fault-proxy';
 import { ACCOUNT, CREDENTIALS, LocalServer, REGION, S3Server, startDynalite, startKinesalite, startS3rver } from '../servers';
 import { readCloudAssembly, selectStacks } from './assembly';
 import { CloudWatchServer, MetricsSnapshot } from './cloudwatch-server';
-import { planDeployment, Plan } from './deployment';
+import { planDeployment, Plan, unrunnableError } from './deployment';
 import { LocalRunError } from './errors';
 import { CheckpointStore, EventSourceMappingPoller, MappingStats } from './event-source-mapping';
 import { Gateway } from './gateway';
@@ -216,7 +217,18 @@ export class LocalRun {
         find: (nameOrArn) => {
           const name = nameOrArn.startsWith('arn:') ? nameOrArn.split(':')[6] : nameOrArn.includes(':function:') ? nameOrArn.split(':')[2] : nameOrArn.split(':')[0];
           const pool = this.pools.get(name);
-          return pool && { name, arn: pool.spec.arn, invoke: (payload: string) => pool.invoke(payload) };
+          if (pool) return { name, arn: pool.spec.arn, invoke: (payload: string) => pool.invoke(payload) };
+          // A function of the app on a runtime the run cannot run: a function error that says so, not "not found".
+          const unrunnable = this.plan?.unrunnable.find((f) => f.name === name);
+          if (!unrunnable) return undefined;
+          return {
+            name,
+            arn: unrunnable.arn,
+            invoke: async () => {
+              const error = { errorType: 'Runtime.NotRunLocally', errorMessage: unrunnableError(unrunnable, 'a Lambda Invoke request').message };
+              return { requestId: randomUUID(), payload: JSON.stringify(error), functionError: 'Unhandled' as const, error, logs: [], durationMs: 0 };
+            },
+          };
         },
         list: () => [...this.pools.values()].map((p) => ({
           FunctionName: p.spec.name,
