@@ -187,3 +187,24 @@ test('live mode follows the sensor without a click, and stops when turned off', 
   await page.locator('#live').uncheck();
   expect(pageErrors).toEqual([]);
 });
+
+test('an identity that may not list metrics (a deployed stack\'s guest role without cloudwatch:ListMetrics) gets a hint, not a stack trace', async () => {
+  const denied = await browser.newPage();
+  try {
+    await denied.route(`${run.endpoint}/**`, async (route) => {
+      if (route.request().headers()['x-amz-target'] !== 'GraniteServiceVersion20100801.ListMetrics') return route.continue();
+      await route.fulfill({
+        status: 403,
+        headers: { 'content-type': 'application/x-amz-json-1.0', 'access-control-allow-origin': '*', 'x-amzn-requestid': 'denied' },
+        body: JSON.stringify({ __type: 'com.amazonaws.cloudwatch#AccessDenied', message: 'User is not authorized to perform: cloudwatch:ListMetrics' }),
+      });
+    });
+    await denied.goto(run.url);
+    await denied.waitForSelector('body[data-ready="true"]');
+    await denied.waitForFunction(() => !(document.getElementById('sensors-status')!.textContent ?? '').startsWith('Listing'));
+    expect(await denied.locator('#sensors-status').innerText()).toBe('This identity may not list metrics (it needs cloudwatch:ListMetrics): type a sensor id to query it.');
+    expect(await denied.locator('#sensors button').count()).toBe(0);
+  } finally {
+    await denied.close();
+  }
+});

@@ -335,7 +335,10 @@ async function main(): Promise<void> {
         ? `${sensorIds.length} sensor${sensorIds.length === 1 ? '' : 's'} seen${more}.`
         : 'No sensor seen yet: the list fills as the processor publishes its metric.');
     } catch (err) {
-      say('sensors-status', `The sensors could not be listed: ${(err as Error).message}`, true);
+      const denied = /AccessDenied/.test((err as Error).name);
+      say('sensors-status', denied
+        ? 'This identity may not list metrics (it needs cloudwatch:ListMetrics): type a sensor id to query it.'
+        : `The sensors could not be listed: ${(err as Error).message}`, true);
     }
   }
   $<HTMLButtonElement>('sensors-refresh').addEventListener('click', () => void listSensors());
