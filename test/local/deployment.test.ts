@@ -197,6 +197,7 @@ describe('functions on a runtime the run cannot run', () => {
       expect.objectContaining({ path: 'Test/Image', constructPath: 'Test/Image', logicalId: 'Image', runtime: 'container image' }),
     ]);
     expect(p.resources.find((r) => r.path === 'Test/Py')).toMatchObject({ action: 'not run locally', reason: 'runtime python3.12: nothing in the run invokes it' });
+    expect(p.resources.find((r) => r.path === 'Test/Image')).toMatchObject({ action: 'not run locally', reason: 'a container image: nothing in the run invokes it' });
     // A disabled mapping invokes nothing.
     const disabled = plan({ Resources: { Stream: stream, Fn: python(), Mapping: mapping({ Enabled: false }) } });
     expect(disabled.mappings).toEqual([expect.objectContaining({ enabled: false, functionName: disabled.unrunnable[0].name })]);
@@ -209,7 +210,7 @@ describe('functions on a runtime the run cannot run', () => {
     expect(err({ Resources: { Stream: stream, Fn: python({ Metadata: undefined, Properties: { Runtime: 'java21', Handler: 'a.B::handle', Code: { S3Bucket: 'b', S3Key: 'code.zip' } } }), Mapping: mapping() } }))
       .toBe(`Test/Fn (logical id Fn) has the runtime java21, which the local run cannot run, and the event source mapping Test/Mapping invokes it: ${tail}`);
     expect(err({ Resources: { Fn: image, Url: { Type: 'AWS::Lambda::Url', Properties: { TargetFunctionArn: { 'Fn::GetAtt': ['Fn', 'Arn'] }, AuthType: 'NONE' } } } }))
-      .toBe(`Test/Fn (logical id Fn) has the runtime container image, which the local run cannot run, and the Function URL Test/Url invokes it: ${tail}`);
+      .toBe(`Test/Fn (logical id Fn) is a container image, which the local run cannot run, and the Function URL Test/Url invokes it: ${tail}`);
     const api = {
       Api: { Type: 'AWS::ApiGatewayV2::Api', Properties: { Name: 'Api', ProtocolType: 'HTTP' } },
       Integration: {

@@ -99,8 +99,9 @@ export interface UnrunnableFunctionPlan {
 
 /** The one-line error for a function the run would have to invoke and cannot run. */
 export function unrunnableError(fn: UnrunnableFunctionPlan, invokedBy: string): LocalRunError {
+  const what = fn.runtime === 'container image' ? 'is a container image' : `has the runtime ${fn.runtime}`;
   return new LocalRunError(
-    `${fn.constructPath} (logical id ${fn.logicalId}) has the runtime ${fn.runtime}, which the local run cannot run, and ${invokedBy} invokes it: `
+    `${fn.constructPath} (logical id ${fn.logicalId}) ${what}, which the local run cannot run, and ${invokedBy} invokes it: `
     + 'the local run runs Node.js functions (nodejs* runtimes) from their asset directory',
   );
 }
@@ -293,7 +294,7 @@ export function planDeployment(stacks: readonly StackArtifact[], options: PlanOp
           break;
         }
         plan.unrunnable.push(planned);
-        plan.resources.push({ path: p, type, physicalId: name, action: 'not run locally', reason: `runtime ${planned.runtime}: nothing in the run invokes it` });
+        plan.resources.push({ path: p, type, physicalId: name, action: 'not run locally', reason: `${planned.runtime === 'container image' ? 'a container image' : `runtime ${planned.runtime}`}: nothing in the run invokes it` });
         continue;
       }
       case 'AWS::Kinesis::StreamConsumer': plan.consumers.push(planConsumer(model, logicalId)); break;
