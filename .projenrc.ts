@@ -132,7 +132,7 @@ for (const name of HANDLER_NAMES) {
   project.bundler.addBundle(`src/handlers/${name}.lambda.ts`, {
     platform: 'node',
     target: esbuildTarget(HANDLER_RUNTIME),
-    // The AWS SDK is bundled on purpose (see README, "Why the SDK is bundled").
+    // The AWS SDK is bundled on purpose (docs/handlers.md, "Runtime and bundling decisions").
     externals: [],
     minify: true,
     sourcemap: false,
@@ -263,7 +263,7 @@ project.addTask('bench', {
 });
 
 // What each table layout costs per reading (WRU and RRU from DynamoDB's
-// ConsumedCapacity), and the README's table of dollars per million readings.
+// ConsumedCapacity), and the table of dollars per million readings in docs/costs.md.
 project.addTask('bench:layouts', {
   description: 'Measure write and read units per reading of each table layout, and the cost per million readings by service',
   steps: [

@@ -14,7 +14,7 @@
  * batches, so that what the layout does and what the batching does can be
  * told apart. Then gateways: one record per sensor and minute holding its
  * 60 readings. Prints WRU and RRU per reading and the dollar table of the
- * README ("What a reading costs").
+ * docs/costs.md.
  */
 import { performance } from 'perf_hooks';
 import { Logger } from '@aws-lambda-powertools/logger';

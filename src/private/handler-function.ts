@@ -47,8 +47,8 @@ export function bundledCodeWith(name: HandlerName, files: Record<string, string>
 }
 
 /**
- * Memory of each handler's function, in MiB, from `npm run bench` (README,
- * "Choosing the memory size"): the processor is CPU-bound on a full shard, and
+ * Memory of each handler's function, in MiB, from `npm run bench` (docs/performance.md,
+ * "Default memory sizes"): the processor is CPU-bound on a full shard, and
  * 512 MB keeps up with about 7 shards at no more cost per reading than 256 MB;
  * the archiver and the query function gain nothing above 256 MB. The replay
  * function holds one batch at a time and mostly waits for the function it
