@@ -45,10 +45,11 @@ export class TestClientIdentity extends identitypool.IdentityPool {
     deadLetterQueue.grant(this.guestRole, 'sqs:ReceiveMessage', 'sqs:GetQueueAttributes');
     // ReceiveMessage on a queue under a KMS key needs kms:Decrypt on that key.
     deadLetterQueue.encryptionMasterKey?.grantDecrypt(this.guestRole);
-    // GetMetricData has no resource-level permissions (and no condition key
-    // naming a namespace): its resource can only be "*". It reads metric values.
+    // GetMetricData and ListMetrics have no resource-level permissions (and no
+    // condition key naming a namespace): their resource can only be "*". They
+    // read metric values, and the metrics' names (the page lists the sensors seen).
     this.guestRole.addToPrincipalPolicy(new iam.PolicyStatement({
-      actions: ['cloudwatch:GetMetricData'],
+      actions: ['cloudwatch:GetMetricData', 'cloudwatch:ListMetrics'],
       resources: ['*'],
     }));
 
@@ -61,8 +62,8 @@ export class TestClientIdentity extends identitypool.IdentityPool {
     }]);
     addNagSuppressions(this.guestRole.node.findChild('DefaultPolicy').node.defaultChild as CfnResource, [{
       id: 'AwsSolutions-IAM5',
-      reason: 'cloudwatch:GetMetricData supports no resource-level permissions, so its resource must be "*"; it only reads '
-        + "metric values (the page shows the processor's Sensors/SensorData metric).",
+      reason: 'cloudwatch:GetMetricData and cloudwatch:ListMetrics support no resource-level permissions, so their resource must be "*"; '
+        + "they only read metric values and names (the page shows the processor's Sensors/SensorData metric and lists its sensors).",
       applies_to: ['Resource::*'],
     }]);
   }

@@ -49,10 +49,11 @@ class TestClientIdentity(identitypool.IdentityPool):
         # ReceiveMessage on a queue under a KMS key needs kms:Decrypt on that key.
         if dead_letter_queue.encryption_master_key is not None:
             dead_letter_queue.encryption_master_key.grant_decrypt(self.guest_role)
-        # GetMetricData has no resource-level permissions (and no condition key
-        # naming a namespace): its resource can only be "*". It reads metric values.
+        # GetMetricData and ListMetrics have no resource-level permissions (and no
+        # condition key naming a namespace): their resource can only be "*". They
+        # read metric values, and the metrics' names (the page lists the sensors seen).
         self.guest_role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["cloudwatch:GetMetricData"],
+            actions=["cloudwatch:GetMetricData", "cloudwatch:ListMetrics"],
             resources=["*"],
         ))
 
@@ -65,8 +66,9 @@ class TestClientIdentity(identitypool.IdentityPool):
         }])
         add_nag_suppressions(self.guest_role.node.find_child("DefaultPolicy").node.default_child, [{
             "id": "AwsSolutions-IAM5",
-            "reason": 'cloudwatch:GetMetricData supports no resource-level permissions, so its resource must be "*"; it '
-            "only reads metric values (the page shows the processor's Sensors/SensorData metric).",
+            "reason": 'cloudwatch:GetMetricData and cloudwatch:ListMetrics support no resource-level permissions, so their '
+            'resource must be "*"; they only read metric values and names (the page shows the processor\'s '
+            "Sensors/SensorData metric and lists its sensors).",
             "applies_to": ["Resource::*"],
         }])
 

@@ -121,7 +121,7 @@ describe('the full deployment example: IoT ingress, enhanced fan-out, Firehose a
       { Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: { 'Fn::GetAtt': [ids.query, 'Arn'] } },
       { Effect: 'Allow', Action: 'execute-api:Invoke', Resource: [route('GET'), route('POST')] },
       { Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:GetQueueAttributes'], Resource: { 'Fn::GetAtt': [ids.deadLetterQueue, 'Arn'] } },
-      { Effect: 'Allow', Action: 'cloudwatch:GetMetricData', Resource: '*' },
+      { Effect: 'Allow', Action: ['cloudwatch:GetMetricData', 'cloudwatch:ListMetrics'], Resource: '*' },
     ]);
   });
 

@@ -119,9 +119,9 @@ describe('the reference deployment example', () => {
         Resource: { 'Fn::GetAtt': [ids.deadLetterQueue, 'Arn'] },
       },
       {
-        // GetMetricData has no resource-level permissions
+        // GetMetricData and ListMetrics have no resource-level permissions
         Effect: 'Allow',
-        Action: 'cloudwatch:GetMetricData',
+        Action: ['cloudwatch:GetMetricData', 'cloudwatch:ListMetrics'],
         Resource: '*',
       },
     ]);
@@ -245,7 +245,7 @@ describe('cdk-nag AwsSolutions over the whole example, as a user runs it', () =>
     expect(exampleSuppressed.map(line).sort()).toEqual([
       // guest identities: the test page has no sign-in
       'Error AwsSolutions-COG7: IotBackendReference/TestClientIdentityPool/Resource',
-      // cloudwatch:GetMetricData has no resource-level permissions
+      // cloudwatch:GetMetricData and ListMetrics have no resource-level permissions
       'Error AwsSolutions-IAM5[Resource::*]: IotBackendReference/TestClientIdentityPool/UnauthenticatedRole/DefaultPolicy/Resource',
       // aws-cdk-lib's AwsCustomResource provider chooses its own runtime
       'Error AwsSolutions-L1: IotBackendReference/ConfigHelperStack/AWS679f53fac002430cb0da5b7982bd2287/Resource',

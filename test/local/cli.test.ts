@@ -1,10 +1,13 @@
 /** The command line's one-line errors, and a finite run from start to summary. */
-import { mkdtempSync, readFileSync } from 'fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'fs';
 import * as net from 'net';
 import { tmpdir } from 'os';
 import * as path from 'path';
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { FULL_STACK, REFERENCE_STACK, synthesizeExample } from './helpers';
 import { main, parseDuration } from '../../local/src/runner/cli';
+import { Archiver, IngestProcessor, SensorIngestPipeline } from '../../src';
 
 jest.setTimeout(120_000);
 
@@ -83,4 +86,45 @@ test('a finite run exits 0 with the summary, counting every reading', async () =
   expect(summary.latencyMs.count).toBe(summary.readings.valid);
   expect(summary.readingsPerSecond).toBeGreaterThan(0);
   expect(logs.find((l) => l.includes('put-to-stored latency'))).toMatch(/p50 [\d,]+ ms, p95 [\d,]+ ms, p99 [\d,]+ ms/);
+});
+
+describe('functions on a runtime the run cannot run, in a CDK app', () => {
+  /** A default pipeline, and a function of another runtime: the pipeline's processor, or beside it, invoked by nothing. */
+  function synthesize(asProcessor: boolean): string {
+    const outdir = mkdtempSync(path.join(tmpdir(), 'runtimes-cdk-out-'));
+    const app = new App({ outdir });
+    const stack = new Stack(app, 'Runtimes');
+    if (asProcessor) {
+      const processor = new lambda.Function(stack, 'PythonProcessor', {
+        runtime: lambda.Runtime.PYTHON_3_12, handler: 'index.handler', code: lambda.Code.fromInline('def handler(event, context):\n    return {}\n'),
+      });
+      new SensorIngestPipeline(stack, 'Pipeline', { processor: IngestProcessor.fromFunction(processor) });
+    } else {
+      // No archive batching window: the finite run ends once the archiver has its records.
+      new SensorIngestPipeline(stack, 'Pipeline', { archiver: Archiver.s3({ maxBatchingWindow: Duration.seconds(0) }) });
+      const jar = mkdtempSync(path.join(tmpdir(), 'jar-'));
+      writeFileSync(path.join(jar, 'Handler.class'), '');
+      new lambda.Function(stack, 'Reporter', { runtime: lambda.Runtime.JAVA_21, handler: 'example.Handler::handleRequest', code: lambda.Code.fromAsset(jar) });
+    }
+    app.synth();
+    return outdir;
+  }
+
+  test('a processor on Python stops the run at start with one line naming it and its runtime', async () => {
+    expect(await main(['--cdk-out', synthesize(true), '--port', '0', '--readings', '10'])).toBe(1);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(new RegExp(
+      '^error: Runtimes/PythonProcessor/Resource \\(logical id PythonProcessor[0-9A-F]{8}\\) has the runtime python3.12, which the local run cannot run, '
+      + 'and the event source mapping Runtimes/PythonProcessorKinesisEventSource\\w+ invokes it: the local run runs Node.js functions \\(nodejs\\* runtimes\\) from their asset directory$'));
+    expect(logs.some((l) => l.includes('Test page'))).toBe(false);
+  });
+
+  test('a Java function nothing invokes is listed, and the run goes on', async () => {
+    expect(await main(['--cdk-out', synthesize(false), '--port', '0', '--readings', '20', '--rate', '100', '--malformed', '0', '--poll-interval', '200ms'])).toBe(0);
+    expect(errors).toEqual([]);
+    const at = logs.indexOf('Functions not run (a runtime the local run cannot run; nothing in the run invokes them):');
+    expect(at).toBeGreaterThan(-1);
+    expect(logs[at + 1]).toMatch(/^ {2}Runtimes\/Reporter\/Resource \(logical id Reporter[0-9A-F]{8}\): java21$/);
+    expect(logs.find((l) => l.includes('readings put'))).toMatch(/readings put\s+20 \(20 valid, 0 malformed\)/);
+  });
 });

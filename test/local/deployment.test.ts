@@ -1,11 +1,16 @@
 /** What the local run makes of templates: intrinsics resolved, names in CloudFormation's shape, clear errors for what it cannot run. */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'fs';
+import * as net from 'net';
 import { tmpdir } from 'os';
 import * as path from 'path';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { REFERENCE_STACK, synthesizeExample } from './helpers';
+import { CREDENTIALS } from '../../local/src';
 import { readCloudAssembly, selectStacks, Template } from '../../local/src/runner/assembly';
 import { planDeployment } from '../../local/src/runner/deployment';
 import { LocalRunError } from '../../local/src/runner/errors';
+import { LocalRun } from '../../local/src/runner/local-run';
+import { pageTargets } from '../../local/src/runner/page-config';
 
 const options = { region: 'eu-west-1', account: '123456789012', queueUrl: (n: string) => `http://127.0.0.1:3000/123456789012/${n}` };
 
@@ -160,12 +165,98 @@ test('what the run cannot honour is a one-line error naming it', () => {
     .toContain('is not a Kinesis stream');
   expect(err({ Resources: { Stream: stream, Fn: fn(), Mapping: mapping({ DestinationConfig: { OnFailure: { Destination: 'arn:aws:sns:eu-west-1:1:t' } } }) } }))
     .toContain('only SQS on-failure destinations are honoured locally');
-  expect(err({ Resources: { Fn: { Type: 'AWS::Lambda::Function', Properties: { Code: { ZipFile: 'x' }, Handler: 'index.handler', Runtime: 'python3.12' } } } }))
-    .toBe('Test/Fn: runtime python3.12 is not run locally; the local run runs Node.js functions');
   expect(err({ Resources: { Table: { Type: 'AWS::DynamoDB::Table', Properties: { TableName: 'ab', KeySchema: [], AttributeDefinitions: [] } } } }))
     .toContain('shorter than the 3 characters');
   expect(err({ Resources: { Fn: fn({ X: { Ref: 'Missing' } }) } })).toContain('refers to Missing, which the template does not define');
   expect(() => readCloudAssembly('/nonexistent/cdk.out')).toThrow(/no cloud assembly at \/nonexistent\/cdk.out \(manifest.json is missing\): synthesize the app first/);
+});
+
+describe('functions on a runtime the run cannot run', () => {
+  const python = (extra: Record<string, unknown> = {}) => ({
+    Type: 'AWS::Lambda::Function',
+    Properties: { Code: { ZipFile: 'def handler(event, context): pass' }, Handler: 'index.handler', Runtime: 'python3.12' },
+    Metadata: { 'aws:cdk:path': 'Test/Ingest/Enricher/Resource' },
+    ...extra,
+  });
+  const image = { Type: 'AWS::Lambda::Function', Properties: { PackageType: 'Image', Code: { ImageUri: 'x.dkr.ecr.eu-west-1.amazonaws.com/r:1' } } };
+  const err = (template: Template) => {
+    try {
+      plan(template);
+    } catch (e) {
+      expect(e).toBeInstanceOf(LocalRunError);
+      return (e as Error).message;
+    }
+    throw new Error('no error');
+  };
+
+  test('one nothing invokes is listed, with its runtime, and not started', () => {
+    const p = plan({ Resources: { Stream: stream, Fn: fn(), Mapping: mapping(), Py: python(), Image: image } });
+    expect(p.functions.map((f) => f.logicalId)).toEqual(['Fn']);
+    expect(p.unrunnable).toEqual([
+      expect.objectContaining({ path: 'Test/Py', constructPath: 'Test/Ingest/Enricher/Resource', logicalId: 'Py', runtime: 'python3.12' }),
+      expect.objectContaining({ path: 'Test/Image', constructPath: 'Test/Image', logicalId: 'Image', runtime: 'container image' }),
+    ]);
+    expect(p.resources.find((r) => r.path === 'Test/Py')).toMatchObject({ action: 'not run locally', reason: 'runtime python3.12: nothing in the run invokes it' });
+    expect(p.resources.find((r) => r.path === 'Test/Image')).toMatchObject({ action: 'not run locally', reason: 'a container image: nothing in the run invokes it' });
+    // A disabled mapping invokes nothing.
+    const disabled = plan({ Resources: { Stream: stream, Fn: python(), Mapping: mapping({ Enabled: false }) } });
+    expect(disabled.mappings).toEqual([expect.objectContaining({ enabled: false, functionName: disabled.unrunnable[0].name })]);
+  });
+
+  test('one the run would invoke is a one-line error naming its construct path, logical id and runtime', () => {
+    const tail = 'the local run runs Node.js functions (nodejs* runtimes) from their asset directory';
+    expect(err({ Resources: { Stream: stream, Fn: python(), Mapping: mapping() } })).toBe(
+      `Test/Ingest/Enricher/Resource (logical id Fn) has the runtime python3.12, which the local run cannot run, and the event source mapping Test/Mapping invokes it: ${tail}`);
+    expect(err({ Resources: { Stream: stream, Fn: python({ Metadata: undefined, Properties: { Runtime: 'java21', Handler: 'a.B::handle', Code: { S3Bucket: 'b', S3Key: 'code.zip' } } }), Mapping: mapping() } }))
+      .toBe(`Test/Fn (logical id Fn) has the runtime java21, which the local run cannot run, and the event source mapping Test/Mapping invokes it: ${tail}`);
+    expect(err({ Resources: { Fn: image, Url: { Type: 'AWS::Lambda::Url', Properties: { TargetFunctionArn: { 'Fn::GetAtt': ['Fn', 'Arn'] }, AuthType: 'NONE' } } } }))
+      .toBe(`Test/Fn (logical id Fn) is a container image, which the local run cannot run, and the Function URL Test/Url invokes it: ${tail}`);
+    const api = {
+      Api: { Type: 'AWS::ApiGatewayV2::Api', Properties: { Name: 'Api', ProtocolType: 'HTTP' } },
+      Integration: {
+        Type: 'AWS::ApiGatewayV2::Integration',
+        Properties: { ApiId: { Ref: 'Api' }, IntegrationType: 'AWS_PROXY', IntegrationUri: { 'Fn::GetAtt': ['Fn', 'Arn'] }, PayloadFormatVersion: '2.0' },
+      },
+    };
+    expect(err({ Resources: { Fn: python(), ...api } })).toContain('(logical id Fn) has the runtime python3.12, which the local run cannot run, and the HTTP API integration Test/Integration invokes it');
+    expect(err({ Resources: { Stream: stream, Fn: python(), Mapping: mapping() } }).split('\n')).toHaveLength(1);
+  });
+
+  test('the page\'s query function, named by an output, is checked too', () => {
+    const p = plan({ Resources: { Stream: stream, Fn: fn(), Mapping: mapping(), Query: python() }, Outputs: { LambdaAPIFunction: { Value: { Ref: 'Query' } } } });
+    expect(() => pageTargets(p, (n) => n)).toThrow('Test/Ingest/Enricher/Resource (logical id Query) has the runtime python3.12, which the local run cannot run, and the page (its query function) invokes it');
+    expect(() => pageTargets(p, (n) => n, p.functions[0].name)).not.toThrow();
+  });
+
+  test('invoked through the run\'s Lambda endpoint, one nothing else invokes answers a function error naming its runtime', async () => {
+    const run = await LocalRun.start({ cdkOut: assembly({ Resources: { Stream: stream, Fn: fn(), Mapping: mapping(), Py: python() } }), port: 0 });
+    const client = new LambdaClient({ region: run.region, credentials: CREDENTIALS, endpoint: run.endpoint });
+    try {
+      const out = await client.send(new InvokeCommand({ FunctionName: run.plan.unrunnable[0].name, Payload: Buffer.from('{}') }));
+      expect(out.FunctionError).toBe('Unhandled');
+      expect(JSON.parse(Buffer.from(out.Payload!).toString())).toEqual({
+        errorType: 'Runtime.NotRunLocally',
+        errorMessage: 'Test/Ingest/Enricher/Resource (logical id Py) has the runtime python3.12, which the local run cannot run, and a Lambda Invoke request invokes it: '
+          + 'the local run runs Node.js functions (nodejs* runtimes) from their asset directory',
+      });
+      await expect(client.send(new InvokeCommand({ FunctionName: 'Nope', Payload: Buffer.from('{}') }))).rejects.toThrow('Function not found: Nope');
+    } finally {
+      client.destroy();
+      await run.stop();
+    }
+  });
+
+  test('the run stops at start, before any server listens: the port it was given is not even tried', async () => {
+    const dir = assembly({ Resources: { Stream: stream, Fn: python(), Mapping: mapping() } });
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (busy.address() as net.AddressInfo).port;
+      await expect(LocalRun.start({ cdkOut: dir, port })).rejects.toThrow('(logical id Fn) has the runtime python3.12, which the local run cannot run');
+    } finally {
+      await new Promise((resolve) => busy.close(resolve));
+    }
+  });
 });
 
 test('--ignore-type runs without a type, and says where a placeholder reached a function', () => {

@@ -6,7 +6,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { writePageConfig } from '../../examples/page-config';
 import { readCloudAssembly } from '../../local/src/runner/assembly';
 import { planDeployment } from '../../local/src/runner/deployment';
-import { guessPageResources, pageConfigFromOutputs } from '../../local/src/runner/page-config';
+import { DEFAULT_PAYLOAD, guessPageResources, pageConfigFromOutputs, pageTargets, payloadConfig } from '../../local/src/runner/page-config';
 import { SensorIngestPipeline } from '../../src';
 
 const SAMPLE = path.join(__dirname, 'fixtures', 'cdk-outputs.json');
@@ -61,4 +61,34 @@ test('without outputs, the local run finds the query function and the dead-lette
     queryFunctionName: plan.functions.find((f) => f.path.includes('PipelineQueryFunction'))!.name,
     deadLetterQueueUrl: queueUrl(plan.queues.find((q) => q.path.includes('DeadLetterQueue'))!.name),
   });
+});
+
+test('a user app with no outputs: the page\'s stream, query function, dead-letter queue and payload mapping come from the pipeline the run finds', () => {
+  const outdir = mkdtempSync(path.join(tmpdir(), 'user-app-'));
+  const app = new App({ outdir });
+  new SensorIngestPipeline(new Stack(app, 'Defaults'), 'Pipeline');
+  new SensorIngestPipeline(new Stack(app, 'Mapped'), 'Readings', {
+    payloadMapping: { sensorIdField: 'device', timestampField: 'at', valueField: 'v', acceptArrays: true, readingsField: 'batch' },
+  });
+  app.synth();
+  const queueUrl = (name: string) => `http://127.0.0.1:3000/123456789012/${name}`;
+  const planOf = (stack: string) => planDeployment(
+    readCloudAssembly(outdir).filter((s) => s.stackName === stack), { region: 'eu-west-1', account: '123456789012', queueUrl });
+
+  const defaults = planOf('Defaults');
+  expect(defaults.outputs).toEqual([]);
+  expect(pageTargets(defaults, queueUrl)).toEqual({
+    streamName: defaults.streams[0].name,
+    queryFunctionName: defaults.functions.find((f) => f.path.startsWith('Defaults/PipelineQueryFunction'))!.name,
+    deadLetterQueueUrl: queueUrl(defaults.queues.find((q) => q.path.includes('DeadLetterQueue'))!.name),
+  });
+  expect(payloadConfig(defaults, defaults.streams[0].name)).toEqual(DEFAULT_PAYLOAD);
+
+  const mapped = planOf('Mapped');
+  expect(pageTargets(mapped, queueUrl).queryFunctionName).toBe(mapped.functions.find((f) => f.path.startsWith('Mapped/ReadingsQueryFunction'))!.name);
+  expect(payloadConfig(mapped, mapped.streams[0].name)).toEqual({
+    sensorIdField: 'device', timestampField: 'at', valueField: 'v', acceptArrays: true, readingsField: 'batch',
+  });
+  // Another stream than the page's: no processor, the defaults.
+  expect(payloadConfig(mapped, 'another-stream')).toEqual(DEFAULT_PAYLOAD);
 });

@@ -53,7 +53,8 @@ async function query(sensor: string, expected: number, total = expected): Promis
     await page.getByRole('button', { name: 'Query', exact: true }).click();
     await page.waitForFunction(() => !document.getElementById('query-status')!.textContent!.startsWith('Querying')
       && !document.getElementById('metric-status')!.textContent!.startsWith('Reading')
-      && !document.getElementById('chart-summary')!.textContent!.startsWith('Loading'));
+      && !document.getElementById('chart-summary')!.textContent!.startsWith('Loading')
+      && !document.getElementById('sensors-status')!.textContent!.startsWith('Listing'));
     const rows = await page.locator('#readings tbody tr').count();
     const metric = await text('#metric-status');
     const chart = await text('#chart-summary');
@@ -106,6 +107,12 @@ test('readings for two sensors are listed, charted and counted in the metric; a 
   expect(new Set(lines.map((l) => l.sequenceNumber)).size).toBe(6);
   expect(pageErrors).toEqual([]);
   expect(warnings).toEqual([]);
+});
+
+test('the reference deployment takes one reading per record: the page offers no batching, and says why', async () => {
+  expect(await page.locator('#submit-per-record').isDisabled()).toBe(true);
+  expect(await page.locator('#submit-format').isDisabled()).toBe(true);
+  expect(await text('#batching-note')).toBe('This pipeline takes one reading per record: its payload mapping accepts no arrays (acceptArrays) and no gateway batches (readingsField).');
 });
 
 test('paging and the time range go through the query function', async () => {

@@ -142,7 +142,7 @@ def test_the_guest_role_may_put_records_query_peek_at_dead_letters_and_read_metr
             "Action": ["sqs:ReceiveMessage", "sqs:GetQueueAttributes"],
             "Resource": {"Fn::GetAtt": [logical_id(template, "AWS::SQS::Queue", "PipelineProcessorDeadLetterQueue"), "Arn"]},
         },
-        {"Effect": "Allow", "Action": "cloudwatch:GetMetricData", "Resource": "*"},
+        {"Effect": "Allow", "Action": ["cloudwatch:GetMetricData", "cloudwatch:ListMetrics"], "Resource": "*"},
     ]
 
 

@@ -192,7 +192,7 @@ def test_the_guest_role_may_put_records_invoke_the_query_peek_at_dead_letters_an
             "Action": ["sqs:ReceiveMessage", "sqs:GetQueueAttributes"],
             "Resource": {"Fn::GetAtt": [dead_letters, "Arn"]},
         },
-        {"Effect": "Allow", "Action": "cloudwatch:GetMetricData", "Resource": "*"},
+        {"Effect": "Allow", "Action": ["cloudwatch:GetMetricData", "cloudwatch:ListMetrics"], "Resource": "*"},
     ]
     assert role_statements(template, authenticated) == []
 

@@ -1,13 +1,15 @@
 /// <reference lib="dom" />
 /**
- * The test page: submits a reading to the stream, lists and charts a sensor's
- * readings through the query function (time range and pages), shows the
- * processor's metric for the sensor and peeks at the dead-letter queue.
+ * The test page: submits a reading to the stream (or many, batched in records
+ * as a device or a gateway batches them), lists the sensors seen, lists and
+ * charts a sensor's readings through the query function (time range and
+ * pages), shows the processor's metric for the sensor, refreshes all of these
+ * live, and peeks at the dead-letter queue.
  * One code path for the local run and a deployed stack: the AWS SDK for
  * JavaScript v3 and a config.json that says which endpoint and credentials.
  */
-import { CloudWatchClient, GetMetricDataCommand, MetricDataQuery } from '@aws-sdk/client-cloudwatch';
-import { KinesisClient, PutRecordCommand } from '@aws-sdk/client-kinesis';
+import { CloudWatchClient, GetMetricDataCommand, ListMetricsCommand, MetricDataQuery } from '@aws-sdk/client-cloudwatch';
+import { KinesisClient, PutRecordCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { fromCognitoIdentityPool } from '@aws-sdk/credential-providers';
@@ -16,12 +18,22 @@ import { metricDimension } from '../../../src/handlers/metric-dimension';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
 
+/** How the pipeline reads a record: a reading's fields, and the records of many readings it takes. */
+interface PayloadConfig {
+  sensorIdField: string;
+  timestampField: string;
+  valueField: string;
+  acceptArrays: boolean;
+  readingsField: string;
+}
+
 interface PageConfig {
   region: string;
   streamName: string;
   queryFunctionName: string;
   deadLetterQueueUrl?: string;
   metric: { namespace: string; name: string; dimension: string };
+  payload?: PayloadConfig;
   identityPoolId?: string;
   endpoint?: string;
   credentials?: { accessKeyId: string; secretAccessKey: string };
@@ -42,6 +54,12 @@ interface QueryAnswer {
 }
 
 const PAGE_SIZE = 20;
+/** Kinesis PutRecords takes 500 records at most. */
+const PUT_RECORDS_LIMIT = 500;
+/** Milliseconds between the readings of one send. */
+const READING_STEP_MS = 100;
+/** ListMetrics pages the page follows at most (500 metrics each). */
+const SENSOR_PAGES = 10;
 /** The query function's largest page: the chart asks for this many at once. */
 const CHART_LIMIT = 1000;
 
@@ -65,6 +83,18 @@ function fillTable(id: string, rows: string[][], classes: Array<string | undefin
   for (const values of rows) {
     const row = body.insertRow();
     values.forEach((v, i) => cell(row, v, classes[i]));
+  }
+}
+
+/**
+ * The sensor id of a metric's dimension value: the processor percent-encodes
+ * `%`, control and non-ASCII characters (UTF-8 bytes), and nothing else.
+ */
+function sensorIdOfDimension(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
   }
 }
 
@@ -100,20 +130,92 @@ async function main(): Promise<void> {
   const cloudwatch = new CloudWatchClient(common);
   say('target', `Connected to ${config.label ?? config.region}: stream ${config.streamName}, query function ${config.queryFunctionName}.`);
 
-  // Submit: one record, as the reference page sends it (the value as typed).
+  // The records of many readings the pipeline takes, as its payload mapping says.
+  const mapping: PayloadConfig = config.payload ?? {
+    sensorIdField: 'sensorid', timestampField: 'timestamp', valueField: 'value', acceptArrays: false, readingsField: '',
+  };
+  const formats: Array<{ value: 'array' | 'batch'; label: string }> = [];
+  if (mapping.acceptArrays) formats.push({ value: 'array', label: 'JSON array of readings' });
+  if (mapping.readingsField) formats.push({ value: 'batch', label: `gateway batch: {"${mapping.sensorIdField}": …, "${mapping.readingsField}": [...]}` });
+  const formatSelect = $<HTMLSelectElement>('submit-format');
+  for (const f of formats) formatSelect.add(new Option(f.label, f.value));
+  const perRecordInput = $<HTMLInputElement>('submit-per-record');
+  if (formats.length === 0) {
+    formatSelect.add(new Option('one reading per record', ''));
+    formatSelect.disabled = true;
+    perRecordInput.disabled = true;
+    $('batching-note').textContent = config.payload
+      ? 'This pipeline takes one reading per record: its payload mapping accepts no arrays (acceptArrays) and no gateway batches (readingsField).'
+      : 'config.json does not say which records of many readings the pipeline takes: one reading per record.';
+  } else {
+    $('batching-note').textContent = 'Many readings per record: fewer records on the stream (a shard takes 1,000 records/s), each reading still stored alone.';
+  }
+
+  /** The newest timestamp sent per sensor: every reading sent gets a later one, so that none replaces another in the table. */
+  const lastSent = new Map<string, number>();
+
+  /** `count` readings of a sensor, values waving around `base`, READING_STEP_MS apart, the newest now (or just after the last sent). */
+  function readingsOf(sensorId: string, base: number, count: number): Array<{ timestamp: string; value: number }> {
+    const first = Math.max(Date.now() - (count - 1) * READING_STEP_MS, (lastSent.get(sensorId) ?? 0) + 1);
+    lastSent.set(sensorId, first + (count - 1) * READING_STEP_MS);
+    return Array.from({ length: count }, (_, i) => ({
+      timestamp: new Date(first + i * READING_STEP_MS).toISOString(),
+      value: Math.round((base + Math.sin(i / 2)) * 100) / 100,
+    }));
+  }
+
+  /** Many readings, `perRecord` to a record in the format chosen, put with PutRecords. */
+  async function sendMany(sensorId: string, base: number, count: number, perRecord: number, format: string): Promise<string> {
+    const readings = readingsOf(sensorId, base, count);
+    const f = mapping;
+    const data: string[] = [];
+    for (let i = 0; i < readings.length; i += perRecord) {
+      const group = readings.slice(i, i + perRecord);
+      if (perRecord === 1) {
+        data.push(JSON.stringify({ [f.sensorIdField]: sensorId, [f.valueField]: group[0].value, [f.timestampField]: group[0].timestamp }));
+      } else if (format === 'batch') {
+        // A gateway's batch: the sensor id once, shared by its readings.
+        const readingsOfBatch = group.map((r) => ({ [f.valueField]: r.value, [f.timestampField]: r.timestamp }));
+        data.push(JSON.stringify({ [f.sensorIdField]: sensorId, [f.readingsField]: readingsOfBatch }));
+      } else {
+        data.push(JSON.stringify(group.map((r) => ({ [f.sensorIdField]: sensorId, [f.valueField]: r.value, [f.timestampField]: r.timestamp }))));
+      }
+    }
+    let failed = 0;
+    for (let i = 0; i < data.length; i += PUT_RECORDS_LIMIT) {
+      const out = await kinesis.send(new PutRecordsCommand({
+        StreamName: config.streamName,
+        Records: data.slice(i, i + PUT_RECORDS_LIMIT).map((d) => ({ PartitionKey: sensorId, Data: new TextEncoder().encode(d) })),
+      }));
+      failed += out.FailedRecordCount ?? 0;
+    }
+    const shape = perRecord === 1 ? 'one per record' : `${perRecord} per record${format === 'batch' ? ' (gateway batches)' : ' (JSON arrays)'}`;
+    const refused = failed ? `; the stream refused ${failed} record${failed === 1 ? '' : 's'}` : '';
+    return `Sent ${count} readings of ${sensorId} in ${data.length} record${data.length === 1 ? '' : 's'}, ${shape}${refused}.`;
+  }
+
+  // Submit: one record, as the reference page sends it (the value as typed); or many readings in records of many.
   $<HTMLFormElement>('submit-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const sensorid = $<HTMLInputElement>('submit-sensor').value.trim();
     const value = $<HTMLInputElement>('submit-value').value.trim();
-    const reading = { sensorid, value, timestamp: new Date().toISOString() };
+    const count = Math.max(1, Math.floor(Number($<HTMLInputElement>('submit-count').value) || 1));
+    const perRecord = formats.length ? Math.min(count, Math.max(1, Math.floor(Number(perRecordInput.value) || 1))) : 1;
     say('submit-status', 'Sending…');
     try {
-      const out = await kinesis.send(new PutRecordCommand({
-        StreamName: config.streamName,
-        PartitionKey: sensorid || 'unknown',
-        Data: new TextEncoder().encode(JSON.stringify(reading)),
-      }));
-      say('submit-status', `Sent ${sensorid} = ${value} at ${reading.timestamp} (${out.ShardId}, sequence number ${out.SequenceNumber}).`);
+      if (count > 1) {
+        const base = Number(value);
+        if (!Number.isFinite(base)) throw new Error(`"${value}" is no number to wave around: give a number for many readings`);
+        say('submit-status', await sendMany(sensorid, base, count, perRecord, formatSelect.value), false);
+      } else {
+        const reading = { [mapping.sensorIdField]: sensorid, [mapping.valueField]: value, [mapping.timestampField]: new Date().toISOString() };
+        const out = await kinesis.send(new PutRecordCommand({
+          StreamName: config.streamName,
+          PartitionKey: sensorid || 'unknown',
+          Data: new TextEncoder().encode(JSON.stringify(reading)),
+        }));
+        say('submit-status', `Sent ${sensorid} = ${value} at ${reading[mapping.timestampField]} (${out.ShardId}, sequence number ${out.SequenceNumber}).`);
+      }
       if (!$<HTMLInputElement>('query-sensor').value) $<HTMLInputElement>('query-sensor').value = sensorid;
     } catch (err) {
       say('submit-status', `Not sent: ${(err as Error).message}`, true);
@@ -181,7 +283,107 @@ async function main(): Promise<void> {
     };
     tokens = [undefined];
     page = 0;
-    await Promise.all([showPage(), drawChart(current), showMetric(current)]);
+    await Promise.all([showPage(), drawChart(current), showMetric(current), listSensors()]);
+  });
+
+  // The sensors seen: the dimension values of the processor's metric, turned back into sensor ids.
+  // One ListMetrics request per 500 sensors, however many readings they sent; a Scan of the table
+  // would read every reading (50 sensors with 20,000 readings: 2 pages, 144.5 read capacity units).
+  // CloudWatch lists a metric for two weeks after its last datum.
+  let sensorIds: string[] = [];
+  function markCurrentSensor(): void {
+    for (const b of $('sensors').querySelectorAll('button')) b.setAttribute('aria-current', String(b.dataset.sensor === current?.sensorId));
+  }
+  async function listSensors(): Promise<void> {
+    say('sensors-status', 'Listing…');
+    try {
+      const seen = new Set<string>();
+      let token: string | undefined;
+      let pages = 0;
+      do {
+        const out = await cloudwatch.send(new ListMetricsCommand({
+          Namespace: config.metric.namespace,
+          MetricName: config.metric.name,
+          Dimensions: [{ Name: config.metric.dimension }],
+          NextToken: token,
+        }));
+        for (const m of out.Metrics ?? []) {
+          const dims = m.Dimensions ?? [];
+          if (dims.length !== 1 || dims[0].Name !== config.metric.dimension || dims[0].Value === undefined) continue;
+          seen.add(sensorIdOfDimension(dims[0].Value));
+        }
+        token = out.NextToken;
+      } while (token && ++pages < SENSOR_PAGES);
+      sensorIds = [...seen].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+      const list = $('sensors');
+      list.replaceChildren(...sensorIds.map((id) => {
+        const item = document.createElement('li');
+        const button = document.createElement('button');
+        button.type = 'button';
+        button.textContent = id;
+        button.dataset.sensor = id;
+        button.addEventListener('click', () => {
+          $<HTMLInputElement>('query-sensor').value = id;
+          $<HTMLFormElement>('query-form').requestSubmit();
+        });
+        item.append(button);
+        return item;
+      }));
+      markCurrentSensor();
+      const more = token ? ` (the first ${sensorIds.length}; there are more)` : '';
+      say('sensors-status', sensorIds.length
+        ? `${sensorIds.length} sensor${sensorIds.length === 1 ? '' : 's'} seen${more}.`
+        : 'No sensor seen yet: the list fills as the processor publishes its metric.');
+    } catch (err) {
+      const denied = /AccessDenied/.test((err as Error).name);
+      say('sensors-status', denied
+        ? 'This identity may not list metrics (it needs cloudwatch:ListMetrics): type a sensor id to query it.'
+        : `The sensors could not be listed: ${(err as Error).message}`, true);
+    }
+  }
+  $<HTMLButtonElement>('sensors-refresh').addEventListener('click', () => void listSensors());
+
+  // Live: the readings, the chart, the metric and the sensors again every interval, one refresh at a time.
+  let liveTimer: ReturnType<typeof setTimeout> | undefined;
+  let liveOn = false;
+  // Each start of live mode is a generation: a refresh of an earlier one, still in flight, schedules nothing.
+  let generation = 0;
+  let refreshes = 0;
+  const liveInterval = () => Number($<HTMLSelectElement>('live-interval').value);
+  async function refreshLive(of: number): Promise<void> {
+    liveTimer = undefined;
+    if (!liveOn || of !== generation) return;
+    const q = current;
+    await Promise.all([listSensors(), ...(q ? [showPage(), drawChart(q), showMetric(q)] : [])]);
+    if (!liveOn || of !== generation) return;
+    refreshes++;
+    document.body.dataset.liveRefreshes = String(refreshes);
+    say('live-status', `Live: refreshed at ${new Date().toISOString().slice(11, 19)} UTC${q ? '' : ' (query a sensor to follow it)'}, every ${liveInterval() / 1000} s.`);
+    liveTimer = setTimeout(() => void refreshLive(of), liveInterval());
+  }
+  function setLive(on: boolean): void {
+    liveOn = on;
+    generation++;
+    if (liveTimer !== undefined) clearTimeout(liveTimer);
+    liveTimer = undefined;
+    if (on) {
+      say('live-status', `Live: every ${liveInterval() / 1000} s.`);
+      void refreshLive(generation);
+    } else {
+      say('live-status', 'Live mode is off.');
+    }
+  }
+  $<HTMLInputElement>('live').addEventListener('change', (e) => setLive((e.target as HTMLInputElement).checked));
+  $<HTMLSelectElement>('live-interval').addEventListener('change', () => {
+    if (liveOn) setLive(true);
+  });
+  // A hidden tab asks nothing; it catches up when shown again.
+  document.addEventListener('visibilitychange', () => {
+    if (!liveOn) return;
+    if (!document.hidden) return setLive(true);
+    generation++;
+    if (liveTimer !== undefined) clearTimeout(liveTimer);
+    liveTimer = undefined;
   });
 
   /** A bucket of rollups: its start, and the count, sum, least and greatest value of its readings. */
@@ -335,6 +537,7 @@ async function main(): Promise<void> {
   }
   $<HTMLButtonElement>('dead-refresh').addEventListener('click', () => void peekDeadLetters());
 
+  void listSensors();
   document.body.dataset.ready = 'true';
 }
 

@@ -48,7 +48,15 @@ export interface StackArtifact {
   readonly assets: AssetIndex;
   /** Other stacks (artifact ids) this one depends on. */
   readonly dependencies: readonly string[];
+  /**
+   * The construct path of a resource (`Stack/Pipeline/Processor/Resource`),
+   * from the assembly's metadata, by its logical id; undefined when the
+   * metadata does not name it once. Read when first asked, for messages.
+   */
+  readonly constructPathOf?: (logicalId: string) => string | undefined;
 }
+
+type ArtifactMetadata = Record<string, ReadonlyArray<{ readonly type: string; readonly data?: unknown }>>;
 
 interface Manifest {
   readonly artifacts?: Record<string, {
@@ -56,6 +64,8 @@ interface Manifest {
     readonly properties?: Record<string, unknown>;
     readonly dependencies?: string[];
     readonly displayName?: string;
+    readonly metadata?: ArtifactMetadata;
+    readonly additionalMetadataFile?: string;
   }>;
 }
 
@@ -116,8 +126,34 @@ function collect(directory: string, stacks: StackArtifact[]): void {
       directory,
       assets: { byObjectKey: merged },
       dependencies: deps.filter((d) => artifacts[d]?.type === 'aws:cloudformation:stack'),
+      constructPathOf: constructPaths(directory, artifact),
     });
   }
+}
+
+/** Logical id to construct path, from a stack artifact's `aws:cdk:logicalId` metadata (inline, or in its metadata file). */
+function constructPaths(directory: string, artifact: { readonly metadata?: ArtifactMetadata; readonly additionalMetadataFile?: string }) {
+  let byLogicalId: Map<string, string> | undefined;
+  return (logicalId: string): string | undefined => {
+    if (!byLogicalId) {
+      let metadata: ArtifactMetadata = artifact.metadata ?? {};
+      if (artifact.additionalMetadataFile) {
+        try {
+          metadata = { ...metadata, ...JSON.parse(readFileSync(path.join(directory, artifact.additionalMetadataFile), 'utf8')) as ArtifactMetadata };
+        } catch {
+          // Metadata only names things in messages: without it, they name the logical id.
+        }
+      }
+      const paths = new Map<string, string[]>();
+      for (const [constructPath, entries] of Object.entries(metadata)) {
+        for (const entry of entries) {
+          if (entry.type === 'aws:cdk:logicalId' && typeof entry.data === 'string') paths.set(entry.data, [...paths.get(entry.data) ?? [], constructPath.replace(/^\//, '')]);
+        }
+      }
+      byLogicalId = new Map([...paths].filter(([, list]) => list.length === 1).map(([id, [only]]) => [id, only]));
+    }
+    return byLogicalId.get(logicalId);
+  };
 }
 
 function readAssetManifest(directory: string, file: string): AssetIndex {

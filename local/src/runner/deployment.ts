@@ -79,6 +79,33 @@ export interface FunctionPlan {
   readonly environment: Readonly<Record<string, string>>;
 }
 
+/**
+ * A function the local run cannot run: a runtime other than Node.js, or a
+ * container image. It may stay in the app as long as nothing the run does
+ * invokes it (an event source mapping, an HTTP API route, a Function URL, the
+ * page's query function).
+ */
+export interface UnrunnableFunctionPlan {
+  /** `Stack/LogicalId`. */
+  readonly path: string;
+  /** The construct path (the template's `aws:cdk:path`, else the assembly's metadata), or `path` when neither names it. */
+  readonly constructPath: string;
+  readonly logicalId: string;
+  readonly name: string;
+  readonly arn: string;
+  /** The runtime, `container image`, or `(no runtime)`. */
+  readonly runtime: string;
+}
+
+/** The one-line error for a function the run would have to invoke and cannot run. */
+export function unrunnableError(fn: UnrunnableFunctionPlan, invokedBy: string): LocalRunError {
+  const what = fn.runtime === 'container image' ? 'is a container image' : `has the runtime ${fn.runtime}`;
+  return new LocalRunError(
+    `${fn.constructPath} (logical id ${fn.logicalId}) ${what}, which the local run cannot run, and ${invokedBy} invokes it: `
+    + 'the local run runs Node.js functions (nodejs* runtimes) from their asset directory',
+  );
+}
+
 export interface OutputPlan {
   readonly stack: string;
   readonly key: string;
@@ -95,6 +122,8 @@ export interface Plan {
   readonly buckets: BucketPlan[];
   readonly queues: QueuePlan[];
   readonly functions: FunctionPlan[];
+  /** Functions the run cannot run and nothing in it invokes: listed, not started. */
+  readonly unrunnable: UnrunnableFunctionPlan[];
   readonly mappings: Array<MappingSpec & { readonly enabled: boolean }>;
   readonly consumers: ConsumerPlan[];
   readonly topicRules: TopicRulePlan[];
@@ -117,6 +146,8 @@ export interface PlanOptions {
   readonly gatewayEndpoint?: string;
   /** The stack whose outputs lead (the page's); default the first. */
   readonly leadStack?: string;
+  /** Plan without writing anything (inline function code is not written out): to check an app before any server starts. */
+  readonly checkOnly?: boolean;
   queueUrl(queueName: string): string;
 }
 
@@ -176,6 +207,7 @@ export function planDeployment(stacks: readonly StackArtifact[], options: PlanOp
     buckets: [],
     queues: [],
     functions: [],
+    unrunnable: [],
     mappings: [],
     consumers: [],
     topicRules: [],
@@ -255,7 +287,16 @@ export function planDeployment(stacks: readonly StackArtifact[], options: PlanOp
       case 'AWS::DynamoDB::GlobalTable': plan.tables.push(planTable(model, logicalId)); break;
       case 'AWS::S3::Bucket': plan.buckets.push({ path: p, name }); break;
       case 'AWS::SQS::Queue': plan.queues.push(planQueue(model, logicalId)); break;
-      case 'AWS::Lambda::Function': plan.functions.push(planFunction(model, logicalId, stacksOf(model, stacks))); break;
+      case 'AWS::Lambda::Function': {
+        const planned = planFunction(model, logicalId, stacksOf(model, stacks), options.checkOnly ?? false);
+        if ('codeDirectory' in planned) {
+          plan.functions.push(planned);
+          break;
+        }
+        plan.unrunnable.push(planned);
+        plan.resources.push({ path: p, type, physicalId: name, action: 'not run locally', reason: `${planned.runtime === 'container image' ? 'a container image' : `runtime ${planned.runtime}`}: nothing in the run invokes it` });
+        continue;
+      }
       case 'AWS::Kinesis::StreamConsumer': plan.consumers.push(planConsumer(model, logicalId)); break;
       // Below, once every function and stream is known.
       case 'AWS::Lambda::EventSourceMapping':
@@ -398,10 +439,16 @@ function planCors(raw: Record<string, unknown> | undefined): CorsPlan | undefine
   };
 }
 
-/** The function a Lambda ARN, an API Gateway invocation URI or a name names, if it runs locally. */
-function functionOf(plan: Plan, ref: string): FunctionPlan | undefined {
+/**
+ * The function a Lambda ARN, an API Gateway invocation URI or a name names,
+ * if it runs locally; a function of the app that cannot run is an error
+ * naming it and `invokedBy`.
+ */
+function functionOf(plan: Plan, ref: string, invokedBy: string): FunctionPlan | undefined {
   const arn = /functions\/(arn:[^/]+)\/invocations$/.exec(ref)?.[1] ?? ref;
   const name = arn.startsWith('arn:') ? arn.split(':')[6] : arn.split(':')[0];
+  const unrunnable = plan.unrunnable.find((f) => f.name === name);
+  if (unrunnable) throw unrunnableError(unrunnable, invokedBy);
   return plan.functions.find((f) => f.name === name);
 }
 
@@ -425,7 +472,7 @@ function planHttpApi(model: StackModel, logicalId: string, plan: Plan, all: Read
     const version = String(model.property(id, 'PayloadFormatVersion') ?? '1.0');
     if (version !== '2.0') throw new LocalRunError(`${ip}: payload format ${version} is not served locally (2.0 is)`);
     const uri = String(model.property(id, 'IntegrationUri') ?? '');
-    const fn = functionOf(plan, uri);
+    const fn = functionOf(plan, uri, `the HTTP API integration ${ip}`);
     if (!fn) throw new LocalRunError(`${ip}: its IntegrationUri ${uri} is not a function of this cloud assembly that runs locally`);
     const timeout = model.property(id, 'TimeoutInMillis');
     integrations.set(String(model.ref(id, ip)), { path: ip, functionName: fn.name, timeoutMs: timeout === undefined ? 30_000 : Number(timeout) });
@@ -466,7 +513,7 @@ function planHttpApi(model: StackModel, logicalId: string, plan: Plan, all: Read
 function planFunctionUrl(model: StackModel, logicalId: string, plan: Plan): FunctionUrlPlan {
   const p = model.path(logicalId);
   const target = String(model.property(logicalId, 'TargetFunctionArn') ?? '');
-  const fn = functionOf(plan, target);
+  const fn = functionOf(plan, target, `the Function URL ${p}`);
   if (!fn) throw new LocalRunError(`${p}: its TargetFunctionArn ${target} is not a function of this cloud assembly that runs locally`);
   const qualifier = model.property(logicalId, 'Qualifier');
   if (qualifier !== undefined && qualifier !== '$LATEST') throw new LocalRunError(`${p}: a Function URL of an alias or version (Qualifier ${qualifier}) is not served locally`);
@@ -584,18 +631,35 @@ function planQueue(model: StackModel, logicalId: string): QueuePlan {
   };
 }
 
-function planFunction(model: StackModel, logicalId: string, root: StackArtifact): FunctionPlan {
+/**
+ * A function as the run starts it, or, for a runtime it cannot run (not
+ * Node.js, or a container image), as it lists it: which function, which
+ * runtime. Whether that is an error depends on whether anything invokes it.
+ */
+function planFunction(model: StackModel, logicalId: string, root: StackArtifact, checkOnly: boolean): FunctionPlan | UnrunnableFunctionPlan {
   const p = model.path(logicalId);
   const resource = model.resources.get(logicalId)!;
+  const image = resource.Properties?.PackageType === 'Image';
+  const runtime = image ? 'container image' : String(model.property(logicalId, 'Runtime') ?? '') || '(no runtime)';
+  if (image || !runtime.startsWith('nodejs')) {
+    const cdkPath = resource.Metadata?.['aws:cdk:path'];
+    return {
+      path: p,
+      constructPath: typeof cdkPath === 'string' ? cdkPath : root.constructPathOf?.(logicalId) ?? p,
+      logicalId,
+      name: model.physicalName(logicalId),
+      arn: String(model.getAtt(logicalId, 'Arn', p)),
+      runtime,
+    };
+  }
   for (const refused of FUNCTION_PROPERTIES_REFUSED) {
     if (resource.Properties?.[refused] !== undefined) throw new LocalRunError(`${p}: functions with ${refused} are not run locally`);
   }
-  if (resource.Properties?.PackageType === 'Image') throw new LocalRunError(`${p}: container image functions are not run locally (no Docker)`);
-  const runtime = String(model.property(logicalId, 'Runtime') ?? '');
-  if (!runtime.startsWith('nodejs')) throw new LocalRunError(`${p}: runtime ${runtime || '(none)'} is not run locally; the local run runs Node.js functions`);
   const code = (resource.Properties?.Code ?? {}) as Record<string, unknown>;
   let codeDirectory: string;
-  if (code.ZipFile !== undefined) {
+  if (checkOnly) {
+    codeDirectory = '';
+  } else if (code.ZipFile !== undefined) {
     codeDirectory = mkdtempSync(path.join(tmpdir(), 'inline-function-'));
     writeFileSync(path.join(codeDirectory, 'index.js'), String(model.resolve(code.ZipFile, `${p} Code.ZipFile`)));
   } else {
@@ -641,7 +705,11 @@ function planMapping(model: StackModel, logicalId: string, plan: Plan, options: 
   if (!stream) throw new LocalRunError(`${p}: EventSourceArn names the stream ${m[1]}, which this cloud assembly does not create`);
   const fnRef = String(props.FunctionName ?? '');
   const fnName = fnRef.startsWith('arn:') ? fnRef.split(':')[6] : fnRef.split(':')[0];
-  const fn = plan.functions.find((f) => f.name === fnName);
+  const enabled = props.Enabled === undefined || props.Enabled === true || props.Enabled === 'true';
+  const unrunnable = plan.unrunnable.find((f) => f.name === fnName);
+  if (unrunnable && enabled) throw unrunnableError(unrunnable, `the event source mapping ${p}`);
+  // A disabled mapping invokes nothing: its target may be a function the run cannot run.
+  const fn = plan.functions.find((f) => f.name === fnName) ?? unrunnable;
   if (!fn) throw new LocalRunError(`${p}: FunctionName ${fnRef} is not a function of this cloud assembly that runs locally`);
 
   const int = (name: string, fallback: number, min: number, max: number): number => {
@@ -672,7 +740,6 @@ function planMapping(model: StackModel, logicalId: string, plan: Plan, options: 
       throw new LocalRunError(`${p}: DestinationConfig.OnFailure ${onFailure} is not an SQS queue of this cloud assembly; only SQS on-failure destinations are honoured locally`);
     }
   }
-  const enabled = props.Enabled === undefined || props.Enabled === true || props.Enabled === 'true';
   const timestamp = props.StartingPositionTimestamp === undefined ? undefined : Number(props.StartingPositionTimestamp) * 1000;
   return {
     path: p,

@@ -7,6 +7,7 @@
  * endpoint, serves HTTP APIs and Function URLs, and serves the test page with
  * its config.
  */
+import { randomUUID } from 'crypto';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, WriteStream, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import * as path from 'path';
@@ -18,7 +19,7 @@ import { FaultKind, FaultProxy } from '../fault-proxy';
 import { ACCOUNT, CREDENTIALS, LocalServer, REGION, S3Server, startDynalite, startKinesalite, startS3rver } from '../servers';
 import { readCloudAssembly, selectStacks } from './assembly';
 import { CloudWatchServer, MetricsSnapshot } from './cloudwatch-server';
-import { planDeployment, Plan } from './deployment';
+import { planDeployment, Plan, unrunnableError } from './deployment';
 import { LocalRunError } from './errors';
 import { CheckpointStore, EventSourceMappingPoller, MappingStats } from './event-source-mapping';
 import { Gateway } from './gateway';
@@ -26,7 +27,7 @@ import { HttpEndpoints } from './http-endpoints';
 import { ErrorActionMessage, IotRules, RuleStats } from './iot-rules';
 import { topicFilterProblem } from './iot-sql';
 import { bootstrapFile, CpuLimiter, FunctionPool, FunctionStats } from './lambda-runtime';
-import { DEFAULT_METRIC, guessPageResources, MetricConfig, OUTPUT_NAMES, PageConfig } from './page-config';
+import { DEFAULT_METRIC, MetricConfig, PageConfig, pageTargets, payloadConfig } from './page-config';
 import { DeviceSimulator, PutReading, ReadingSink, SimulatorOptions, SimulatorStats, streamSink, topicSink } from './simulator';
 import { SqsServer, SqsSnapshot } from './sqs-server';
 import { keyString, tableWriteObserver } from './table-writes';
@@ -110,6 +111,17 @@ interface PersistedState {
 export class LocalRun {
   static async start(options: LocalRunOptions): Promise<LocalRun> {
     const selected = selectStacks(readCloudAssembly(options.cdkOut), options.stacks ?? [], options.defaultStack);
+    // What the run cannot do (a resource type, a function's runtime) stops it before any server starts.
+    const check = planDeployment(selected.stacks, {
+      region: options.region ?? REGION,
+      account: ACCOUNT,
+      queueUrl: (name) => `http://127.0.0.1/${ACCOUNT}/${name}`,
+      leadStack: selected.lead.stackName,
+      ignoreTypes: options.ignoreTypes,
+      parameters: options.parameters,
+      checkOnly: true,
+    });
+    pageTargets(check, (name) => name, options.queryFunction);
     const run = new LocalRun(options);
     try {
       await run.startAll(selected.stacks, selected.lead.stackName);
@@ -205,7 +217,18 @@ export class LocalRun {
         find: (nameOrArn) => {
           const name = nameOrArn.startsWith('arn:') ? nameOrArn.split(':')[6] : nameOrArn.includes(':function:') ? nameOrArn.split(':')[2] : nameOrArn.split(':')[0];
           const pool = this.pools.get(name);
-          return pool && { name, arn: pool.spec.arn, invoke: (payload: string) => pool.invoke(payload) };
+          if (pool) return { name, arn: pool.spec.arn, invoke: (payload: string) => pool.invoke(payload) };
+          // A function of the app on a runtime the run cannot run: a function error that says so, not "not found".
+          const unrunnable = this.plan?.unrunnable.find((f) => f.name === name);
+          if (!unrunnable) return undefined;
+          return {
+            name,
+            arn: unrunnable.arn,
+            invoke: async () => {
+              const error = { errorType: 'Runtime.NotRunLocally', errorMessage: unrunnableError(unrunnable, 'a Lambda Invoke request').message };
+              return { requestId: randomUUID(), payload: JSON.stringify(error), functionError: 'Unhandled' as const, error, logs: [], durationMs: 0 };
+            },
+          };
         },
         list: () => [...this.pools.values()].map((p) => ({
           FunctionName: p.spec.name,
@@ -378,19 +401,8 @@ export class LocalRun {
   }
 
   private makePageConfig(): PageConfig {
-    // The leading stack's outputs come last, so that they win.
-    const lead = this.plan.stacks[0];
-    const ordered = [...this.plan.outputs.filter((o) => o.stack !== lead), ...this.plan.outputs.filter((o) => o.stack === lead)];
-    const outputs = new Map(ordered.filter((o) => o.value !== undefined).map((o) => [o.key, o.value!]));
-    const guess = guessPageResources(
-      this.plan.functions,
-      new Set(this.plan.mappings.map((m) => m.functionName)),
-      new Set(this.plan.tables.map((t) => t.name)),
-      this.plan.queues.map((q) => this.sqs.queueUrl(q.name)),
-    );
-    const queryFunctionName = this.options.queryFunction ?? outputs.get(OUTPUT_NAMES.queryFunctionName) ?? guess.queryFunctionName;
-    const streamName = outputs.get(OUTPUT_NAMES.streamName) ?? (this.plan.streams.length === 1 ? this.plan.streams[0].name : undefined);
-    const deadLetterQueueUrl = outputs.get(OUTPUT_NAMES.deadLetterQueueUrl) ?? guess.deadLetterQueueUrl;
+    const queueUrl = (name: string) => this.sqs.queueUrl(name);
+    const { queryFunctionName, streamName, deadLetterQueueUrl } = pageTargets(this.plan, queueUrl, this.options.queryFunction);
     if (!queryFunctionName) this.warn('the page has no query function: name one with --query-function (no LambdaAPIFunction output, and no single function outside the event source mappings that is told a table name)');
     if (!streamName) this.warn('the page has no stream: the app has no KinesisStream output and more than one stream');
     return {
@@ -399,10 +411,11 @@ export class LocalRun {
       queryFunctionName: queryFunctionName ?? '',
       ...(deadLetterQueueUrl ? { deadLetterQueueUrl } : {}),
       metric: { ...DEFAULT_METRIC, ...this.options.metric },
+      payload: payloadConfig(this.plan, streamName),
       endpoint: this.endpoint,
       // The SDK marks the credential objects it is given; the page gets plain strings.
       credentials: { accessKeyId: CREDENTIALS.accessKeyId, secretAccessKey: CREDENTIALS.secretAccessKey },
-      label: `local run of ${[...new Set(this.plan.outputs.map((o) => o.stack))].join(', ') || path.basename(path.resolve(this.options.cdkOut))}`,
+      label: `local run of ${this.plan.stacks.join(', ')}`,
     };
   }
 

@@ -67,8 +67,13 @@ export function startupReport(run: LocalRun, cdkOut: string): string[] {
     lines.push('Not emulated (their work does not happen locally):');
     for (const r of notEmulatedTypes) lines.push(`  ${r.type} ${r.path}: ${r.reason}`);
   }
+  if (plan.unrunnable.length) {
+    lines.push('Functions not run (a runtime the local run cannot run; nothing in the run invokes them):');
+    for (const f of plan.unrunnable) lines.push(`  ${f.constructPath} (logical id ${f.logicalId}): ${f.runtime}`);
+  }
+  const unrunnable = new Set(plan.unrunnable.map((f) => f.path));
   const ignored = new Map<string, number>();
-  for (const r of plan.resources) if (r.action !== 'run' && r.action !== 'not emulated') ignored.set(`${r.type}${r.action === 'not run locally' ? '' : ` (${r.action})`}`, (ignored.get(`${r.type}${r.action === 'not run locally' ? '' : ` (${r.action})`}`) ?? 0) + 1);
+  for (const r of plan.resources) if (r.action !== 'run' && r.action !== 'not emulated' && !unrunnable.has(r.path)) ignored.set(`${r.type}${r.action === 'not run locally' ? '' : ` (${r.action})`}`, (ignored.get(`${r.type}${r.action === 'not run locally' ? '' : ` (${r.action})`}`) ?? 0) + 1);
   if (ignored.size) {
     lines.push('Not run locally (they matter at deploy time only):');
     for (const [type, count] of [...ignored.entries()].sort()) lines.push(`  ${String(count).padStart(3)}  ${type}`);

@@ -54,10 +54,11 @@ public class TestClientIdentity extends IdentityPool {
         if (deadLetterQueue.getEncryptionMasterKey() != null) {
             deadLetterQueue.getEncryptionMasterKey().grantDecrypt(guestRole);
         }
-        // GetMetricData has no resource-level permissions (and no condition key
-        // naming a namespace): its resource can only be "*". It reads metric values.
+        // GetMetricData and ListMetrics have no resource-level permissions (and no
+        // condition key naming a namespace): their resource can only be "*". They
+        // read metric values, and the metrics' names (the page lists the sensors seen).
         guestRole.addToPrincipalPolicy(PolicyStatement.Builder.create()
-                .actions(List.of("cloudwatch:GetMetricData"))
+                .actions(List.of("cloudwatch:GetMetricData", "cloudwatch:ListMetrics"))
                 .resources(List.of("*"))
                 .build());
 
@@ -71,9 +72,9 @@ public class TestClientIdentity extends IdentityPool {
         NagMetadata.addSuppressions(
                 (CfnResource) guestRole.getNode().findChild("DefaultPolicy").getNode().getDefaultChild(),
                 NagMetadata.rule("AwsSolutions-IAM5",
-                        "cloudwatch:GetMetricData supports no resource-level permissions, so its resource must be "
-                                + "\"*\"; it only reads metric values (the page shows the processor's "
-                                + "Sensors/SensorData metric).",
+                        "cloudwatch:GetMetricData and cloudwatch:ListMetrics support no resource-level permissions, "
+                                + "so their resource must be \"*\"; they only read metric values and names (the page "
+                                + "shows the processor's Sensors/SensorData metric and lists its sensors).",
                         "Resource::*"));
     }
 

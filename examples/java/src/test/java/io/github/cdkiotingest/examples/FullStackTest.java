@@ -158,7 +158,7 @@ class FullStackTest {
                 Map.of("Effect", "Allow",
                         "Action", List.of("sqs:ReceiveMessage", "sqs:GetQueueAttributes"),
                         "Resource", Map.of("Fn::GetAtt", List.of(logicalId(template, "AWS::SQS::Queue", "PipelineProcessorDeadLetterQueue"), "Arn"))),
-                Map.of("Effect", "Allow", "Action", "cloudwatch:GetMetricData", "Resource", "*")),
+                Map.of("Effect", "Allow", "Action", List.of("cloudwatch:GetMetricData", "cloudwatch:ListMetrics"), "Resource", "*")),
                 roleStatements(template, guest));
     }
 

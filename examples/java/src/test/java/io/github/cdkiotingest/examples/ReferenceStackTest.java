@@ -202,7 +202,7 @@ class ReferenceStackTest {
                 Map.of("Effect", "Allow",
                         "Action", List.of("sqs:ReceiveMessage", "sqs:GetQueueAttributes"),
                         "Resource", Map.of("Fn::GetAtt", List.of(deadLetters, "Arn"))),
-                Map.of("Effect", "Allow", "Action", "cloudwatch:GetMetricData", "Resource", "*")),
+                Map.of("Effect", "Allow", "Action", List.of("cloudwatch:GetMetricData", "cloudwatch:ListMetrics"), "Resource", "*")),
                 roleStatements(template, guest));
         assertEquals(List.of(), roleStatements(template, authenticated));
     }
