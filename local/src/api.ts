@@ -13,6 +13,7 @@
  */
 import { KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { readCloudAssembly } from './runner/assembly';
 import { LocalRunError } from './runner/errors';
 import { LocalRun } from './runner/local-run';
 import { CREDENTIALS } from './servers';
@@ -102,6 +103,8 @@ export interface LocalRunSummary {
 interface Named {
   readonly path: string;
   readonly name: string;
+  /** The construct path (`aws:cdk:path`), when the template records it. */
+  readonly constructPath?: string;
 }
 
 /** A running local deployment of an app's stacks. */
@@ -110,11 +113,13 @@ export class LocalTestRun {
   readonly warnings: string[] = [];
   private readonly put = new Map<string, number>();
   private kinesis?: KinesisClient;
+  private constructPaths?: Map<string, string>;
 
   /** @internal */
   constructor(
     /** The run itself, for what this API does not wrap. @internal */
     readonly run: LocalRun,
+    private readonly cdkOut: string,
   ) {}
 
   get region(): string {
@@ -168,20 +173,34 @@ export class LocalTestRun {
     const trimmed = pathOrOutput.replace(/^\/+|\/+$/g, '');
     const byName = all.filter((r) => r.name === trimmed);
     if (byName.length === 1) return byName[0].name;
-    const matches = all.filter((r) => {
-      const p = r.path.replace(/\/Resource$/, '');
-      return p === trimmed || p.endsWith(`/${trimmed}`) || r.path === trimmed || r.path.endsWith(`/${trimmed}`);
-    });
+    const matches = all.filter((r) => [r.path, r.constructPath].some((full) => {
+      if (full === undefined) return false;
+      const p = full.replace(/\/Resource$/, '');
+      return p === trimmed || p.endsWith(`/${trimmed}`) || full === trimmed || full.endsWith(`/${trimmed}`);
+    }));
     const names = [...new Set(matches.map((r) => r.name))];
     if (names.length === 1) return names[0];
-    const list = all.map((r) => `${r.path} (${r.name})`).join(', ');
-    if (names.length === 0) throw new LocalRunError(`no output, construct path or resource named ${pathOrOutput}: outputs ${Object.keys(this.outputs).join(', ') || 'none'}; resources ${list}`);
+    const list = all.map((r) => `${r.constructPath ?? r.path} (${r.name})`).join(', ');
+    if (names.length === 0) {
+      throw new LocalRunError(`no output, construct path or resource named ${pathOrOutput}: outputs ${Object.keys(this.outputs).join(', ') || 'none'}; resources ${list}`);
+    }
     throw new LocalRunError(`${pathOrOutput} names ${names.length} resources (${matches.map((r) => r.path).join(', ')}): give more of the path`);
   }
 
   private named(): Named[] {
+    if (!this.constructPaths) {
+      // Each resource's construct path, as the CDK records it in the template.
+      this.constructPaths = new Map();
+      for (const stack of readCloudAssembly(this.cdkOut)) {
+        for (const [logicalId, r] of Object.entries(stack.template.Resources ?? {})) {
+          const cdkPath = r.Metadata?.['aws:cdk:path'];
+          if (typeof cdkPath === 'string') this.constructPaths.set(`${stack.stackName}/${logicalId}`, cdkPath);
+        }
+      }
+    }
     const p = this.run.plan;
-    return [...p.streams, ...p.tables, ...p.buckets, ...p.queues, ...p.functions];
+    return [...p.streams, ...p.tables, ...p.buckets, ...p.queues, ...p.functions]
+      .map((r) => ({ path: r.path, name: r.name, constructPath: this.constructPaths!.get(r.path) }));
   }
 
   /**
@@ -195,7 +214,9 @@ export class LocalTestRun {
     if (!this.run.plan.streams.some((s) => s.name === stream)) {
       throw new LocalRunError(`${options.stream ?? stream} is not a stream of the run (${this.run.plan.streams.map((s) => s.name).join(', ')})`);
     }
-    this.kinesis ??= new KinesisClient({ region: this.region, credentials: this.credentials, endpoint: this.endpoints.kinesis, requestHandler: new NodeHttpHandler() });
+    this.kinesis ??= new KinesisClient({
+      region: this.region, credentials: this.credentials, endpoint: this.endpoints.kinesis, requestHandler: new NodeHttpHandler(),
+    });
     const idField = this.run.payloadFields().sensorId;
     const key = options.partitionKey ?? ((payload: unknown, i: number) => {
       const id = payload && typeof payload === 'object' ? (payload as Record<string, unknown>)[idField] : undefined;
@@ -224,9 +245,21 @@ export class LocalTestRun {
   /**
    * Resolves when every event source mapping is idle: each has read every
    * record `putReadings` and the simulator put on its stream, and has no
-   * record in flight (being processed, retried or bisected).
+   * record in flight (being processed, retried or bisected). Meanwhile each
+   * mapping invokes its function without waiting out its batching window
+   * (MaximumBatchingWindowInSeconds), so that an archiver's minute-long
+   * window does not hold the test.
    */
   async settled(timeoutMs = 60_000): Promise<void> {
+    for (const p of this.run.pollers) p.flushing = true;
+    try {
+      await this.untilIdle(timeoutMs);
+    } finally {
+      for (const p of this.run.pollers) p.flushing = false;
+    }
+  }
+
+  private async untilIdle(timeoutMs: number): Promise<void> {
     const simulated = this.run.simulator && this.run.simulatorStream ? { [this.run.simulatorStream]: this.run.simulator.stats.records } : {};
     const deadline = Date.now() + timeoutMs;
     const busy = () => this.run.pollers.filter((p) => {
@@ -283,8 +316,9 @@ export class LocalTestRun {
 export async function startLocalRun(options: StartLocalRunOptions = {}): Promise<LocalTestRun> {
   let test: LocalTestRun | undefined;
   const early: string[] = [];
+  const cdkOut = options.cdkOut ?? 'cdk.out';
   const run = await LocalRun.start({
-    cdkOut: options.cdkOut ?? 'cdk.out',
+    cdkOut,
     stacks: options.stacks,
     port: options.port ?? 0,
     parameters: options.parameters,
@@ -296,7 +330,7 @@ export async function startLocalRun(options: StartLocalRunOptions = {}): Promise
       options.onWarning?.(message);
     },
   });
-  test = new LocalTestRun(run);
+  test = new LocalTestRun(run, cdkOut);
   test.warnings.push(...early);
   return test;
 }
