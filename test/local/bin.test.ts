@@ -1,5 +1,5 @@
 /** The bin in a CDK app's folder: synthesizes when cdk.out is missing or older than the sources, else runs what is there. */
-import { chmodSync, mkdirSync, mkdtempSync, utimesSync, writeFileSync } from 'fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import * as path from 'path';
 import { prepare } from '../../local/src/bin';
@@ -21,7 +21,7 @@ function fakeApp(output?: string): string {
 
 const calls = (dir: string) => {
   try {
-    return require('fs').readFileSync(path.join(dir, 'synth-calls'), 'utf8').split('\n').filter(Boolean).length;
+    return readFileSync(path.join(dir, 'synth-calls'), 'utf8').split('\n').filter(Boolean).length;
   } catch {
     return 0;
   }
