@@ -217,6 +217,9 @@ export async function main(argv: string[], program: Program = DEMO): Promise<num
     if (finite) {
       const finished = (async () => {
         await run!.simulator!.finished;
+        // No record comes after the last put: a batching window would add
+        // nothing to the last batches, only its wait (the archiver's: a minute).
+        for (const p of run!.pollers) p.flushing = true;
         const { put, records } = run!.simulator!.stats;
         // Generous: a loaded machine may take a while, but a stuck mapping must end the run with an error.
         await run!.waitUntilProcessed(records, Math.max(120_000, put * 20));
