@@ -135,6 +135,15 @@ test('the Latest processor keeps the newest reading of each device; the pipeline
   expect(summary.functions.every((f) => f.errors === 0)).toBe(true);
   db.destroy();
 }, 120_000);
+
+test('the page ships with the package and is served for the app, its config from the app', async () => {
+  const page = await fetch(run.url);
+  expect(page.status).toBe(200);
+  expect(await page.text()).toContain('dist/main.js');
+  expect((await fetch(`${run.url}dist/main.js`)).status).toBe(200);
+  const config = (await (await fetch(`${run.url}config.json`)).json()) as { streamName: string };
+  expect(config.streamName).toBe(run.physicalName('Pipeline/Stream'));
+});
 TS
 
 # 1. The bin, with no --cdk-out, in the app's folder: it synthesizes the app first.
