@@ -2,6 +2,7 @@ import { awscdk, javascript } from 'projen';
 // The handler names and the runtime come from the contract the constructs and
 // the handlers share, so that the bundles' esbuild target always matches the
 // runtime the functions are deployed on.
+import { addLocalPackage } from './projenrc/local-package';
 import { esbuildTarget, HANDLER_NAMES, HANDLER_RUNTIME } from './src/private/handler-contract';
 
 const project = new awscdk.AwsCdkConstructLibrary({
@@ -46,7 +47,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   },
   tsconfigDev: {
     include: ['examples/**/*.ts', 'bench/**/*.ts', '.projenrc.ts', 'projenrc/**/*.ts'],
-    exclude: ['examples/cdk.out', 'examples/python', 'examples/java'],
+    exclude: ['examples/cdk.out', 'examples/python', 'examples/java', 'local/lib'],
     compilerOptions: {},
   },
 
@@ -101,6 +102,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@aws-sdk/client-iot-data-plane',
     // The browser build of the v2 SDK (dist/aws-sdk.min.js), which the reference's own test page loads.
     'aws-sdk',
+    // The local runner package's API docs (local/API.md).
+    'typedoc@^0.28.20',
+    'typedoc-plugin-markdown@^4.14.1',
   ],
 
   jestOptions: {
@@ -168,6 +172,10 @@ const pageBuild = project.addTask('page:build', {
   ].join(' '),
 });
 
+// The local runner, a package of its own (local/): compiled, documented and
+// packed into dist/local/ with the library's packages.
+const localPackage = addLocalPackage(project, pageBuild);
+
 // Tests load the bundled handlers and the example synthesizes them, so both
 // need the bundles first; the browser tests need the page.
 project.testTask.prependSpawn(project.bundler.bundleTask);
@@ -184,6 +192,8 @@ project.testTask.spawn(project.addTask('typecheck', {
 const packageTask = project.tasks.tryFind('package')!;
 packageTask.reset();
 packageTask.spawn(project.tasks.tryFind('package-all')!);
+packageTask.spawn(localPackage.docs);
+packageTask.spawn(localPackage.pack);
 
 // After packaging: each package is installed the way its users install it,
 // and a CDK app synthesizes the pipeline from it.
@@ -191,6 +201,12 @@ const integ = project.addTask('integ', { description: 'Install the built package
 integ.spawn(project.addTask('integ:npm', {
   description: 'A separate CDK app installs the npm tarball and synthesizes a pipeline',
   exec: 'bash test/packages/npm-consumer.sh',
+}));
+// The runner package as a user gets it: a TypeScript CDK app installs both
+// tarballs, runs its own pipeline with the bin and tests it with the API.
+integ.spawn(project.addTask('integ:local', {
+  description: 'A fresh TypeScript CDK app installs both tarballs, runs its pipeline with npx cdk-iot-ingest-local and tests its own processor with the API',
+  exec: 'bash test/packages/local-consumer.sh',
 }));
 integ.spawn(project.addTask('integ:python', {
   description: 'A fresh virtualenv installs the wheel; a Python CDK app synthesizes the reference deployment; pytest checks it',

@@ -24,13 +24,42 @@ export const MALFORMED_REASONS: Record<MalformedKind, string> = {
   'bad timestamp': 'invalid field "timestamp"',
 };
 
-/** The payload of a malformed record of one kind, for a sensor, time and value. */
-export function malformedPayload(kind: MalformedKind, sensorId: string, iso: string, value: number): string {
+/** The fields of a payload: the pipeline's payload mapping. */
+export interface PayloadFields {
+  readonly sensorId: string;
+  readonly timestamp: string;
+  /** The value's field, when there are no measurement fields. */
+  readonly value: string;
+  /** A reading per field, each stored as `<sensor id><separator><field>`; none: one reading, of `value`. */
+  readonly measurements: readonly string[];
+  readonly separator: string;
+}
+
+/** The pipeline's default payload mapping: {"sensorid", "timestamp", "value"}. */
+export const DEFAULT_PAYLOAD_FIELDS: PayloadFields = { sensorId: 'sensorid', timestamp: 'timestamp', value: 'value', measurements: [], separator: '#' };
+
+/** A valid payload in the mapping's fields: each measurement gets the value plus its position, so that they differ. */
+export function validPayload(fields: PayloadFields, sensorId: string, iso: string, value: number): Record<string, unknown> {
+  const payload: Record<string, unknown> = { [fields.sensorId]: sensorId, [fields.timestamp]: iso };
+  if (fields.measurements.length === 0) payload[fields.value] = value;
+  fields.measurements.forEach((m, i) => (payload[m] = Math.round((value + i) * 100) / 100));
+  return payload;
+}
+
+/** The payload of a malformed record of one kind, for a sensor, time and value (in the default mapping's fields unless told others). */
+export function malformedPayload(
+  kind: MalformedKind, sensorId: string, iso: string, value: number, fields: PayloadFields = DEFAULT_PAYLOAD_FIELDS,
+): string {
+  const valid = validPayload(fields, sensorId, iso, value);
+  const valueField = fields.measurements[0] ?? fields.value;
   switch (kind) {
-    case 'bad JSON': return `{"sensorid": "${sensorId}", "timestamp": "${iso}", "value": ${value}`;
-    case 'missing sensorid': return JSON.stringify({ timestamp: iso, value });
-    case 'non-numeric value': return JSON.stringify({ sensorid: sensorId, timestamp: iso, value: 'n/a' });
-    case 'bad timestamp': return JSON.stringify({ sensorid: sensorId, timestamp: '2024-02-30T10:00:00Z', value });
+    case 'bad JSON': return JSON.stringify(valid).slice(0, -1);
+    case 'missing sensorid': {
+      delete valid[fields.sensorId];
+      return JSON.stringify(valid);
+    }
+    case 'non-numeric value': return JSON.stringify({ ...valid, [valueField]: 'n/a' });
+    case 'bad timestamp': return JSON.stringify({ ...valid, [fields.timestamp]: '2024-02-30T10:00:00Z' });
   }
 }
 

@@ -14,7 +14,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { CraftedRecord, OVERSIZED_RECORD } from './crafted-records';
 import type { LocalRun } from './runner/local-run';
 import { CREDENTIALS } from './servers';
-import { readingsOfItem } from '../../src/handlers/table-layout';
+import { readingsOfItem } from './stored-readings';
 
 /** PutRecords takes 500 records and 5 MiB per call. */
 const PUT_RECORDS_MAX = 500;

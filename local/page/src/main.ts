@@ -14,7 +14,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { fromCognitoIdentityPool } from '@aws-sdk/credential-providers';
 import uPlot from 'uplot';
-import { metricDimension } from '../../../src/handlers/metric-dimension';
+import { metricDimension } from '../../src/metric-dimension';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
 

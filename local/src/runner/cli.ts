@@ -12,14 +12,24 @@ import { LocalRunError } from './errors';
 import { LocalRun } from './local-run';
 import { formatSummary, progressLine, startupReport, summarize } from './report';
 
-const USAGE = `Usage: npm run demo -- [options]
+/** How the command is called, for its usage text. */
+export interface Program {
+  /** The command line's start, e.g. `npx cdk-iot-ingest-local`. */
+  readonly name: string;
+  /** The cloud assembly when no --cdk-out is given. */
+  readonly defaultCdkOut: string;
+}
+
+const DEMO: Program = { name: 'npm run demo --', defaultCdkOut: 'examples/cdk.out' };
+
+const usage = (program: Program) => `Usage: ${program.name} [options]
 
 Runs the synthesized app (cdk.out) locally: local DynamoDB, Kinesis, S3, SQS and
 CloudWatch on 127.0.0.1, each function in a process of its own, the event source
 mappings, IoT topic rules, HTTP APIs and Function URLs, a device simulator and
 the test page.
 
-  --cdk-out DIR          the cloud assembly (default: examples/cdk.out)
+  --cdk-out DIR          the cloud assembly (default: ${program.defaultCdkOut})
   --stack NAME           run this stack, its nested stacks and the stacks it depends on
                          (repeatable: the first named leads the page and the simulator)
   --default-stack NAME   the stack to run when no --stack is given (npm run demo:
@@ -73,7 +83,7 @@ function parsePort(text: string | undefined, flag: string): number | undefined {
   return v;
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], program: Program = DEMO): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -114,7 +124,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const v = parsed.values;
   if (v.help) {
-    console.log(USAGE);
+    console.log(usage(program));
     return 0;
   }
   let run: LocalRun | undefined;
@@ -136,7 +146,7 @@ export async function main(argv: string[]): Promise<number> {
       if (i < 1) throw new LocalRunError(`--parameter ${p}: write it as Name=Value`);
       return [p.slice(0, i), p.slice(i + 1)];
     }));
-    const cdkOut = v['cdk-out'] ?? 'examples/cdk.out';
+    const cdkOut = v['cdk-out'] ?? program.defaultCdkOut;
     const ingress = v.ingress ?? 'stream';
     if (ingress !== 'stream' && ingress !== 'iot') throw new LocalRunError(`--ingress ${ingress}: give stream or iot`);
     if (v.topic !== undefined && ingress !== 'iot') throw new LocalRunError('--topic goes with --ingress iot');
@@ -207,6 +217,9 @@ export async function main(argv: string[]): Promise<number> {
     if (finite) {
       const finished = (async () => {
         await run!.simulator!.finished;
+        // No record comes after the last put: a batching window would add
+        // nothing to the last batches, only its wait (the archiver's: a minute).
+        for (const p of run!.pollers) p.flushing = true;
         const { put, records } = run!.simulator!.stats;
         // Generous: a loaded machine may take a while, but a stuck mapping must end the run with an error.
         await run!.waitUntilProcessed(records, Math.max(120_000, put * 20));

@@ -128,6 +128,12 @@ export class EventSourceMappingPoller {
     iteratorAgeMs: 0,
     millisBehindLatest: 0,
   };
+  /**
+   * While true, a batch is invoked as soon as it is read: the batching window
+   * is cut short (a test waiting for every mapping to be idle need not wait
+   * out a window of a minute).
+   */
+  flushing = false;
   private readonly workers = new Map<string, ShardWorker>();
   private stopped = false;
   private discovery?: Promise<void>;
@@ -370,7 +376,7 @@ class ShardWorker {
         await this.mapping.sleep(this.deps.pollIntervalMs);
         continue;
       }
-      if (this.spec.batchingWindowMs > 0 && lane.length < this.spec.batchSize && !this.closed) {
+      if (this.spec.batchingWindowMs > 0 && lane.length < this.spec.batchSize && !this.closed && !this.mapping.flushing) {
         const waitMs = lane[0].readAt + this.spec.batchingWindowMs - Date.now();
         if (waitMs > 0) {
           await this.mapping.sleep(Math.min(waitMs, 50));

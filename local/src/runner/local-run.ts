@@ -15,6 +15,7 @@ import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ScanCommand }
 import { CreateStreamCommand, DescribeStreamSummaryCommand, KinesisClient } from '@aws-sdk/client-kinesis';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { DEFAULT_PAYLOAD_FIELDS, PayloadFields } from '../device-records';
 import { FaultKind, FaultProxy } from '../fault-proxy';
 import { ACCOUNT, CREDENTIALS, LocalServer, REGION, S3Server, startDynalite, startKinesalite, startS3rver } from '../servers';
 import { readCloudAssembly, selectStacks } from './assembly';
@@ -346,6 +347,9 @@ export class LocalRun {
         AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
         AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
         PATH: process.env.PATH ?? '/usr/bin:/bin',
+        // Lambda's Node.js runtimes provide the AWS SDK v3 (NodejsFunction leaves
+        // it out of the bundle): the runner's own copy stands for it.
+        NODE_PATH: sdkNodePath(),
         AWS_ENDPOINT_URL_DYNAMODB: this.faultProxy?.endpoint ?? this.dynamo!.endpoint,
         AWS_ENDPOINT_URL_KINESIS: this.kinesis!.endpoint,
         AWS_ENDPOINT_URL_S3: this.s3!.endpoint,
@@ -487,13 +491,31 @@ export class LocalRun {
       this.simulatorStream = this.pageConfig.streamName;
       sink = streamSink(this.kinesisClient!, this.pageConfig.streamName);
     }
-    this.simulator = new DeviceSimulator(sink, options, (readings: readonly PutReading[]) => {
+    this.simulator = new DeviceSimulator(sink, { ...options, fields: options.fields ?? this.payloadFields() }, (readings: readonly PutReading[]) => {
       if (!this.firstPutAt) this.firstPutAt = readings[0].putAt;
       for (const r of readings) this.awaitingWrite.set(`${r.sensorId}|${r.timestamp}`, r.putAt);
       onPut?.(readings);
     });
     this.simulator.start();
     return this.simulator;
+  }
+
+  /**
+   * The fields of the app's payload mapping, from the environment of the
+   * first function a mapping invokes that is told one (the pipeline's
+   * processor); the default mapping's when none is.
+   */
+  payloadFields(): PayloadFields {
+    const targets = new Set(this.plan.mappings.map((m) => m.functionName));
+    const env = this.plan.functions.find((f) => targets.has(f.name) && Object.keys(f.environment).some((k) => k.startsWith('PAYLOAD_')))?.environment ?? {};
+    const d = DEFAULT_PAYLOAD_FIELDS;
+    return {
+      sensorId: env.PAYLOAD_SENSOR_ID_FIELD || d.sensorId,
+      timestamp: env.PAYLOAD_TIMESTAMP_FIELD || d.timestamp,
+      value: env.PAYLOAD_VALUE_FIELD || d.value,
+      measurements: (env.PAYLOAD_MEASUREMENT_FIELDS ?? '').split(',').map((f) => f.trim()).filter((f) => f),
+      separator: env.PAYLOAD_MEASUREMENT_SEPARATOR || d.separator,
+    };
   }
 
   /** How the simulator sends its readings. */
@@ -613,6 +635,11 @@ export class LocalRun {
     await Promise.all([...this.logs.values()].map((s) => new Promise((resolve) => s.end(resolve))));
     rmSync(this.scratch, { recursive: true, force: true });
   }
+}
+
+/** The node_modules directory the runner's AWS SDK v3 clients are installed in. */
+export function sdkNodePath(): string {
+  return path.resolve(path.dirname(require.resolve('@aws-sdk/client-dynamodb/package.json')), '..', '..');
 }
 
 /** Starts a server, turning a port in use into an error that says what to do. */

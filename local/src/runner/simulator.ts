@@ -9,7 +9,7 @@
  * JSON array or (`kpl`) as the user records of a KPL aggregate.
  */
 import { KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
-import { MALFORMED_KINDS, malformedPayload, MalformedKind, seededRandom } from '../device-records';
+import { DEFAULT_PAYLOAD_FIELDS, MALFORMED_KINDS, malformedPayload, MalformedKind, PayloadFields, seededRandom, validPayload } from '../device-records';
 import { aggregate } from '../kpl-aggregate';
 import { PublishOutcome } from './iot-rules';
 
@@ -96,6 +96,8 @@ export interface SimulatorOptions {
   readonly readingsPerRecord?: number;
   /** Aggregate each record's readings as the Kinesis Producer Library does. */
   readonly kpl?: boolean;
+  /** The fields of the app's payload mapping. Default: sensorid, timestamp, value. */
+  readonly fields?: PayloadFields;
 }
 
 export interface SimulatorStats {
@@ -167,6 +169,10 @@ export class DeviceSimulator {
     this.lastTimestamp = this.sensors.map(() => 0);
     this.values = this.sensors.map(() => Math.round((15 + this.random() * 10) * 100) / 100);
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
+  }
+
+  private get fields(): PayloadFields {
+    return this.options.fields ?? DEFAULT_PAYLOAD_FIELDS;
   }
 
   get sinkDescription(): string {
@@ -245,10 +251,16 @@ export class DeviceSimulator {
           // Inside a JSON array an element cannot be malformed JSON: the other three kinds.
           const kinds = perRecord > 1 && !kpl ? MALFORMED_KINDS.filter((x) => x !== 'bad JSON') : MALFORMED_KINDS;
           const kind = kinds[(this.malformedMade + malformedHere++) % kinds.length];
-          group.push({ sensorId, data: malformedPayload(kind, sensorId, timestamp, this.values[d]), kind });
+          group.push({ sensorId, data: malformedPayload(kind, sensorId, timestamp, this.values[d], this.fields), kind });
         } else {
           const value = this.values[d];
-          group.push({ sensorId, data: JSON.stringify({ sensorid: sensorId, value, timestamp }), reading: { sensorId, timestamp, value } });
+          // With measurement fields, the first measurement's item stands for the reading.
+          const first = this.fields.measurements[0];
+          group.push({
+            sensorId,
+            data: JSON.stringify(validPayload(this.fields, sensorId, timestamp, value)),
+            reading: { sensorId: first === undefined ? sensorId : `${sensorId}${this.fields.separator}${first}`, timestamp, value },
+          });
         }
       }
       let data: string | Buffer;
