@@ -27,6 +27,19 @@ import {
   SensorIngestPipelineProps,
 } from '../../src';
 
+/**
+ * The newest Node.js runtime the installed aws-cdk-lib names, which a user
+ * picks for a function of their own: cdk-nag's AwsSolutions-L1 finds any
+ * older one (the pipeline's own functions acknowledge it, pinned to the
+ * runtime their bundles are built for).
+ */
+export function newestNodeRuntime(): lambda.Runtime {
+  const versions = Object.entries(lambda.Runtime)
+    .map(([name, runtime]) => ({ major: Number(/^NODEJS_(\d+)_X$/.exec(name)?.[1]), runtime }))
+    .filter((r): r is { major: number; runtime: lambda.Runtime } => Number.isInteger(r.major) && r.runtime instanceof lambda.Runtime && !r.runtime.isVariable);
+  return versions.sort((a, b) => b.major - a.major)[0].runtime;
+}
+
 /** A finding on a resource of the user's own, accepted the way each cdk-nag major reads it. */
 export function acceptOwn(resource: CfnResource, id: string, reason: string): void {
   resource.addMetadata('cdk_nag', { rules_to_suppress: [{ id, reason }] });
@@ -140,7 +153,7 @@ export const userApps: Array<[string, (stack: Stack) => void]> = [
     const key = new kms.Key(s, 'Key', { enableKeyRotation: true });
     const fnRole = new iam.Role(s, 'MineRole', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
     const fn = new lambda.Function(s, 'Mine', {
-      runtime: lambda.Runtime.NODEJS_24_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => ({})'), role: fnRole,
+      runtime: newestNodeRuntime(), handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => ({})'), role: fnRole,
     });
     const pipeline = new SensorIngestPipeline(s, 'Pipeline', { encryptionKey: key, processor: IngestProcessor.fromFunction(fn, { grantTableAccess: false }) });
     pipeline.addProcessor('Hot', IngestProcessor.dynamoDb({ metricsMode: MetricsMode.NONE }));
