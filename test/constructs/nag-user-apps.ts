@@ -36,7 +36,8 @@ import {
 export function newestNodeRuntime(): lambda.Runtime {
   const versions = Object.entries(lambda.Runtime)
     .map(([name, runtime]) => ({ major: Number(/^NODEJS_(\d+)_X$/.exec(name)?.[1]), runtime }))
-    .filter((r): r is { major: number; runtime: lambda.Runtime } => Number.isInteger(r.major) && r.runtime instanceof lambda.Runtime && !r.runtime.isVariable);
+    .filter((r): r is { major: number; runtime: lambda.Runtime } =>
+      Number.isInteger(r.major) && r.runtime instanceof lambda.Runtime && !r.runtime.isVariable);
   return versions.sort((a, b) => b.major - a.major)[0].runtime;
 }
 
